@@ -1,0 +1,42 @@
+# Millstream — the two commands of the README's Quick start are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo install infra-up infra-down lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make test: create .venv, install, start Kafka + PostgreSQL unless configured, run pytest, stop them.
+test: install
+	scripts/with-infra.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make demo: start Kafka + PostgreSQL (left running), migrate, create topics, load the demo scenario.
+demo: install
+	scripts/demo.sh
+
+infra-up: install
+	scripts/infra.sh up
+
+infra-down:
+	scripts/infra.sh down
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy millstream connectors streams cli
+
+bench: install
+	scripts/with-infra.sh $(BIN)/python -m bench
+
+clean: infra-down
+	rm -rf .cache/postgres-* .cache/kafka/data-* .pytest_cache

@@ -1,0 +1,39 @@
+"""What every command shares: settings loaded once with a clear failure, console output, exit codes."""
+
+from __future__ import annotations
+
+import logging
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+from millstream.errors import SettingsError
+from millstream.settings import Settings, get_settings
+
+__all__ = ["EXIT_INPUT", "EXIT_SETTINGS", "EXIT_UNAVAILABLE", "console", "err_console", "fail", "settings"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_INPUT = 1  # the user's input (file, argument) is wrong
+EXIT_SETTINGS = 2  # a setting is wrong
+EXIT_UNAVAILABLE = 3  # a service (Kafka, PostgreSQL, OPC-UA server) could not be reached
+
+
+def fail(message: str, code: int = EXIT_INPUT) -> NoReturn:
+    """Print ``error: message`` to stderr and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    """The process's settings; exits with the offending variable named when one is wrong."""
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        fail(str(exc), EXIT_SETTINGS)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,38 @@
+"""``millstream``: the command line. Each group lives in its own module and is registered here."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import db, kafka, masterdata
+from cli.common import configure_logging, settings
+from millstream import __version__
+
+app = typer.Typer(
+    name="millstream",
+    help="Millstream: real-time OPC-UA, GPS and RFID stream processing into alerts and ERP records.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(kafka.app, name="kafka")
+app.add_typer(masterdata.app, name="masterdata")
+
+
+@app.callback()
+def main(
+    log_level: str = typer.Option(None, "--log-level", help="DEBUG, INFO, WARNING or ERROR (default from settings)."),
+) -> None:
+    """Configure logging once for every command."""
+    configure_logging((log_level or settings().log_level).upper())
+
+
+@app.command()
+def version() -> None:
+    """Print Millstream's version."""
+    typer.echo(f"millstream {__version__}")
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

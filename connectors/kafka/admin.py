@@ -1,0 +1,78 @@
+"""Create the declared topics, idempotently (``millstream kafka create-topics``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from connectors.kafka.clients import admin_config
+from connectors.kafka.topics import TOPICS, Topic
+from millstream.settings import KafkaSettings
+
+__all__ = ["KafkaAdminError", "TopicResult", "create_topics"]
+
+logger = logging.getLogger(__name__)
+
+
+class KafkaAdminError(Exception):
+    """The broker could not be reached or refused a topic; the message names the broker and topic."""
+
+
+@dataclass(frozen=True)
+class TopicResult:
+    name: str
+    status: Literal["created", "exists"]
+    partitions: int
+    note: str = ""
+
+
+def create_topics(
+    settings: KafkaSettings, topics: Iterable[Topic] = TOPICS, timeout_s: float = 30.0
+) -> list[TopicResult]:
+    """Create each topic that does not exist; report existing ones (and partition-count drift)."""
+    admin = AdminClient(admin_config(settings))
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        msg = f"cannot reach Kafka at {settings.bootstrap_servers}: {exc.args[0].str() if exc.args else exc}"
+        raise KafkaAdminError(msg) from None
+    topics = list(topics)
+    results: dict[str, TopicResult] = {}
+    missing = []
+    for topic in topics:
+        name = topic.full_name(settings)
+        existing = metadata.topics.get(name)
+        if existing is not None and existing.error is None:
+            count = len(existing.partitions)
+            note = "" if count == topic.partitions else f"has {count} partitions, declared {topic.partitions}"
+            results[name] = TopicResult(name, "exists", count, note)
+        else:
+            missing.append(topic)
+    if missing:
+        futures = admin.create_topics(
+            [NewTopic(t.full_name(settings), num_partitions=t.partitions,
+                      replication_factor=settings.replication_factor,
+                      config={"retention.ms": str(t.retention_ms), "cleanup.policy": "delete"})
+             for t in missing],
+            operation_timeout=timeout_s, request_timeout=timeout_s,
+        )
+        for topic in missing:
+            name = topic.full_name(settings)
+            try:
+                futures[name].result(timeout=timeout_s)
+                results[name] = TopicResult(name, "created", topic.partitions)
+                logger.info("created topic %s (%d partitions)", name, topic.partitions)
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                    results[name] = TopicResult(name, "exists", topic.partitions)
+                else:
+                    reason = error.str() if isinstance(error, KafkaError) else str(exc)
+                    msg = f"cannot create topic {name} on {settings.bootstrap_servers}: {reason}"
+                    raise KafkaAdminError(msg) from None
+    return [results[t.full_name(settings)] for t in topics]

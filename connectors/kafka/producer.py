@@ -1,0 +1,68 @@
+"""Publish typed events to their declared topic outside a dataflow (simulators, bridges, tools)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from connectors.kafka.clients import producer_config
+from connectors.kafka.topics import Topic
+from millstream.serde import encode
+from millstream.settings import KafkaSettings
+
+__all__ = ["EventProducer", "message_key"]
+
+logger = logging.getLogger(__name__)
+
+
+def message_key(topic: Topic, event: Any) -> bytes | None:
+    """The partitioning key of ``event`` on ``topic`` (the field the topic declares), as bytes."""
+    value = getattr(event, topic.key, None)
+    return None if value is None else str(value).encode()
+
+
+class EventProducer:
+    """An idempotent producer that encodes events with the project serde and keys them per topic."""
+
+    def __init__(self, settings: KafkaSettings, **extra_config: Any) -> None:
+        self._settings = settings
+        self._producer = Producer({**producer_config(settings), **extra_config})
+        self.delivered = 0
+        self.failed = 0
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            self.delivered += 1
+        else:
+            self.failed += 1
+            logger.error("delivery to %s[%s] failed: %s", msg.topic(), msg.partition(), err.str())
+
+    def send(self, topic: Topic, event: Any, key: bytes | None = None) -> None:
+        """Queue ``event`` for ``topic``; blocks briefly only when the local queue is full."""
+        value = encode(event)
+        name = topic.full_name(self._settings)
+        k = key if key is not None else message_key(topic, event)
+        while True:
+            try:
+                self._producer.produce(name, value=value, key=k, on_delivery=self._on_delivery)
+                break
+            except BufferError:
+                self._producer.poll(0.05)
+        self._producer.poll(0)
+
+    def send_raw(self, topic: Topic, value: bytes | None, key: bytes | None = None) -> None:
+        """Queue raw bytes (tests and replays of dead letters)."""
+        self._producer.produce(topic.full_name(self._settings), value=value, key=key, on_delivery=self._on_delivery)
+        self._producer.poll(0)
+
+    def flush(self, timeout_s: float = 30.0) -> int:
+        """Wait for outstanding deliveries; returns how many are still queued."""
+        return self._producer.flush(timeout_s)
+
+    def __enter__(self) -> EventProducer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()

@@ -1,0 +1,96 @@
+"""Write a validated :class:`Scenario` into the master-data tables, all or nothing.
+
+Everything is upserted by primary key in one transaction, so loading the same file twice leaves the same
+rows, and a failure (a constraint, a lost connection) leaves the tables as they were. BOM lines and shipment
+items are replaced per parent. Row counts per table are returned and recorded in ``masterdata_loads``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from millstream.masterdata import Scenario
+
+__all__ = ["MASTERDATA_TABLES", "load_scenario"]
+
+_UPSERTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    # table: (conflict target, columns in insert order)
+    "sites": ("id", ("id", "name", "kind", "lat", "lon", "geofence")),
+    "locations": ("id", ("id", "site_id", "name", "kind", "direction")),
+    "materials": ("id", ("id", "name", "kind", "uom", "gtin", "reorder_point", "reorder_qty")),
+    "bom_lines": ("product_id, material_id", ("product_id", "material_id", "quantity")),
+    "machines": ("id", ("id", "name", "site_id", "location_id", "kind", "cycle_time_s", "opcua_endpoint",
+                        "opcua_nodes")),
+    "production_orders": ("id", ("id", "machine_id", "product_id", "planned_qty", "status", "sequence")),
+    "trucks": ("id", ("id", "plate", "capacity_pallets")),
+    "shipments": ("id", ("id", "truck_id", "origin_site_id", "destination_site_id", "promised_from",
+                         "promised_to", "status", "route")),
+    "shipment_items": ("shipment_id, material_id", ("shipment_id", "material_id", "quantity")),
+    "epc_mappings": ("scheme, code", ("scheme", "code", "material_id", "quantity")),
+    "receipts": ("id", ("id", "location_id", "sscc", "material_id", "quantity", "expected_at")),
+    "opening_stock": ("material_id, location_id", ("material_id", "location_id", "quantity")),
+}
+
+#: Tables in load order (parents before children).
+MASTERDATA_TABLES: tuple[str, ...] = tuple(_UPSERTS)
+
+
+def _rows(scenario: Scenario) -> dict[str, list[tuple[Any, ...]]]:
+    s = scenario
+    return {
+        "sites": [(x.id, x.name, x.kind, x.lat, x.lon, Jsonb(x.geofence)) for x in s.sites],
+        "locations": [(x.id, x.site_id, x.name, x.kind, x.direction) for x in s.locations],
+        "materials": [(x.id, x.name, x.kind, x.uom, x.gtin, x.reorder_point, x.reorder_qty) for x in s.materials],
+        "bom_lines": [(b.product_id, c.material_id, c.quantity) for b in s.boms for c in b.components],
+        "machines": [(x.id, x.name, x.site_id, x.location_id, x.kind, x.cycle_time_s, x.opcua.endpoint,
+                      Jsonb(x.opcua.nodes)) for x in s.machines],
+        "production_orders": [(x.id, x.machine_id, x.product_id, x.planned_qty, x.status, x.sequence)
+                              for x in s.production_orders],
+        "trucks": [(x.id, x.plate, x.capacity_pallets) for x in s.trucks],
+        "shipments": [(x.id, x.truck_id, x.origin_site_id, x.destination_site_id, x.promised_from, x.promised_to,
+                       x.status, Jsonb(x.route)) for x in s.shipments],
+        "shipment_items": [(x.id, i.material_id, i.quantity) for x in s.shipments for i in x.items],
+        "epc_mappings": [(x.scheme, x.code, x.material_id, x.quantity) for x in s.epc_mappings],
+        "receipts": [(x.id, x.location_id, x.sscc, x.material_id, x.quantity, x.expected_at) for x in s.receipts],
+        "opening_stock": [(x.material_id, x.location_id, x.quantity) for x in s.initial_stock],
+    }
+
+
+def _upsert_sql(table: str) -> str:
+    conflict, columns = _UPSERTS[table]
+    keys = {c.strip() for c in conflict.split(",")}
+    updates = [f"{c} = EXCLUDED.{c}" for c in columns if c not in keys]
+    action = "DO UPDATE SET " + ", ".join(updates) if updates else "DO NOTHING"
+    placeholders = ", ".join(["%s"] * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT ({conflict}) {action}"
+
+
+def load_scenario(
+    conn: Any, scenario: Scenario, progress: Callable[[str, int], None] | None = None
+) -> dict[str, int]:
+    """Upsert ``scenario`` in one transaction; ``progress(table, rows)`` is called after each table."""
+    rows = _rows(scenario)
+    counts: dict[str, int] = {}
+    with conn.transaction():
+        _replace_children(conn, "bom_lines", "product_id", [b.product_id for b in scenario.boms])
+        _replace_children(conn, "shipment_items", "shipment_id", [s.id for s in scenario.shipments])
+        for table in MASTERDATA_TABLES:
+            batch = rows[table]
+            if batch:
+                with conn.cursor() as cur:
+                    cur.executemany(_upsert_sql(table), batch)
+            counts[table] = len(batch)
+            if progress:
+                progress(table, len(batch))
+        conn.execute(
+            "INSERT INTO masterdata_loads (scenario, counts) VALUES (%s, %s)", (scenario.name, Jsonb(counts))
+        )
+    return counts
+
+
+def _replace_children(conn: Any, table: str, parent_column: str, parents: Sequence[str]) -> None:
+    if parents:
+        conn.execute(f"DELETE FROM {table} WHERE {parent_column} = ANY(%s)", (list(parents),))  # noqa: S608

@@ -1,0 +1,138 @@
+"""The base of every typed event: frozen, ``extra="forbid"``, timezone-aware UTC, with a stable id.
+
+A stable id is derived from the event's identity (its content or its source position) with UUIDv5, so a
+replay of the same input yields the same ids and sinks can be idempotent (upsert on the id).
+
+Edge validation of timestamps (not in the future beyond a skew, not older than retention) uses a
+:class:`TimePolicy` passed as validation context::
+
+    SensorReading.model_validate(data, context={"time_policy": TimePolicy.from_settings(settings.events)})
+
+Without one, :data:`DEFAULT_TIME_POLICY` applies; ``{"time_policy": None}`` turns the check off (for
+historical replays and simulated pasts).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+
+__all__ = [
+    "DEFAULT_TIME_POLICY",
+    "Event",
+    "EventId",
+    "TimePolicy",
+    "UtcDatetime",
+    "stable_id",
+    "utc_now",
+]
+
+#: Namespace of every Millstream event id (UUIDv5).
+EVENT_NAMESPACE = uuid.UUID("6f1d2c1e-5b7a-4f0e-9a43-6d3f0c2b9e11")
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def _to_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        msg = "timestamp must be timezone-aware (UTC offset missing)"
+        raise ValueError(msg)
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_to_utc)]
+"""A datetime that must carry an offset and is normalised to UTC."""
+
+EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+def stable_id(kind: str, *parts: object) -> str:
+    """A deterministic id for ``kind`` and identity ``parts`` (UUIDv5, hex)."""
+    name = kind + "\x1f" + "\x1f".join(_identity_text(p) for p in parts)
+    return uuid.uuid5(EVENT_NAMESPACE, name).hex
+
+
+def _identity_text(part: object) -> str:
+    if isinstance(part, datetime):
+        return part.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(part, float) and part.is_integer():
+        return str(int(part))
+    return str(part)
+
+
+@dataclass(frozen=True)
+class TimePolicy:
+    """How far event time may lie ahead of now (clock skew) and how far behind (retention)."""
+
+    max_future_skew: timedelta = timedelta(minutes=5)
+    max_age: timedelta = timedelta(days=30)
+
+    @classmethod
+    def from_settings(cls, events: Any) -> TimePolicy:
+        """Build from :class:`millstream.settings.EventSettings`."""
+        return cls(max_future_skew=events.max_future_skew, max_age=events.max_age)
+
+    def check(self, field: str, value: datetime, now: datetime | None = None) -> None:
+        now = now or utc_now()
+        if value > now + self.max_future_skew:
+            ahead = (value - now).total_seconds()
+            msg = f"{field} is {ahead:.0f} s in the future (allowed skew {self.max_future_skew.total_seconds():.0f} s)"
+            raise ValueError(msg)
+        if value < now - self.max_age:
+            msg = f"{field} is older than retention ({self.max_age.days} days)"
+            raise ValueError(msg)
+
+
+DEFAULT_TIME_POLICY = TimePolicy()
+
+
+class Event(BaseModel):
+    """Base of every event. Subclasses name their identity in :meth:`identity` and their event time
+    fields in ``time_fields`` (checked against the :class:`TimePolicy`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
+
+    kind: ClassVar[str] = "event"
+    time_fields: ClassVar[tuple[str, ...]] = ()
+
+    event_id: EventId | None = Field(
+        default=None, description="Stable id; derived from identity when not given (e.g. source position)."
+    )
+
+    def identity(self) -> tuple[object, ...]:
+        """What makes two events the same event. Default: the whole content."""
+        return tuple(sorted(self.model_dump(exclude={"event_id"}, mode="json").items()))
+
+    @property
+    def id(self) -> str:
+        assert self.event_id is not None
+        return self.event_id
+
+    @model_validator(mode="after")
+    def _derive_id_and_check_time(self, info: ValidationInfo) -> Event:
+        context = info.context if isinstance(info.context, dict) else {}
+        policy = context.get("time_policy", DEFAULT_TIME_POLICY)
+        if policy is not None:
+            for name in self.time_fields:
+                value = getattr(self, name)
+                if value is not None:
+                    policy.check(name, value)
+        if self.event_id is None:
+            object.__setattr__(self, "event_id", stable_id(self.kind, *self.identity()))
+        return self
+
+
+def require_finite(value: float | None) -> float | None:
+    """Reject NaN and infinities with a clear reason (also for values that bypassed the model config)."""
+    if value is not None and not math.isfinite(value):
+        msg = "must be a finite number"
+        raise ValueError(msg)
+    return value

@@ -1,0 +1,19 @@
+"""Prometheus metrics shared across stages, declared once (names are the operators' vocabulary)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+__all__ = ["DEAD_LETTERS", "EVENTS_ACCEPTED"]
+
+DEAD_LETTERS = Counter(
+    "millstream_dead_letters_total",
+    "Inputs rejected to the dead-letter topic, by stage and error type.",
+    ["stage", "error_type"],
+)
+
+EVENTS_ACCEPTED = Counter(
+    "millstream_events_accepted_total",
+    "Inputs validated at the edge and passed on, by stage.",
+    ["stage"],
+)

@@ -1,0 +1,152 @@
+"""Application settings: pydantic-settings, env prefix ``MILLSTREAM_``, nested with ``__``.
+
+Obtain them through :func:`get_settings` (cached); pass the component you need into sources, sinks and
+services by constructor. Nothing else in the project reads the environment.
+
+Example: ``MILLSTREAM_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:19092``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from millstream.errors import SettingsError
+
+__all__ = [
+    "ApiSettings",
+    "DatabaseSettings",
+    "EventSettings",
+    "KafkaSettings",
+    "OpcuaSettings",
+    "Settings",
+    "WebhookSettings",
+    "get_settings",
+    "load_settings",
+]
+
+ENV_PREFIX = "MILLSTREAM_"
+ENV_DELIMITER = "__"
+
+
+class _Component(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(_Component):
+    """Where the broker is and how to talk to it."""
+
+    bootstrap_servers: str = Field("127.0.0.1:19092", min_length=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    topic_prefix: str = Field("", pattern=r"^[A-Za-z0-9._-]*$")
+    consumer_group: str = Field("millstream", min_length=1)
+    replication_factor: int = Field(1, ge=1)
+    client_id: str = "millstream"
+
+    def connection_config(self) -> dict[str, Any]:
+        """The librdkafka properties shared by producers, consumers and admin clients."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+            "client.id": self.client_id,
+        }
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+            config["sasl.username"] = self.sasl_username or ""
+            config["sasl.password"] = self.sasl_password.get_secret_value() if self.sasl_password else ""
+        return config
+
+
+class DatabaseSettings(_Component):
+    """PostgreSQL / TimescaleDB connection and storage policy."""
+
+    url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:15432/millstream")
+    pool_min_size: int = Field(1, ge=0)
+    pool_max_size: int = Field(10, ge=1)
+    timescale: Literal["auto", "require", "off"] = "auto"
+    retention_days: int = Field(30, ge=1)
+
+
+class EventSettings(_Component):
+    """Edge validation policy for incoming events."""
+
+    max_future_skew_s: float = Field(300.0, ge=0)
+    max_age_days: float = Field(30.0, gt=0)
+
+    @property
+    def max_future_skew(self) -> timedelta:
+        return timedelta(seconds=self.max_future_skew_s)
+
+    @property
+    def max_age(self) -> timedelta:
+        return timedelta(days=self.max_age_days)
+
+
+class OpcuaSettings(_Component):
+    """OPC-UA connector defaults; per-endpoint details live in the connector's config file."""
+
+    config_file: Path | None = None
+    pki_dir: Path = Path("pki")
+    allow_insecure: bool = False
+    reconnect_initial_s: float = Field(0.5, gt=0)
+    reconnect_max_s: float = Field(30.0, gt=0)
+
+
+class ApiSettings(_Component):
+    """HTTP API."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+
+class WebhookSettings(_Component):
+    """ERP webhook delivery."""
+
+    timeout_s: float = Field(15.0, gt=0)
+    max_parallel: int = Field(16, ge=1)
+
+
+class Settings(BaseSettings):
+    """All of Millstream's settings, one nested model per component."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_DELIMITER, extra="forbid", frozen=True,
+        case_sensitive=False,
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    events: EventSettings = EventSettings()
+    opcua: OpcuaSettings = OpcuaSettings()
+    api: ApiSettings = ApiSettings()
+    webhooks: WebhookSettings = WebhookSettings()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+
+def env_var_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable that sets the field at ``loc`` (e.g. ``MILLSTREAM_KAFKA__REPLICATION_FACTOR``)."""
+    return ENV_PREFIX + ENV_DELIMITER.join(str(part).upper() for part in loc)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment (and overrides); a wrong value raises :class:`SettingsError`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{env_var_name(err['loc'])}: {err['msg']}" for err in exc.errors())
+        msg = f"invalid settings: {problems}"
+        raise SettingsError(msg) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once. Call ``get_settings.cache_clear()`` after changing the env."""
+    return load_settings()
