@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli import db, kafka, masterdata
+from cli import epc as epc_cli
 from cli.common import configure_logging, settings
 from millstream import __version__
 
@@ -17,6 +18,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(masterdata.app, name="masterdata")
+app.add_typer(epc_cli.app, name="epc")
 
 
 @app.callback()
