@@ -7,14 +7,27 @@ items are replaced per parent. Row counts per table are returned and recorded in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from millstream.masterdata import Scenario
+from millstream.masterdata import (
+    Bom,
+    EpcMapping,
+    Location,
+    Machine,
+    Material,
+    ProductionOrder,
+    Receipt,
+    Scenario,
+    Shipment,
+    Site,
+    StockLevel,
+    Truck,
+)
 
-__all__ = ["MASTERDATA_TABLES", "load_scenario"]
+__all__ = ["MASTERDATA_TABLES", "load_scenario", "record_rows", "table_columns", "upsert_records"]
 
 _UPSERTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # table: (conflict target, columns in insert order)
@@ -38,25 +51,51 @@ _UPSERTS: dict[str, tuple[str, tuple[str, ...]]] = {
 MASTERDATA_TABLES: tuple[str, ...] = tuple(_UPSERTS)
 
 
-def _rows(scenario: Scenario) -> dict[str, list[tuple[Any, ...]]]:
-    s = scenario
-    return {
-        "sites": [(x.id, x.name, x.kind, x.lat, x.lon, Jsonb(x.geofence)) for x in s.sites],
-        "locations": [(x.id, x.site_id, x.name, x.kind, x.direction) for x in s.locations],
-        "materials": [(x.id, x.name, x.kind, x.uom, x.gtin, x.reorder_point, x.reorder_qty) for x in s.materials],
-        "bom_lines": [(b.product_id, c.material_id, c.quantity) for b in s.boms for c in b.components],
-        "machines": [(x.id, x.name, x.site_id, x.location_id, x.kind, x.cycle_time_s, x.opcua.endpoint,
-                      Jsonb(x.opcua.nodes)) for x in s.machines],
-        "production_orders": [(x.id, x.machine_id, x.product_id, x.planned_qty, x.status, x.sequence)
-                              for x in s.production_orders],
-        "trucks": [(x.id, x.plate, x.capacity_pallets) for x in s.trucks],
-        "shipments": [(x.id, x.truck_id, x.origin_site_id, x.destination_site_id, x.promised_from, x.promised_to,
-                       x.status, Jsonb(x.route)) for x in s.shipments],
-        "shipment_items": [(x.id, i.material_id, i.quantity) for x in s.shipments for i in x.items],
-        "epc_mappings": [(x.scheme, x.code, x.material_id, x.quantity) for x in s.epc_mappings],
-        "receipts": [(x.id, x.location_id, x.sscc, x.material_id, x.quantity, x.expected_at) for x in s.receipts],
-        "opening_stock": [(x.material_id, x.location_id, x.quantity) for x in s.initial_stock],
-    }
+def record_rows(record: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows one master-data record becomes, per table (a BOM or shipment also fills its child table)."""
+    x = record
+    match x:
+        case Site():
+            return {"sites": [(x.id, x.name, x.kind, x.lat, x.lon, Jsonb(x.geofence))]}
+        case Location():
+            return {"locations": [(x.id, x.site_id, x.name, x.kind, x.direction)]}
+        case Material():
+            return {"materials": [(x.id, x.name, x.kind, x.uom, x.gtin, x.reorder_point, x.reorder_qty)]}
+        case Bom():
+            return {"bom_lines": [(x.product_id, c.material_id, c.quantity) for c in x.components]}
+        case Machine():
+            return {"machines": [(x.id, x.name, x.site_id, x.location_id, x.kind, x.cycle_time_s,
+                                  x.opcua.endpoint, Jsonb(x.opcua.nodes))]}
+        case ProductionOrder():
+            return {"production_orders": [(x.id, x.machine_id, x.product_id, x.planned_qty, x.status,
+                                           x.sequence)]}
+        case Truck():
+            return {"trucks": [(x.id, x.plate, x.capacity_pallets)]}
+        case Shipment():
+            return {"shipments": [(x.id, x.truck_id, x.origin_site_id, x.destination_site_id, x.promised_from,
+                                   x.promised_to, x.status, Jsonb(x.route))],
+                    "shipment_items": [(x.id, i.material_id, i.quantity) for i in x.items]}
+        case EpcMapping():
+            return {"epc_mappings": [(x.scheme, x.code, x.material_id, x.quantity)]}
+        case Receipt():
+            return {"receipts": [(x.id, x.location_id, x.sscc, x.material_id, x.quantity, x.expected_at)]}
+        case StockLevel():
+            return {"opening_stock": [(x.material_id, x.location_id, x.quantity)]}
+    msg = f"not a master-data record: {type(record).__name__}"
+    raise TypeError(msg)
+
+
+def _rows(records: Iterable[Any]) -> dict[str, list[tuple[Any, ...]]]:
+    rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in MASTERDATA_TABLES}
+    for record in records:
+        for table, batch in record_rows(record).items():
+            rows[table] += batch
+    return rows
+
+
+def _scenario_records(s: Scenario) -> list[Any]:
+    return [*s.sites, *s.locations, *s.materials, *s.boms, *s.machines, *s.production_orders, *s.trucks,
+            *s.shipments, *s.epc_mappings, *s.receipts, *s.initial_stock]
 
 
 def _upsert_sql(table: str) -> str:
@@ -72,23 +111,42 @@ def load_scenario(
     conn: Any, scenario: Scenario, progress: Callable[[str, int], None] | None = None
 ) -> dict[str, int]:
     """Upsert ``scenario`` in one transaction; ``progress(table, rows)`` is called after each table."""
-    rows = _rows(scenario)
-    counts: dict[str, int] = {}
     with conn.transaction():
-        _replace_children(conn, "bom_lines", "product_id", [b.product_id for b in scenario.boms])
-        _replace_children(conn, "shipment_items", "shipment_id", [s.id for s in scenario.shipments])
-        for table in MASTERDATA_TABLES:
-            batch = rows[table]
-            if batch:
-                with conn.cursor() as cur:
-                    cur.executemany(_upsert_sql(table), batch)
-            counts[table] = len(batch)
-            if progress:
-                progress(table, len(batch))
+        counts = upsert_records(conn, _scenario_records(scenario), progress)
         conn.execute(
             "INSERT INTO masterdata_loads (scenario, counts) VALUES (%s, %s)", (scenario.name, Jsonb(counts))
         )
     return counts
+
+
+def upsert_records(
+    conn: Any, records: Sequence[Any], progress: Callable[[str, int], None] | None = None
+) -> dict[str, int]:
+    """Upsert master-data records, parents first; a BOM's lines and a shipment's items are replaced.
+
+    Runs in the caller's transaction (wrap it in ``conn.transaction()`` for all or nothing); returns the row
+    count per table.
+    """
+    rows = _rows(records)
+    boms = [r.product_id for r in records if isinstance(r, Bom)]
+    shipments = [r.id for r in records if isinstance(r, Shipment)]
+    _replace_children(conn, "bom_lines", "product_id", boms)
+    _replace_children(conn, "shipment_items", "shipment_id", shipments)
+    counts: dict[str, int] = {}
+    for table in MASTERDATA_TABLES:
+        batch = rows[table]
+        if batch:
+            with conn.cursor() as cur:
+                cur.executemany(_upsert_sql(table), batch)
+        counts[table] = len(batch)
+        if progress:
+            progress(table, len(batch))
+    return counts
+
+
+def table_columns(table: str) -> tuple[str, ...]:
+    """The columns of a master-data table, in insert order."""
+    return _UPSERTS[table][1]
 
 
 def _replace_children(conn: Any, table: str, parent_column: str, parents: Sequence[str]) -> None:

@@ -1,0 +1,56 @@
+"""The audit log: who changed what, when. Write the entry in the same transaction as the change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+__all__ = ["AuditEntry", "list_audit", "record_change"]
+
+_COLUMNS = "id, at, actor, role, action, resource, resource_id, details"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    role: str | None
+    action: str
+    resource: str
+    resource_id: str | None
+    details: dict[str, Any]
+
+
+def record_change(
+    conn: Any, *, actor: str, action: str, resource: str, resource_id: str | None = None,
+    role: str | None = None, details: dict[str, Any] | None = None,
+) -> int:
+    """Append one entry; returns its id. Call inside the transaction that makes the change."""
+    row = conn.execute(
+        "INSERT INTO audit_log (actor, role, action, resource, resource_id, details)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+        (actor, role, action, resource, resource_id, Jsonb(details or {})),
+    ).fetchone()
+    return int(row["id"] if isinstance(row, dict) else row[0])
+
+
+def list_audit(
+    conn: Any, *, resource: str | None = None, resource_id: str | None = None, actor: str | None = None,
+    since: datetime | None = None, limit: int = 100, offset: int = 0,
+) -> list[AuditEntry]:
+    """Entries newest first, filtered by any of ``resource``, ``resource_id``, ``actor`` and ``since``."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM audit_log"  # noqa: S608 - constant column list, values parameterised
+        " WHERE (%(resource)s::text IS NULL OR resource = %(resource)s)"
+        " AND (%(resource_id)s::text IS NULL OR resource_id = %(resource_id)s)"
+        " AND (%(actor)s::text IS NULL OR actor = %(actor)s)"
+        " AND (%(since)s::timestamptz IS NULL OR at >= %(since)s)"
+        " ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s",
+        {"resource": resource, "resource_id": resource_id, "actor": actor, "since": since,
+         "limit": limit, "offset": offset},
+    ).fetchall()
+    return [AuditEntry(**r) if isinstance(r, dict) else AuditEntry(*r) for r in rows]
