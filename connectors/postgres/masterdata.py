@@ -104,7 +104,8 @@ def _upsert_sql(table: str) -> str:
     updates = [f"{c} = EXCLUDED.{c}" for c in columns if c not in keys]
     action = "DO UPDATE SET " + ", ".join(updates) if updates else "DO NOTHING"
     placeholders = ", ".join(["%s"] * len(columns))
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT ({conflict}) {action}"
+    # Table and column names come from the constant _UPSERTS above, never from input.
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT ({conflict}) {action}"  # noqa: S608
 
 
 def load_scenario(
