@@ -1,0 +1,56 @@
+"""The ERP outbox: pipelines append records here, idempotently (one row per event id).
+
+``append`` runs inside the caller's transaction when there is one, so a pipeline can write its own state
+and the record atomically. The dispatcher (:mod:`connectors.erp.dispatcher`) reads the outbox in ``seq``
+order and fans each record out to the matching webhook endpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from millstream.events.erp import ErpRecord
+
+__all__ = ["append", "append_many", "get_record"]
+
+_INSERT = """
+INSERT INTO erp_outbox (event_id, record_type, record_key, subject_kind, subject_id, occurred_at,
+                        erp_keys, record)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (event_id) DO NOTHING
+RETURNING seq
+"""
+
+
+def _row(record: ErpRecord) -> tuple[Any, ...]:
+    data = record.model_dump(mode="json")
+    return (record.id, record.record_type, record.record_key, record.subject_kind, record.subject_id,
+            record.occurred_at, Jsonb(data["erp_keys"]), Jsonb(data))
+
+
+def append(conn: Any, record: ErpRecord) -> bool:
+    """Add ``record`` to the outbox; ``False`` if a record with its event id is already there."""
+    with conn.transaction():
+        return conn.execute(_INSERT, _row(record)).fetchone() is not None
+
+
+def append_many(conn: Any, records: Iterable[ErpRecord]) -> int:
+    """Add records in order, in one transaction; returns how many were new."""
+    added = 0
+    with conn.transaction(), conn.cursor() as cur:
+        for record in records:
+            cur.execute(_INSERT, _row(record))
+            added += cur.fetchone() is not None
+    return added
+
+
+def get_record(conn: Any, event_id: str) -> ErpRecord | None:
+    """The record with ``event_id`` as it was appended, or ``None``."""
+    row = conn.execute("SELECT record FROM erp_outbox WHERE event_id = %s", (event_id,)).fetchone()
+    if row is None:
+        return None
+    record = row["record"] if isinstance(row, dict) else row[0]
+    return ErpRecord.model_validate(record, context={"time_policy": None})
