@@ -1,0 +1,99 @@
+"""The application factory: ``create_app(settings)`` wires the pool, routers, error handlers and OpenAPI.
+
+The connection pool opens when the app starts (without waiting: the API comes up even if PostgreSQL is not
+there yet, ``/readyz`` says so) and closes when it stops. Run it with ``millstream api serve``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+
+from api.deps import allowed_roles
+from api.errors import install_error_handlers
+from api.routers import alerts, audit, health, masterdata, webhooks
+from connectors.postgres.database import create_pool
+from millstream import __version__
+from millstream.settings import Settings
+
+__all__ = ["API_PREFIX", "ROUTERS", "api_routes", "create_app"]
+
+API_PREFIX = "/api/v1"
+
+#: Every router and the prefix it is mounted under.
+ROUTERS: tuple[tuple[APIRouter, str], ...] = (
+    (health.router, ""),
+    (masterdata.router, API_PREFIX),
+    (alerts.router, API_PREFIX),
+    (webhooks.router, API_PREFIX),
+    (audit.router, API_PREFIX),
+)
+
+_DESCRIPTION = """\
+Master data in (from the ERP), alerts out (to engineers and dispatchers), webhook subscriptions and their
+deliveries. Every endpoint except `/healthz` and `/readyz` needs an API key (`Authorization: Bearer mst_...`)
+whose role is listed in the operation's `x-roles`. Every change is written to the audit log.
+"""
+
+_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No API key, or an unknown or revoked one."},
+    403: {"description": "The API key's role may not use this endpoint."},
+}
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """A new API application using ``settings`` (database, API host and port)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = create_pool(settings.database, name="millstream-api")
+        pool.open(wait=False)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            pool.close()
+
+    app = FastAPI(
+        title="Millstream API", version=__version__, description=_DESCRIPTION, lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router, prefix in ROUTERS:
+        app.include_router(router, prefix=prefix, responses=_AUTH_RESPONSES if prefix else None)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus each operation's roles (``x-roles``); public operations lose the 401/403."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    for path, route in api_routes():
+        roles = allowed_roles(route.dependant)
+        for method in route.methods:
+            operation = schema["paths"].get(path, {}).get(method.lower())
+            if operation is None:
+                continue
+            if roles is None:
+                for code in ("401", "403"):
+                    operation.get("responses", {}).pop(code, None)
+            else:
+                operation["x-roles"] = list(roles)
+    app.openapi_schema = schema
+    return schema
+
+
+def api_routes() -> Iterator[tuple[str, APIRoute]]:
+    """``(full path, route)`` for every API route (the role matrix test and OpenAPI use it)."""
+    for router, prefix in ROUTERS:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                yield prefix + route.path_format, route

@@ -1,0 +1,121 @@
+"""Request dependencies as ``Annotated`` aliases: a database connection from the pool, the caller's API key,
+and role checks.
+
+Every endpoint except the health probes takes a role alias (``MasterdataWriter``, ``AlertsUser`` ...). A
+missing, malformed, unknown or revoked key gives the same 401; a valid key with the wrong role gives 403.
+Neither says more than that. :func:`allowed_roles` reads a route's roles back (for OpenAPI and the role
+matrix test).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.dependencies.models import Dependant
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg_pool import ConnectionPool
+
+from connectors.postgres.apikeys import ROLES, ApiKey, Role, authenticate
+
+__all__ = [
+    "ALERT_ROLES",
+    "WEBHOOK_ROLES",
+    "AlertsUser",
+    "AnyRole",
+    "ApiKeyDep",
+    "AuditReader",
+    "Connection",
+    "MasterdataReader",
+    "MasterdataWriter",
+    "WebhookManager",
+    "allowed_roles",
+    "bearer_scheme",
+    "require_roles",
+]
+
+#: How long a request waits for a pooled connection before the API answers 503.
+POOL_WAIT_S = 5.0
+
+bearer_scheme = HTTPBearer(
+    auto_error=False, scheme_name="ApiKey",
+    description="An API key from `millstream apikey create --role ROLE`, sent as `Authorization: Bearer mst_...`.",
+)
+
+UNAUTHORIZED = HTTPException(
+    status.HTTP_401_UNAUTHORIZED, "Not authenticated", headers={"WWW-Authenticate": "Bearer"}
+)
+FORBIDDEN = HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden")
+
+
+def _connection(request: Request) -> Iterator[psycopg.Connection]:
+    pool: ConnectionPool = request.app.state.pool
+    with pool.connection(timeout=POOL_WAIT_S) as conn:
+        # Autocommit: each handler makes its changes in an explicit ``conn.transaction()``, committed before
+        # the response is sent; plain reads need no transaction.
+        conn.autocommit = True
+        yield conn
+
+
+Connection = Annotated[psycopg.Connection, Depends(_connection)]
+
+
+def _api_key(
+    request: Request, conn: Connection,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> ApiKey:
+    if credentials is None:
+        raise UNAUTHORIZED
+    key = authenticate(conn, credentials.credentials)
+    if key is None:
+        raise UNAUTHORIZED
+    request.state.api_key = key
+    return key
+
+
+ApiKeyDep = Annotated[ApiKey, Depends(_api_key)]
+
+
+def require_roles(*roles: Role) -> Callable[[ApiKey], ApiKey]:
+    """A dependency admitting callers whose key has one of ``roles`` (403 otherwise)."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        msg = f"unknown roles {sorted(unknown)}"
+        raise ValueError(msg)
+
+    def check_role(key: ApiKeyDep) -> ApiKey:
+        if key.role not in roles:
+            raise FORBIDDEN
+        return key
+
+    check_role.roles = tuple(roles)  # type: ignore[attr-defined]
+    return check_role
+
+
+def allowed_roles(dependant: Dependant) -> tuple[str, ...] | None:
+    """The roles a route admits (``None`` for a public route), found in its dependency tree."""
+    for dep in dependant.dependencies:
+        roles = getattr(dep.call, "roles", None)
+        if roles is not None:
+            return tuple(roles)
+        found = allowed_roles(dep)
+        if found is not None:
+            return found
+    return None
+
+
+def _alias(*roles: Role) -> Any:
+    return Annotated[ApiKey, Depends(require_roles(*roles))]
+
+
+ALERT_ROLES: tuple[Role, ...] = ("engineer", "dispatcher", "admin")
+WEBHOOK_ROLES: tuple[Role, ...] = ("erp", "admin")
+
+AnyRole = _alias(*ROLES)
+MasterdataReader = _alias(*ROLES)
+MasterdataWriter = _alias("erp", "admin")
+AlertsUser = _alias(*ALERT_ROLES)
+WebhookManager = _alias(*WEBHOOK_ROLES)
+AuditReader = _alias("admin")

@@ -1,0 +1,47 @@
+"""API fixtures: the app on the session database (real PostgreSQL), a TestClient, one API key per role."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from connectors.postgres.apikeys import ROLES, create_api_key
+from connectors.postgres.database import connect
+from millstream.settings import Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def api_settings(session_database: str) -> Settings:
+    return load_settings(database={"url": session_database, "pool_max_size": 4})
+
+
+@pytest.fixture(scope="session")
+def app(api_settings: Settings) -> FastAPI:
+    return create_app(api_settings)
+
+
+@pytest.fixture(scope="session")
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def tokens(api_settings: Settings) -> dict[str, str]:
+    """A live API key per role: role -> bearer token."""
+    with connect(api_settings.database, autocommit=True) as conn:
+        return {role: create_api_key(conn, role, f"test {role}").token for role in ROLES}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def unique(prefix: str) -> str:
+    """An id no other test uses (tests share the session database)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
