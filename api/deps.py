@@ -22,6 +22,8 @@ from connectors.postgres.apikeys import ROLES, ApiKey, Role, authenticate
 
 __all__ = [
     "ALERT_ROLES",
+    "FORBIDDEN",
+    "UNAUTHORIZED",
     "WEBHOOK_ROLES",
     "AlertsUser",
     "AnyRole",
