@@ -10,10 +10,14 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
-from api.deps import allowed_roles
+from api.deps import access_denied, allowed_roles
 from api.errors import install_error_handlers
 from api.routers import alerts, audit, health, masterdata, webhooks
 from connectors.postgres.database import create_pool
@@ -63,10 +67,23 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     for router, prefix in ROUTERS:
         app.include_router(router, prefix=prefix, responses=_AUTH_RESPONSES if prefix else None)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+async def _invalid_request(request: Request, exc: Exception) -> Response:
+    """A 422, unless the request lacks a valid key for the route: then 401/403 (auth comes first)."""
+    assert isinstance(exc, RequestValidationError)
+    route = request.scope.get("route")
+    roles = allowed_roles(route.dependant) if isinstance(route, APIRoute) else None
+    if roles is not None and getattr(request.state, "api_key", None) is None:
+        denied = await run_in_threadpool(access_denied, request, roles)
+        if denied is not None:
+            return await http_exception_handler(request, denied)
+    return await request_validation_exception_handler(request, exc)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

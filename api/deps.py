@@ -96,6 +96,23 @@ def require_roles(*roles: Role) -> Callable[[ApiKey], ApiKey]:
     return check_role
 
 
+def access_denied(request: Request, roles: tuple[str, ...]) -> HTTPException | None:
+    """The 401/403 a request to a route admitting ``roles`` deserves, or ``None`` if its key is good.
+
+    For requests FastAPI rejected before the dependencies ran (a body that is not JSON), so that without a
+    valid key such a request still gets 401, not a 422 about its body.
+    """
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return UNAUTHORIZED
+    with request.app.state.pool.connection(timeout=POOL_WAIT_S) as conn:
+        conn.autocommit = True
+        key = authenticate(conn, token.strip())
+    if key is None:
+        return UNAUTHORIZED
+    return None if key.role in roles else FORBIDDEN
+
+
 def allowed_roles(dependant: Dependant) -> tuple[str, ...] | None:
     """The roles a route admits (``None`` for a public route), found in its dependency tree."""
     for dep in dependant.dependencies:
