@@ -1,0 +1,112 @@
+"""Bytewax source for OPC-UA: one partition per endpoint, each a self-healing live session.
+
+Items are :class:`SensorReading` (status code kept), :class:`EndpointStatus` (online/offline transitions)
+and :class:`DeadLetter` (unresolvable nodes, values that cannot be readings), in arrival order per endpoint.
+
+**Live-only.** OPC UA subscriptions deliver the present; a server cannot replay what happened while no one
+was subscribed (HistoryRead is optional, rarely enabled on machines, and has no durable cursor). So the
+snapshot is ``None``: after a restart the source resumes with the current values, and the gap shows as an
+``offline``/``online`` :class:`EndpointStatus` pair. The durable path is the bridge
+(:mod:`streams.opcua_bridge`): it writes readings to Kafka ``telemetry.readings`` as they arrive, and every
+downstream dataflow reads Kafka, whose offsets *are* replayable, with stable event ids for idempotent sinks.
+
+``next_batch`` never blocks: it drains what the session thread buffered and, when nothing is there, asks
+Bytewax to come back after ``poll_interval``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+
+from connectors.opcua.config import ConnectorConfig, EndpointConfig
+from connectors.opcua.security import require_security_allowed
+from connectors.opcua.session import Backoff, EndpointSession, SessionItem
+from millstream.events import TimePolicy, utc_now
+from millstream.settings import Settings
+
+__all__ = ["EndpointPartition", "OpcuaSource"]
+
+logger = logging.getLogger(__name__)
+
+
+class EndpointPartition(StatefulSourcePartition[SessionItem, None]):
+    """One endpoint's session, drained in batches; ends after ``until`` when given (quick looks, tests)."""
+
+    def __init__(self, session: EndpointSession, *, batch_size: int, poll_interval: timedelta,
+                 until: datetime | None) -> None:
+        self._session = session
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._until = until
+        self._awake: datetime | None = None
+        session.start()
+
+    def next_batch(self) -> list[SessionItem]:
+        batch = self._session.drain(self._batch_size)
+        if batch:
+            self._awake = None
+            return batch
+        now = utc_now()
+        if self._until is not None and now >= self._until:
+            raise StopIteration
+        self._awake = now + self._poll_interval
+        return batch
+
+    def next_awake(self) -> datetime | None:
+        return self._awake
+
+    def snapshot(self) -> None:
+        """Nothing to resume from: OPC UA subscriptions cannot replay (see the module docstring)."""
+        return None
+
+    def close(self) -> None:
+        self._session.stop()
+
+
+class OpcuaSource(FixedPartitionedSource[SessionItem, None]):
+    """Subscribe to every endpoint of ``config``; settings give PKI directory, backoff and time policy.
+
+    Security mode None is refused here, before the dataflow starts, unless the endpoint sets
+    ``allow_insecure`` (or ``MILLSTREAM_OPCUA__ALLOW_INSECURE`` is true).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: ConnectorConfig,
+        *,
+        duration: timedelta | None = None,
+        batch_size: int = 5_000,
+        poll_interval: timedelta = timedelta(milliseconds=20),
+        pki_dir: Path | None = None,
+    ) -> None:
+        for endpoint in config.endpoints:
+            require_security_allowed(endpoint, allow_insecure=settings.opcua.allow_insecure)
+        self.settings = settings
+        self.config = config
+        self.duration = duration
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.pki_dir = pki_dir or settings.opcua.pki_dir
+
+    def list_parts(self) -> list[str]:
+        return [endpoint.name for endpoint in self.config.endpoints]
+
+    def session(self, endpoint: EndpointConfig) -> EndpointSession:
+        opcua = self.settings.opcua
+        return EndpointSession(
+            endpoint, pki_dir=self.pki_dir, allow_insecure=opcua.allow_insecure,
+            backoff=Backoff(opcua.reconnect_initial_s, opcua.reconnect_max_s),
+            time_policy=TimePolicy.from_settings(self.settings.events),
+        )
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> EndpointPartition:
+        if resume_state is not None:
+            logger.debug("endpoint %s: ignoring resume state (OPC-UA is live-only)", for_part)
+        until = utc_now() + self.duration if self.duration is not None else None
+        return EndpointPartition(self.session(self.config.endpoint(for_part)), batch_size=self.batch_size,
+                                 poll_interval=self.poll_interval, until=until)
