@@ -1,0 +1,354 @@
+"""The webhook dispatcher: outbox -> deliveries -> signed CloudEvents over HTTP, with retries.
+
+One round (:meth:`Dispatcher.run_once`):
+
+1. **fan out** new outbox records to every enabled endpoint whose event-type filter matches (one delivery
+   per endpoint and record, in outbox order);
+2. **pick** the due deliveries: pending, endpoint enabled, ``next_attempt_at <= now``, and no earlier
+   delivery of the same endpoint + record key still waiting for a retry (a later update waits for an
+   earlier one);
+3. **send** them: deliveries of one endpoint + record key one after another in outbox order (a failure
+   stops that chain), different keys in parallel up to ``max_parallel`` requests;
+4. **record** every attempt (status, latency, response excerpt or error) and each delivery's new state in
+   one transaction: ``delivered`` on 2xx; on 410 the endpoint is disabled and its deliveries wait; otherwise
+   the next attempt is scheduled (:class:`RetryPolicy`, or the server's ``Retry-After`` on 429/503) and
+   after the last one the delivery is ``dead`` (visible in the API, replayable).
+
+Scheduling uses the injected :class:`Clock`, so tests move time forward instead of sleeping. The
+``webhook-timestamp`` is the wall clock, because receivers check it against theirs. One dispatcher per
+database (a PostgreSQL advisory lock) keeps per-key ordering simple and strict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+from prometheus_client import Counter, Histogram
+from psycopg.rows import dict_row
+
+from connectors.erp.clock import Clock, SystemClock
+from connectors.erp.envelope import encode
+from connectors.erp.models import ErpError, WebhookEndpoint
+from connectors.erp.retry import RetryPolicy, parse_retry_after
+from connectors.erp.signing import webhook_headers
+from millstream.settings import DatabaseSettings, WebhookSettings
+
+__all__ = ["AttemptResult", "DispatchReport", "Dispatcher", "DispatcherBusyError"]
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_ATTEMPTS = Counter(
+    "millstream_webhook_attempts_total", "Webhook delivery attempts by outcome.", ["outcome"])
+WEBHOOK_LATENCY = Histogram(
+    "millstream_webhook_latency_seconds", "Webhook request latency (request sent -> response read).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15))
+
+_LOCK_KEY = 0x77686B73  # "whks"
+_EXCERPT = 300
+USER_AGENT = "millstream-webhooks/0.1"
+
+_FAN_OUT = """
+WITH batch AS (
+    SELECT seq, event_id, record_key, record_type FROM erp_outbox
+    WHERE fanned_out_at IS NULL ORDER BY seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+), marked AS (
+    UPDATE erp_outbox o SET fanned_out_at = %(now)s FROM batch b WHERE o.seq = b.seq RETURNING o.seq
+), created AS (
+    -- the same filter as connectors.erp.models.event_type_matches
+    INSERT INTO webhook_deliveries (endpoint_id, event_id, outbox_seq, record_key, event_type, next_attempt_at)
+    SELECT e.id, b.event_id, b.seq, b.record_key, b.record_type, %(now)s
+    FROM batch b JOIN webhook_endpoints e ON e.enabled AND (
+        cardinality(e.event_types) = 0 OR '*' = ANY (e.event_types) OR b.record_type = ANY (e.event_types)
+        OR split_part(b.record_type, '.', 1) || '.*' = ANY (e.event_types))
+    ORDER BY b.seq, e.id
+    ON CONFLICT (endpoint_id, event_id) DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM marked) AS records, (SELECT count(*) FROM created) AS deliveries
+"""
+
+_DUE = """
+SELECT d.id, d.endpoint_id, d.event_id, d.record_key, d.attempts, d.outbox_seq, o.record
+FROM webhook_deliveries d
+JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
+JOIN erp_outbox o ON o.event_id = d.event_id
+WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
+  AND NOT EXISTS (
+      SELECT 1 FROM webhook_deliveries p
+      WHERE p.endpoint_id = d.endpoint_id AND p.record_key = d.record_key AND p.status = 'pending'
+        AND p.outbox_seq < d.outbox_seq AND p.next_attempt_at > %(now)s)
+ORDER BY d.outbox_seq, d.endpoint_id
+LIMIT %(limit)s
+"""
+
+_LOG_ATTEMPT = """
+INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, error, response_excerpt)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+"""
+
+_UPDATE_DELIVERY = """
+UPDATE webhook_deliveries SET status = %s, attempts = %s, next_attempt_at = %s, last_status_code = %s,
+    last_error = %s, delivered_at = %s, dead_at = %s, updated_at = now()
+WHERE id = %s
+"""
+
+
+class DispatcherBusyError(ErpError):
+    """Another dispatcher already delivers from this database."""
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """What one HTTP attempt came to, and what happens to its delivery next."""
+
+    delivery_id: int
+    endpoint_id: str
+    event_id: str
+    attempt: int
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    excerpt: str
+    outcome: str  # delivered | retry | dead | gone
+    next_attempt_at: datetime
+
+
+@dataclass
+class DispatchReport:
+    """Counts of one or more rounds."""
+
+    fanned_out: int = 0
+    attempts: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    disabled_endpoints: list[str] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def add(self, other: DispatchReport) -> None:
+        self.fanned_out += other.fanned_out
+        self.attempts += other.attempts
+        self.delivered += other.delivered
+        self.retried += other.retried
+        self.dead += other.dead
+        self.disabled_endpoints += other.disabled_endpoints
+        self.latencies_ms += other.latencies_ms
+
+
+class Dispatcher:
+    """Delivers the outbox to webhook endpoints. Use as ``async with Dispatcher(...) as d: await d.run()``."""
+
+    def __init__(
+        self,
+        database: DatabaseSettings,
+        webhooks: WebhookSettings,
+        *,
+        clock: Clock | None = None,
+        policy: RetryPolicy | None = None,
+        batch_size: int = 1000,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._database = database
+        self._webhooks = webhooks
+        self.clock = clock or SystemClock()
+        self.policy = policy or RetryPolicy()
+        self._batch_size = batch_size
+        self._transport = transport
+        self._conn: psycopg.AsyncConnection[dict[str, Any]] | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._endpoints: dict[str, WebhookEndpoint] = {}
+
+    async def __aenter__(self) -> Dispatcher:
+        self._conn = await psycopg.AsyncConnection.connect(
+            self._database.url.get_secret_value(), autocommit=True, row_factory=dict_row, connect_timeout=10)
+        row = await (await self._conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_LOCK_KEY,))).fetchone()
+        if not row or not row["ok"]:
+            await self._conn.close()
+            msg = "another webhook dispatcher is already running on this database"
+            raise DispatcherBusyError(msg)
+        limits = httpx.Limits(max_connections=self._webhooks.max_parallel,
+                              max_keepalive_connections=self._webhooks.max_parallel)
+        self._client = httpx.AsyncClient(timeout=self._webhooks.timeout_s, limits=limits,
+                                         transport=self._transport, follow_redirects=False,
+                                         headers={"user-agent": USER_AGENT})
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+        if self._conn is not None:
+            await self._conn.close()
+
+    @property
+    def conn(self) -> psycopg.AsyncConnection[dict[str, Any]]:
+        if self._conn is None:
+            msg = "the dispatcher is not open; use `async with Dispatcher(...)`"
+            raise ErpError(msg)
+        return self._conn
+
+    async def run(self, stop: asyncio.Event | None = None, poll_interval_s: float = 0.25) -> DispatchReport:
+        """Deliver until ``stop`` is set; waits ``poll_interval_s`` when nothing is due."""
+        stop = stop or asyncio.Event()
+        total = DispatchReport()
+        while not stop.is_set():
+            try:
+                report = await self.run_once()
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                logger.error("webhook dispatcher lost the database: %s; reconnecting", exc)
+                await self._reconnect()
+                continue
+            total.add(report)
+            if report.attempts == 0 and report.fanned_out == 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), poll_interval_s)
+                except TimeoutError:
+                    pass
+        return total
+
+    async def run_until_idle(self, max_rounds: int = 1000) -> DispatchReport:
+        """Rounds until one finds nothing to fan out or send (tests, ``--once``)."""
+        total = DispatchReport()
+        for _ in range(max_rounds):
+            report = await self.run_once()
+            total.add(report)
+            if report.attempts == 0 and report.fanned_out == 0:
+                break
+        return total
+
+    async def run_once(self) -> DispatchReport:
+        """One round: fan out, pick what is due, send it, record the results."""
+        report = DispatchReport()
+        now = self.clock.now()
+        report.fanned_out = await self.fan_out(now)
+        await self._load_endpoints()
+        rows = await (await self.conn.execute(_DUE, {"now": now, "limit": self._batch_size})).fetchall()
+        if not rows:
+            return report
+        chains: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            chains[(row["endpoint_id"], row["record_key"])].append(row)
+        semaphore = asyncio.Semaphore(self._webhooks.max_parallel)
+        gone: set[str] = set()
+        results: list[AttemptResult] = []
+        await asyncio.gather(*(self._send_chain(chain, semaphore, gone, results) for chain in chains.values()))
+        await self._record(results, report)
+        return report
+
+    async def fan_out(self, now: datetime | None = None) -> int:
+        """Create deliveries for new outbox records; returns how many records were fanned out."""
+        total = 0
+        while True:
+            async with self.conn.transaction():
+                cur = await self.conn.execute(_FAN_OUT, {"now": now or self.clock.now(), "limit": 5000})
+                row = await cur.fetchone()
+            records = int(row["records"]) if row else 0
+            total += records
+            if records < 5000:
+                return total
+
+    async def _reconnect(self) -> None:
+        await asyncio.sleep(1.0)
+        try:
+            if self._conn is not None:
+                await self._conn.close()
+            await self.__aenter__()
+        except (psycopg.Error, DispatcherBusyError) as exc:
+            logger.error("webhook dispatcher cannot reconnect: %s", exc)
+
+    async def _load_endpoints(self) -> None:
+        rows = await (await self.conn.execute("SELECT * FROM webhook_endpoints WHERE enabled")).fetchall()
+        self._endpoints = {r["id"]: WebhookEndpoint.model_validate(r) for r in rows}
+
+    async def _send_chain(self, chain: list[dict[str, Any]], semaphore: asyncio.Semaphore, gone: set[str],
+                          results: list[AttemptResult]) -> None:
+        for row in chain:
+            endpoint = self._endpoints.get(row["endpoint_id"])
+            if endpoint is None or endpoint.id in gone:
+                return
+            async with semaphore:
+                result = await self._attempt(endpoint, row)
+            results.append(result)
+            if result.outcome == "gone":
+                gone.add(endpoint.id)
+            if result.outcome != "delivered":
+                return
+
+    async def _attempt(self, endpoint: WebhookEndpoint, row: dict[str, Any]) -> AttemptResult:
+        assert self._client is not None
+        attempt = row["attempts"] + 1
+        attempted_at = self.clock.now()
+        headers, body = encode(row["record"], endpoint.content_mode)
+        headers.update(webhook_headers(endpoint.signing_keys(), row["event_id"], int(time.time()), body))
+        status: int | None = None
+        error: str | None = None
+        excerpt = ""
+        retry_after: timedelta | None = None
+        started = time.perf_counter()
+        try:
+            response = await self._client.post(endpoint.url, content=body, headers=headers)
+            status = response.status_code
+            excerpt = response.content[:_EXCERPT].decode("utf-8", "replace")
+            if status in (429, 503):
+                retry_after = parse_retry_after(response.headers.get("retry-after"), attempted_at)
+        except httpx.TimeoutException:
+            error = f"timeout after {self._webhooks.timeout_s:g} s"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+        latency_ms = (time.perf_counter() - started) * 1000
+        WEBHOOK_LATENCY.observe(latency_ms / 1000)
+        outcome, next_at = self._next(status, attempt, attempted_at, retry_after)
+        WEBHOOK_ATTEMPTS.labels(outcome).inc()
+        if outcome != "delivered":
+            logger.warning("webhook %s to endpoint %s (%s) attempt %s: %s -> %s", row["event_id"], endpoint.id,
+                           endpoint.url, attempt, status if status is not None else error, outcome)
+        return AttemptResult(row["id"], endpoint.id, row["event_id"], attempt, attempted_at, status, latency_ms,
+                             error, excerpt, outcome, next_at)
+
+    def _next(self, status: int | None, attempt: int, now: datetime, retry_after: timedelta | None
+              ) -> tuple[str, datetime]:
+        if status is not None and 200 <= status < 300:
+            return "delivered", now
+        if status == 410:
+            return "gone", now
+        delay = self.policy.delay_after(attempt)
+        if delay is None:
+            return "dead", now
+        if retry_after is not None:
+            delay = self.policy.honoured_retry_after(retry_after)
+        return "retry", now + delay
+
+    async def _record(self, results: list[AttemptResult], report: DispatchReport) -> None:
+        attempts = [(r.delivery_id, r.attempt, r.attempted_at, r.status_code, r.latency_ms, r.error, r.excerpt)
+                    for r in results]
+        updates = []
+        for r in results:
+            status = {"delivered": "delivered", "dead": "dead"}.get(r.outcome, "pending")
+            error = r.error or (None if r.outcome == "delivered" else f"HTTP {r.status_code}")
+            updates.append((status, r.attempt, r.next_attempt_at, r.status_code, error,
+                            r.attempted_at if status == "delivered" else None,
+                            r.attempted_at if status == "dead" else None, r.delivery_id))
+        gone = sorted({r.endpoint_id for r in results if r.outcome == "gone"})
+        async with self.conn.transaction(), self.conn.cursor() as cur:
+            await cur.executemany(_LOG_ATTEMPT, attempts)
+            await cur.executemany(_UPDATE_DELIVERY, updates)
+            for endpoint_id in gone:
+                reason = f"410 Gone at {results[0].attempted_at.isoformat()}"
+                await cur.execute(
+                    "UPDATE webhook_endpoints SET enabled = false, disabled_reason = %s, updated_at = now() "
+                    "WHERE id = %s", (reason, endpoint_id))
+                logger.warning("webhook endpoint %s answered 410 Gone: disabled", endpoint_id)
+        report.attempts += len(results)
+        report.delivered += sum(r.outcome == "delivered" for r in results)
+        report.retried += sum(r.outcome in ("retry", "gone") for r in results)
+        report.dead += sum(r.outcome == "dead" for r in results)
+        report.disabled_endpoints += gone
+        report.latencies_ms += [r.latency_ms for r in results]
