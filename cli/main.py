@@ -6,6 +6,7 @@ import typer
 
 from cli import db, kafka, masterdata
 from cli import epc as epc_cli
+from cli import simulate
 from cli.common import configure_logging, settings
 from millstream import __version__
 
@@ -19,6 +20,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(masterdata.app, name="masterdata")
 app.add_typer(epc_cli.app, name="epc")
+app.add_typer(simulate.app, name="simulate")
 
 
 @app.callback()

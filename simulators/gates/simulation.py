@@ -1,0 +1,101 @@
+"""RFID reads of the scenario's tag passes, with a reader's real-world noise, as a timeline.
+
+For each tag pass: with ``missed_tag_probability`` the reader never sees the tag; otherwise it reports it
+``1 + Poisson(reads_per_tag_mean - 1)`` times over ``pass_duration_s`` seconds on random antennas (the
+nearest antenna strongest), and with ``stray_read_probability`` the neighbouring gate's reader also catches
+it a few times, weakly. Ground truth: one ``tag_pass`` fact per pass with what the gate really saw.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from millstream.events.warehouse import RfidRead
+from millstream.masterdata import Scenario
+from simulators.config import FleetParameters, GateParameters, SimulationError, simulation_config
+from simulators.gates.movements import TagPass, neighbours, reader_id, tag_passes
+from simulators.groundtruth import Fact
+from simulators.timeline import Emission
+
+__all__ = ["GateSimulation"]
+
+_NO_POLICY = {"time_policy": None}
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    """Knuth's Poisson sampler (fine for the small means of tag reads)."""
+    if lam <= 0:
+        return 0
+    limit, k, p = math.exp(-lam), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+class GateSimulation:
+    """The scenario's RFID gates, deterministic for a seed."""
+
+    def __init__(self, scenario: Scenario, seed: int = 0, params: GateParameters | None = None,
+                 fleet: FleetParameters | None = None) -> None:
+        config = simulation_config(scenario)
+        self.scenario = scenario
+        self.seed = seed
+        self.params = params or config.gates
+        self.passes = tag_passes(scenario, seed, self.params, fleet or config.fleet)
+        if not self.passes:
+            msg = (f"scenario {scenario.name!r} has nothing for the gates to read: it needs receipts, shipments "
+                   "from a site with an outbound dock door, or production orders at line-side locations")
+            raise SimulationError(msg)
+        self.neighbours = neighbours(scenario)
+
+    def _reads(self, rng: random.Random, tag: TagPass) -> tuple[list[RfidRead], Fact]:
+        p = self.params
+        reads: list[RfidRead] = []
+        reader = reader_id(tag.location_id)
+        missed = rng.random() < p.missed_tag_probability
+        nearest = rng.randrange(p.antennas)
+        if not missed:
+            for _ in range(1 + _poisson(rng, p.reads_per_tag_mean - 1.0)):
+                antenna = nearest if rng.random() < 0.6 else rng.randrange(p.antennas)
+                rssi = -52.0 + rng.gauss(0.0, 3.0) - (0.0 if antenna == nearest else 8.0)
+                reads.append(self._read(reader, antenna + 1, tag.epc, rssi,
+                                        tag.at + timedelta(seconds=rng.uniform(0, p.pass_duration_s))))
+        stray_reader = None
+        stray = 0
+        neighbour = self.neighbours.get(tag.location_id)
+        if neighbour is not None and not missed and rng.random() < p.stray_read_probability:
+            stray_reader = reader_id(neighbour)
+            stray = 1 + _poisson(rng, 0.5)
+            for _ in range(stray):
+                reads.append(self._read(stray_reader, rng.randrange(p.antennas) + 1, tag.epc,
+                                        -74.0 + rng.gauss(0.0, 3.0),
+                                        tag.at + timedelta(seconds=rng.uniform(0, p.pass_duration_s))))
+        fact = Fact(tag.at, "tag_pass", reader, {
+            "location_id": tag.location_id, "epc": tag.epc, "movement": tag.movement, "reference": tag.reference,
+            "material_id": tag.material_id, "quantity": tag.quantity, "code": tag.code, "missed": missed,
+            "reads": len(reads) - stray, "stray_reader": stray_reader, "stray_reads": stray})
+        return reads, fact
+
+    @staticmethod
+    def _read(reader: str, antenna: int, epc: str, rssi: float, at: datetime) -> RfidRead:
+        at = at.replace(microsecond=at.microsecond // 1000 * 1000)
+        return RfidRead.model_validate({"reader_id": reader, "antenna": antenna, "epc": epc,
+                                        "rssi_dbm": round(min(max(rssi, -100.0), -20.0), 1), "timestamp": at},
+                                       context=_NO_POLICY)
+
+    def timeline(self, since: datetime | None = None) -> Iterator[Emission]:
+        """Facts and reads in time order (a pass's fact at its start, its reads over the pass)."""
+        rng = random.Random(f"{self.seed}:gates:reads")
+        items: list[tuple[datetime, int, int, Emission]] = []
+        for n, tag in enumerate(self.passes):
+            reads, fact = self._reads(rng, tag)
+            items.append((fact.time, 0, n, Emission(fact.time, fact=fact)))
+            items += [(r.timestamp, 1, n, Emission(r.timestamp, event=r)) for r in reads]
+        items.sort(key=lambda item: item[:3])
+        for at, _, _, emission in items:
+            if since is None or at >= since:
+                yield emission

@@ -1,0 +1,1 @@
+"""The simulated plant: machines that wear, fail and produce, served over OPC UA (see :mod:`.server`)."""
