@@ -15,8 +15,8 @@ touch "$state"
 
 up() {
   if [ -z "${MILLSTREAM_KAFKA__BOOTSTRAP_SERVERS:-}" ]; then
-    deploy/kafka/kafka.sh status || echo kafka >> "$state"
-    deploy/kafka/kafka.sh start
+    deploy/kafka/kafka.sh status >&2 || echo kafka >> "$state"
+    deploy/kafka/kafka.sh start >&2
     echo "export MILLSTREAM_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:${KAFKA_PORT:-19092}"
   else
     echo "[infra] using Kafka at $MILLSTREAM_KAFKA__BOOTSTRAP_SERVERS" >&2

@@ -43,7 +43,7 @@ fetch() {
   command -v java >/dev/null || { log "java not found: install a JDK 17+"; exit 1; }
   log "fetching Kafka jars from Maven Central into $libs (once)"
   mkdir -p "$libs"
-  mvn -B -q -f "$here/pom.xml" dependency:copy-dependencies \
+  mvn -B -q -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies >&2 \
       -DoutputDirectory="$libs" -DincludeScope=runtime -DexcludeTransitive=false
   touch "$libs/.complete"
 }
