@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from cli import db, kafka, masterdata
+from cli import db, kafka, masterdata, simulate
+from cli import dispatch as dispatch_cli
 from cli import epc as epc_cli
-from cli import simulate
+from cli import webhooks as webhooks_cli
 from cli.common import configure_logging, settings
 from millstream import __version__
 
@@ -21,6 +22,8 @@ app.add_typer(kafka.app, name="kafka")
 app.add_typer(masterdata.app, name="masterdata")
 app.add_typer(epc_cli.app, name="epc")
 app.add_typer(simulate.app, name="simulate")
+app.add_typer(webhooks_cli.app, name="webhooks")
+app.command("dispatch")(dispatch_cli.dispatch_command)
 
 
 @app.callback()

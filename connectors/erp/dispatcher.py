@@ -41,7 +41,7 @@ from connectors.erp.retry import RetryPolicy, parse_retry_after
 from connectors.erp.signing import webhook_headers
 from millstream.settings import DatabaseSettings, WebhookSettings
 
-__all__ = ["AttemptResult", "DispatchReport", "Dispatcher", "DispatcherBusyError"]
+__all__ = ["AttemptResult", "DispatchReport", "Dispatcher", "DispatcherBusyError", "signed_request"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,16 @@ UPDATE webhook_deliveries SET status = %s, attempts = %s, next_attempt_at = %s, 
     last_error = %s, delivered_at = %s, dead_at = %s, updated_at = now()
 WHERE id = %s
 """
+
+
+def signed_request(record: dict[str, Any], content_mode: str, keys: list[bytes], timestamp: int | None = None
+                   ) -> tuple[dict[str, str], bytes]:
+    """Headers and body of one webhook request: the record as a CloudEvent in ``content_mode``, signed with
+    every key (``webhook-id`` = the record's event id, ``webhook-timestamp`` = now unless given)."""
+    headers, body = encode(record, content_mode)
+    sent_at = int(time.time()) if timestamp is None else timestamp
+    headers.update(webhook_headers(keys, record["event_id"], sent_at, body))
+    return headers, body
 
 
 class DispatcherBusyError(ErpError):
@@ -286,8 +296,7 @@ class Dispatcher:
         assert self._client is not None
         attempt = row["attempts"] + 1
         attempted_at = self.clock.now()
-        headers, body = encode(row["record"], endpoint.content_mode)
-        headers.update(webhook_headers(endpoint.signing_keys(), row["event_id"], int(time.time()), body))
+        headers, body = signed_request(row["record"], endpoint.content_mode, endpoint.signing_keys())
         status: int | None = None
         error: str | None = None
         excerpt = ""

@@ -13,7 +13,7 @@ import orjson
 
 from millstream.events.erp import ErpRecord, cloudevent_type
 
-__all__ = ["CLOUDEVENTS_JSON", "SPEC_VERSION", "attributes", "encode_binary", "encode_structured", "encode"]
+__all__ = ["CLOUDEVENTS_JSON", "SPEC_VERSION", "attributes", "encode", "encode_binary", "encode_structured"]
 
 SPEC_VERSION = "1.0"
 CLOUDEVENTS_JSON = "application/cloudevents+json"

@@ -28,7 +28,7 @@ __all__ = [
     "webhook_headers",
 ]
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 _MIN_KEY, _MAX_KEY = 24, 64
 
 

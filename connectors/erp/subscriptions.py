@@ -14,7 +14,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-
 from connectors.erp.models import (
     Delivery,
     DeliveryAttempt,

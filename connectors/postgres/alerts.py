@@ -65,7 +65,7 @@ ON CONFLICT (id) DO UPDATE SET
         THEN COALESCE(alerts.cleared_by, EXCLUDED.cleared_by) END,
     updated_at = now()
 WHERE EXCLUDED.occurred_at >= alerts.occurred_at
-"""
+"""  # noqa: S608 - column names come from the constant _COLUMNS
 
 
 def _params(alert: Alert) -> dict[str, Any]:

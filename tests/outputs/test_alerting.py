@@ -12,7 +12,9 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 from confluent_kafka import Consumer
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from connectors.kafka.admin import create_topics
 from connectors.kafka.clients import consumer_config
@@ -71,7 +73,7 @@ def test_retrigger_updates_the_open_alert_and_escalates():
 
 def test_flapping_reopens_the_same_alert_and_a_later_raise_is_a_new_episode():
     up = [0.9, 0.9, 0.9, 0.9]
-    values = up + [0.4] + up + [0.4]  # clears and comes back within 5 min: same alert, re-opened
+    values = [*up, 0.4, *up, 0.4]  # clears and comes back within 5 min: same alert, re-opened
     first = series("M3", values)
     later = series("M3", up, start=T0 + timedelta(hours=1))  # long after the clear: a new episode
     alerts = run_flow(first + later)
@@ -101,7 +103,7 @@ def test_same_alerts_under_two_workers():
 
 
 def test_rule_is_checked():
-    with pytest.raises(ValueError, match="clear_below .* must not be above raise_above"):
+    with pytest.raises(ValueError, match=r"clear_below .* must not be above raise_above"):
         AlertRule(alert_type="x.y", domain="inventory", raise_above=1, clear_below=2)
 
 

@@ -1,0 +1,46 @@
+"""``millstream dispatch``: deliver the ERP outbox to the webhook endpoints until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import psycopg
+import typer
+
+from cli.common import EXIT_UNAVAILABLE, console, fail, settings
+from connectors.erp.dispatcher import Dispatcher, DispatcherBusyError, DispatchReport
+
+__all__ = ["dispatch_command"]
+
+
+def dispatch_command(
+    once: bool = typer.Option(False, "--once", help="Deliver what is due now, then exit."),
+    poll_interval: float = typer.Option(0.25, min=0.01, help="Seconds to wait when nothing is due."),
+) -> None:
+    """Fan out new ERP records to the webhook endpoints and deliver them as signed CloudEvents, with retries
+    (Standard Webhooks schedule), Retry-After, 410 handling, dead letters. Stop with Ctrl-C."""
+    config = settings()
+
+    async def run() -> DispatchReport:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with Dispatcher(config.database, config.webhooks) as dispatcher:
+            if once:
+                return await dispatcher.run_until_idle()
+            console.print("dispatching webhooks (Ctrl-C to stop)")
+            return await dispatcher.run(stop, poll_interval)
+
+    try:
+        report = asyncio.run(run())
+    except DispatcherBusyError as exc:
+        fail(str(exc), EXIT_UNAVAILABLE)
+    except psycopg.OperationalError as exc:
+        fail(f"cannot reach PostgreSQL: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}",
+             EXIT_UNAVAILABLE)
+    console.print(f"records fanned out {report.fanned_out}, attempts {report.attempts}, delivered "
+                  f"{report.delivered}, to retry {report.retried}, dead-lettered {report.dead}")
+    if report.disabled_endpoints:
+        console.print(f"endpoints disabled (410 Gone): {', '.join(report.disabled_endpoints)}")

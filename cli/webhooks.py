@@ -1,0 +1,159 @@
+"""``millstream webhooks``: endpoints, deliveries, replay, and ``send-test`` (a signed example event)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import httpx
+import psycopg
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from cli.common import EXIT_UNAVAILABLE, console, fail, settings
+from connectors.erp.dispatcher import USER_AGENT, signed_request
+from connectors.erp.models import ErpError, WebhookEndpointCreate
+from connectors.erp.signing import SignatureError, secret_key
+from connectors.erp.subscriptions import create_endpoint, list_deliveries, list_endpoints, replay
+from connectors.postgres.database import DatabaseError, connect
+from millstream.events.base import utc_now
+from millstream.events.erp import ErpRecord
+from millstream.serde import format_validation_error
+
+__all__ = ["app", "example_record"]
+
+app = typer.Typer(help="ERP webhook endpoints, deliveries and replay.", no_args_is_help=True)
+
+
+@contextmanager
+def _database() -> Iterator[Any]:
+    try:
+        with connect(settings().database, autocommit=True) as conn:
+            yield conn
+    except DatabaseError as exc:
+        fail(str(exc), EXIT_UNAVAILABLE)
+    except psycopg.errors.UndefinedTable:
+        fail("webhook tables are missing: run `millstream db migrate` first")
+
+
+def _when(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: not an ISO 8601 time: {value!r}")
+    if parsed.tzinfo is None:
+        fail(f"{option}: give a UTC offset (e.g. {value}Z or {value}+00:00)")
+    return parsed
+
+
+def example_record() -> ErpRecord:
+    """The example event ``send-test`` sends: an ETA update of a demo shipment, with a fresh id."""
+    now = utc_now().replace(microsecond=0)
+    return ErpRecord(
+        event_id="test_" + uuid.uuid4().hex, subject_kind="shipment", subject_id="SHP-TEST-0001",
+        occurred_at=now, record_type="shipment.eta_update", record_key="SHP-TEST-0001",
+        erp_keys={"shipment_number": "SHP-TEST-0001", "truck": "TRK-TEST"},
+        payload={"eta": now.isoformat(), "promised_to": now.isoformat(), "delay_min": 0, "test": True},
+    )
+
+
+@app.command("send-test")
+def send_test_command(
+    url: str = typer.Option(..., help="The receiver's URL."),
+    secret: list[str] = typer.Option(..., help="whsec_ secret to sign with (repeat to sign with several)."),
+    binary: bool = typer.Option(False, "--binary", help="CloudEvents binary mode instead of structured."),
+) -> None:
+    """Send one signed example CloudEvent to URL, as webhook services offer, and show the answer."""
+    try:
+        keys = [secret_key(s) for s in secret]
+    except SignatureError as exc:
+        fail(f"--secret: {exc}")
+    record = example_record()
+    headers, body = signed_request(record.model_dump(mode="json"), "binary" if binary else "structured", keys)
+    try:
+        response = httpx.post(url, content=body, headers={**headers, "user-agent": USER_AGENT},
+                              timeout=settings().webhooks.timeout_s)
+    except httpx.HTTPError as exc:
+        fail(f"{url}: {type(exc).__name__}: {exc}", EXIT_UNAVAILABLE)
+    excerpt = response.content[:300].decode("utf-8", "replace")
+    console.print(f"sent {record.id} ({record.cloudevent_type}) to {url}: HTTP {response.status_code} {excerpt}",
+                  highlight=False, markup=False)
+    if not response.is_success:
+        raise typer.Exit(1)
+
+
+@app.command("add")
+def add_command(
+    url: str = typer.Option(..., help="Where the ERP receives webhooks."),
+    event_type: list[str] = typer.Option([], help="Record type or domain pattern (shipment.*); repeat."),
+    secret: list[str] = typer.Option([], help="whsec_ secret (default: a new one, shown once)."),
+    binary: bool = typer.Option(False, "--binary", help="CloudEvents binary mode."),
+    description: str = typer.Option("", help="What this endpoint is."),
+) -> None:
+    """Subscribe an endpoint; prints its id and secret (shown once)."""
+    try:
+        spec = WebhookEndpointCreate.model_validate({
+            "url": url, "event_types": event_type, "secrets": secret or None, "description": description,
+            "content_mode": "binary" if binary else "structured"})
+    except ValidationError as exc:
+        fail(format_validation_error(exc))
+    with _database() as conn:
+        endpoint = create_endpoint(conn, spec)
+    console.print(f"endpoint {endpoint.id} -> {endpoint.url}")
+    console.print(f"secret (shown once): {endpoint.secrets[0].get_secret_value()}", highlight=False)
+
+
+@app.command("list")
+def list_command() -> None:
+    """The subscribed endpoints."""
+    with _database() as conn:
+        endpoints = list_endpoints(conn, limit=1000)
+    table = Table("id", "url", "event types", "mode", "enabled", "note")
+    for e in endpoints:
+        table.add_row(e.id, e.url, ", ".join(e.event_types) or "*", e.content_mode, "yes" if e.enabled else "no",
+                      e.disabled_reason or e.description)
+    console.print(table)
+
+
+@app.command("deliveries")
+def deliveries_command(
+    status: str = typer.Option(None, help="pending, delivered or dead."),
+    endpoint: str = typer.Option(None, help="Only this endpoint id."),
+    limit: int = typer.Option(50, min=1, max=10_000),
+) -> None:
+    """Recent deliveries (newest first)."""
+    if status is not None and status not in ("pending", "delivered", "dead"):
+        fail("--status: one of pending, delivered, dead")
+    with _database() as conn:
+        rows = list_deliveries(conn, status=status, endpoint_id=endpoint, limit=limit)
+    table = Table("id", "event", "endpoint", "key", "status", "attempts", "last", "next attempt")
+    for d in rows:
+        last = str(d.last_status_code) if d.last_status_code is not None else (d.last_error or "")
+        table.add_row(str(d.id), d.event_id, d.endpoint_id, d.record_key, d.status, str(d.attempts), last[:40],
+                      d.next_attempt_at.isoformat() if d.status == "pending" else "")
+    console.print(table)
+
+
+@app.command("replay")
+def replay_command(
+    event_id: str = typer.Option(None, "--event-id", help="Replay every delivery of this event."),
+    since: str = typer.Option(None, help="Replay dead deliveries created at or after this time (ISO 8601)."),
+    until: str = typer.Option(None, help="... and before this time (ISO 8601)."),
+    endpoint: str = typer.Option(None, help="Only to this endpoint id."),
+) -> None:
+    """Queue deliveries again: one event, or the dead-lettered ones of a time range."""
+    if event_id is None and since is None and until is None:
+        fail("give --event-id or a time range (--since and/or --until)")
+    start, end = _when(since, "--since"), _when(until, "--until")
+    with _database() as conn:
+        try:
+            count = replay(conn, event_id=event_id, since=start, until=end, endpoint_id=endpoint)
+        except ErpError as exc:
+            fail(str(exc))
+    console.print(f"{count} deliveries queued again; `millstream dispatch` sends them")
