@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from cli import db, kafka, masterdata, simulate
+from cli import bridge as bridge_cli
 from cli import dispatch as dispatch_cli
 from cli import epc as epc_cli
+from cli import opcua as opcua_cli
 from cli import webhooks as webhooks_cli
 from cli.common import configure_logging, settings
 from millstream import __version__
@@ -23,6 +25,8 @@ app.add_typer(masterdata.app, name="masterdata")
 app.add_typer(epc_cli.app, name="epc")
 app.add_typer(simulate.app, name="simulate")
 app.add_typer(webhooks_cli.app, name="webhooks")
+app.add_typer(bridge_cli.app, name="bridge")
+app.add_typer(opcua_cli.app, name="opcua")
 app.command("dispatch")(dispatch_cli.dispatch_command)
 
 

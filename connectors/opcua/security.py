@@ -33,12 +33,15 @@ __all__ = [
     "ClientCertificate",
     "ServerTrust",
     "apply_security",
+    "check_credentials",
     "application_uri_of",
     "default_application_uri",
+    "fetch_server_certificate",
     "fingerprint",
     "generate_client_certificate",
     "require_security_allowed",
     "resolve_paths",
+    "trust_certificate",
 ]
 
 logger = logging.getLogger(__name__)
@@ -125,6 +128,47 @@ def require_security_allowed(endpoint: ConnectionConfig, *, allow_insecure: bool
                "unauthenticated and unencrypted; use Basic256Sha256 Sign/SignAndEncrypt, or set "
                "`allow_insecure: true` on the endpoint (CLI: --allow-insecure) if you accept that")
         raise OpcuaSecurityError(msg)
+
+
+def check_credentials(endpoint: ConnectionConfig, pki_dir: Path, *, allow_insecure: bool = False) -> None:
+    """Fail fast, before connecting: insecure refused unless allowed; a secured endpoint needs its client
+    certificate, private key and trust directory on disk."""
+    require_security_allowed(endpoint, allow_insecure=allow_insecure)
+    if endpoint.security.insecure:
+        return
+    certificate, private_key, trust_dir = resolve_paths(endpoint.security, pki_dir)
+    missing = [f"{what} {path}" for what, path, ok in (
+        ("client certificate", certificate, certificate.is_file()), ("private key", private_key, private_key.is_file()),
+        ("trust directory", trust_dir, trust_dir.is_dir())) if not ok]
+    if missing:
+        msg = (f"endpoint {endpoint.name!r} ({endpoint.url}): {', '.join(missing)} not found; create the client "
+               "certificate with `millstream opcua gen-cert` and trust the server with `millstream opcua trust URL`"
+               " (or connect without security: security mode None with allow_insecure / --allow-insecure)")
+        raise OpcuaSecurityError(msg)
+
+
+async def fetch_server_certificate(url: str, timeout_s: float = 5.0) -> x509.Certificate:
+    """The certificate a server announces in GetEndpoints (the discovery service needs no security)."""
+    client = Client(url, timeout=timeout_s)
+    endpoints = await client.connect_and_get_server_endpoints()
+    for description in endpoints:
+        if description.ServerCertificate:
+            der = description.ServerCertificate
+            length = int.from_bytes(der[2:4], "big") + 4  # the first certificate of a possible chain
+            return x509.load_der_x509_certificate(der[:length])
+    msg = f"{url}: the server announces no certificate (it offers no secured endpoint)"
+    raise OpcuaSecurityError(msg)
+
+
+def trust_certificate(cert: x509.Certificate, trust_dir: Path) -> Path:
+    """Store ``cert`` (DER) in the trust directory, named after its subject and fingerprint."""
+    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    label = str(names[0].value) if names else "server"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)[:60]
+    path = trust_dir / f"{safe}-{cert.fingerprint(hashes.SHA256()).hex()[:16]}.der"
+    trust_dir.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(cert.public_bytes(Encoding.DER))
+    return path
 
 
 class ServerTrust:

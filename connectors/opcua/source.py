@@ -23,7 +23,7 @@ from pathlib import Path
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from connectors.opcua.config import ConnectorConfig, EndpointConfig
-from connectors.opcua.security import require_security_allowed
+from connectors.opcua.security import check_credentials
 from connectors.opcua.session import Backoff, EndpointSession, SessionItem
 from millstream.events import TimePolicy, utc_now
 from millstream.settings import Settings
@@ -70,8 +70,9 @@ class EndpointPartition(StatefulSourcePartition[SessionItem, None]):
 class OpcuaSource(FixedPartitionedSource[SessionItem, None]):
     """Subscribe to every endpoint of ``config``; settings give PKI directory, backoff and time policy.
 
-    Security mode None is refused here, before the dataflow starts, unless the endpoint sets
-    ``allow_insecure`` (or ``MILLSTREAM_OPCUA__ALLOW_INSECURE`` is true).
+    Checked here, before the dataflow starts: security mode None is refused unless the endpoint sets
+    ``allow_insecure`` (or ``MILLSTREAM_OPCUA__ALLOW_INSECURE`` is true), and a secured endpoint's client
+    certificate, key and trust directory must exist (:class:`OpcuaSecurityError` naming the endpoint).
     """
 
     def __init__(
@@ -84,14 +85,14 @@ class OpcuaSource(FixedPartitionedSource[SessionItem, None]):
         poll_interval: timedelta = timedelta(milliseconds=20),
         pki_dir: Path | None = None,
     ) -> None:
+        self.pki_dir = pki_dir or settings.opcua.pki_dir
         for endpoint in config.endpoints:
-            require_security_allowed(endpoint, allow_insecure=settings.opcua.allow_insecure)
+            check_credentials(endpoint, self.pki_dir, allow_insecure=settings.opcua.allow_insecure)
         self.settings = settings
         self.config = config
         self.duration = duration
         self.batch_size = batch_size
         self.poll_interval = poll_interval
-        self.pki_dir = pki_dir or settings.opcua.pki_dir
 
     def list_parts(self) -> list[str]:
         return [endpoint.name for endpoint in self.config.endpoints]

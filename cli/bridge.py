@@ -1,0 +1,94 @@
+"""``millstream bridge``: run the dataflows that carry plant-floor data into Kafka.
+
+``millstream bridge opcua --config FILE`` bridges every configured endpoint to ``telemetry.readings``;
+``--scenario FILE`` takes the machines' OPC-UA mapping from a scenario instead. For a quick look::
+
+    millstream bridge opcua --endpoint opc.tcp://127.0.0.1:4840 --node "ns=1;s=Temperature" \\
+        --sink stdout --duration 5
+
+prints one JSON object per reading (and per endpoint status change) on stdout.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import typer
+from bytewax.run import cli_main
+
+from cli.common import EXIT_INPUT, fail, settings
+from cli.opcua import AllowInsecureOption, PasswordOption, SecurityModeOption, UsernameOption, connection_options
+from connectors.opcua.config import ConnectorConfig, config_from_data, config_from_scenario, load_config
+from connectors.opcua.errors import OpcuaError
+from connectors.opcua.source import OpcuaSource
+from millstream.errors import ScenarioError
+from millstream.masterdata import read_scenario
+from streams.opcua_bridge import build_flow
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Bridges from the plant floor into Kafka.", no_args_is_help=True)
+
+
+def _tag_of(node_id: str) -> str:
+    """A tag name from a NodeId's identifier (``ns=1;s=Temperature`` -> ``Temperature``)."""
+    identifier = node_id.rsplit(";", 1)[-1].split("=", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9._:-]+", "_", identifier).strip("_")[:128] or "value"
+
+
+def _quick_look_config(url: str, nodes: list[str], machine_id: str | None, subscription: dict[str, object],
+                       **connection: object) -> ConnectorConfig:
+    fields = connection_options(url, **connection)  # type: ignore[arg-type]
+    machine = machine_id or str(fields["name"])
+    mapped = [{"node_id": node, "machine_id": machine, "tag": _tag_of(node)} for node in nodes]
+    return config_from_data({"endpoints": [{**fields, "nodes": mapped, "subscription": subscription}]},
+                            source="command line")
+
+
+@app.command("opcua")
+def opcua_command(
+    config: Path | None = typer.Option(None, "--config", help="Connector configuration file (YAML or JSON)."),
+    scenario: Path | None = typer.Option(None, "--scenario", help="Scenario file: its machines' OPC-UA mapping."),
+    endpoint: str | None = typer.Option(None, "--endpoint", help="Quick look: one endpoint URL (with --node)."),
+    node: list[str] = typer.Option([], "--node", help="Quick look: a NodeId to read (repeatable)."),
+    machine_id: str | None = typer.Option(None, "--machine-id", help="Quick look: machine id for the readings."),
+    sink: str = typer.Option("kafka", "--sink", help="kafka (telemetry.readings) or stdout (JSON lines)."),
+    duration: float | None = typer.Option(None, "--duration", min=0.1, help="Stop after this many seconds."),
+    publishing_interval_ms: float = typer.Option(500.0, "--publishing-interval-ms", min=1),
+    sampling_interval_ms: float = typer.Option(250.0, "--sampling-interval-ms", min=0),
+    security_mode: str | None = SecurityModeOption,
+    allow_insecure: bool = AllowInsecureOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+) -> None:
+    """Bridge OPC-UA readings into Kafka telemetry.readings (or print them with --sink stdout)."""
+    if sink not in ("kafka", "stdout"):
+        fail(f"--sink must be kafka or stdout, not {sink!r}")
+    sources = [name for name, given in (("--config", config), ("--scenario", scenario), ("--endpoint", endpoint))
+               if given]
+    if len(sources) != 1:
+        fail("give exactly one of --config FILE, --scenario FILE or --endpoint URL (with --node)")
+    app_settings = settings()
+    try:
+        if config is not None:
+            connector = load_config(config)
+        elif scenario is not None:
+            connector = config_from_scenario(read_scenario(scenario))
+        else:
+            if not node:
+                fail("--endpoint needs at least one --node NODEID")
+            if username and password is None:
+                password = typer.prompt("password", hide_input=True)
+            subscription = {"publishing_interval_ms": publishing_interval_ms,
+                            "sampling_interval_ms": sampling_interval_ms}
+            connector = _quick_look_config(
+                str(endpoint), node, machine_id, subscription, security_mode=security_mode,
+                allow_insecure=allow_insecure, username=username, password=password)
+        source = OpcuaSource(app_settings, connector,
+                             duration=timedelta(seconds=duration) if duration is not None else None)
+    except (OpcuaError, ScenarioError) as exc:
+        fail(str(exc), EXIT_INPUT)
+    flow = build_flow(app_settings, connector, sink=sink, source=source)  # type: ignore[arg-type]
+    cli_main(flow, workers_per_process=1)
