@@ -123,7 +123,9 @@ def test_demo_scenario_loads_and_reloads_idempotently(settings: Settings) -> Non
     with connect(settings.database) as conn:
         counts = load_scenario(conn, scenario, lambda table, rows: seen.append(table))
         again = load_scenario(conn, scenario)
-        machines = conn.execute("SELECT count(*) AS n FROM machines").fetchone()
+        machines = conn.execute(  # the session database is shared: count the scenario's own rows
+            "SELECT count(*) AS n FROM machines WHERE id = ANY(%s)", ([m.id for m in scenario.machines],)
+        ).fetchone()
         nodes = conn.execute("SELECT opcua_nodes FROM machines WHERE id = 'CNC-01'").fetchone()
         bom = conn.execute("SELECT count(*) AS n FROM bom_lines WHERE product_id = 'FG-PUMP-P100'").fetchone()
     assert counts == again
