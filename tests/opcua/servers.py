@@ -107,14 +107,14 @@ class AsyncuaPlant:
             await server.load_private_key(str(self.private_key))
         idx = await server.register_namespace(NS)
         assert idx == 2
-        machines_folder = await server.nodes.objects.add_folder(ua.NodeId("Machines", idx), "Machines")
+        machines_folder = await server.nodes.objects.add_folder(ua.NodeId("Machines", idx), f"{idx}:Machines")
         for m in range(1, self.machines + 1):
             machine = f"M{m}"
-            obj = await machines_folder.add_object(ua.NodeId(machine, idx), machine)
+            obj = await machines_folder.add_object(ua.NodeId(machine, idx), f"{idx}:{machine}")
             variables = dict(VARIABLES)
             variables.update({f"X{i}": 0.0 for i in range(self.extra_variables)})
             for name, value in variables.items():
-                node = await obj.add_variable(ua.NodeId(f"{machine}.{name}", idx), name, value)
+                node = await obj.add_variable(ua.NodeId(f"{machine}.{name}", idx), f"{idx}:{name}", value)
                 await node.set_writable()
                 self.nodes[f"{machine}.{name}"] = node.nodeid
         await server.start()
