@@ -16,6 +16,7 @@ from fastapi.exception_handlers import http_exception_handler, request_validatio
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import access_denied, allowed_roles
 from api.errors import install_error_handlers
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _invalid_request)
     for router, prefix in ROUTERS:
         app.include_router(router, prefix=prefix, responses=_AUTH_RESPONSES if prefix else None)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -75,15 +77,20 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 async def _invalid_request(request: Request, exc: Exception) -> Response:
-    """A 422, unless the request lacks a valid key for the route: then 401/403 (auth comes first)."""
-    assert isinstance(exc, RequestValidationError)
+    """Errors FastAPI raises before the dependencies run (a body that is not JSON or not UTF-8) answer 401 or
+    403 when the request lacks a valid key for the route: authentication comes first."""
+    rejected_early = isinstance(exc, RequestValidationError) or (
+        isinstance(exc, StarletteHTTPException) and exc.status_code == 400)
     route = request.scope.get("route")
     roles = allowed_roles(route.dependant) if isinstance(route, APIRoute) else None
-    if roles is not None and getattr(request.state, "api_key", None) is None:
+    if rejected_early and roles is not None and getattr(request.state, "api_key", None) is None:
         denied = await run_in_threadpool(access_denied, request, roles)
         if denied is not None:
             return await http_exception_handler(request, denied)
-    return await request_validation_exception_handler(request, exc)
+    if isinstance(exc, RequestValidationError):
+        return await request_validation_exception_handler(request, exc)
+    assert isinstance(exc, StarletteHTTPException)
+    return await http_exception_handler(request, exc)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -104,6 +111,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     operation.get("responses", {}).pop(code, None)
             else:
                 operation["x-roles"] = list(roles)
+            if "requestBody" in operation:
+                operation["responses"].setdefault("400", {"description": "The body is not UTF-8 or not parseable."})
     app.openapi_schema = schema
     return schema
 

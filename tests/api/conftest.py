@@ -1,10 +1,15 @@
-"""API fixtures: the app on the session database (real PostgreSQL), a TestClient, one API key per role."""
+"""API fixtures: the app on its own migrated database (real PostgreSQL), a TestClient, one API key per role.
+
+The API tests (schemathesis above all) create webhook endpoints, master data and audit entries at will, so
+they get a database of their own rather than the session database other packages' tests share.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -12,12 +17,31 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from connectors.postgres.apikeys import ROLES, create_api_key
 from connectors.postgres.database import connect
+from connectors.postgres.migrations import migrate
 from millstream.settings import Settings, load_settings
+from tests.conftest import create_database, drop_database
 
 
 @pytest.fixture(scope="session")
-def api_settings(session_database: str) -> Settings:
-    return load_settings(database={"url": session_database, "pool_max_size": 4})
+def api_database(server_url: str) -> Iterator[str]:
+    url = create_database(server_url, "millstream_api")
+    settings = load_settings(database={"url": url})
+    with connect(settings.database) as conn:
+        migrate(conn, settings.database)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def api_settings(api_database: str) -> Settings:
+    return load_settings(database={"url": api_database, "pool_max_size": 4})
+
+
+@pytest.fixture
+def db(api_settings: Settings) -> Iterator[psycopg.Connection]:
+    """A connection to the API tests' database (overrides the session database's ``db``)."""
+    with connect(api_settings.database) as conn:
+        yield conn
 
 
 @pytest.fixture(scope="session")

@@ -139,3 +139,10 @@ def test_auth_comes_before_body_parsing(client: TestClient, tokens: dict[str, st
     assert post("mst_000000000000_" + "A" * 43).status_code == 401
     assert (post(tokens["engineer"]).status_code, post(tokens["engineer"]).json()) == (403, {"detail": "Forbidden"})
     assert post(tokens["erp"]).status_code == 422
+
+
+def test_auth_comes_before_body_decoding(client: TestClient, tokens: dict[str, str]) -> None:
+    url = "/api/v1/masterdata/trucks"
+    headers = {"content-type": "application/json"}
+    assert client.post(url, content=b"\xff\xfe{", headers=headers).status_code == 401
+    assert client.post(url, content=b"\xff\xfe{", headers=headers | auth(tokens["erp"])).status_code == 400
