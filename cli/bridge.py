@@ -81,7 +81,7 @@ def opcua_command(
                 fail("--endpoint needs at least one --node NODEID")
             if username and password is None:
                 password = typer.prompt("password", hide_input=True)
-            subscription = {"publishing_interval_ms": publishing_interval_ms,
+            subscription: dict[str, object] = {"publishing_interval_ms": publishing_interval_ms,
                             "sampling_interval_ms": sampling_interval_ms}
             connector = _quick_look_config(
                 str(endpoint), node, machine_id, subscription, security_mode=security_mode,

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from asyncua import Client, Node, ua
 
-from connectors.opcua.config import EndpointConfig, parse_browse_path, parse_node_id
+from connectors.opcua.config import Discovery, EndpointConfig, parse_browse_path, parse_node_id
 from connectors.opcua.readings import MappedNode
 
 __all__ = ["BrowsedNode", "Unresolved", "browse_tree", "resolve_nodes"]
 
-OBJECTS_FOLDER = ua.NodeId(ua.ObjectIds.ObjectsFolder)
+OBJECTS_FOLDER = ua.NodeId(ua.Int32(ua.ObjectIds.ObjectsFolder))
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,23 @@ def _machine_id(browse_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._:-]+", "-", browse_name).strip("-") or "machine"
 
 
+async def _walk(client: Client, rule: Discovery, wanted: ua.NodeId | None, node: Node, name: str,
+                type_definition: ua.NodeId | None, level: int, found: list[MappedNode]) -> None:
+    refs = await node.get_children_descriptions()
+    variables = [r for r in refs if r.NodeClass == ua.NodeClass.Variable]
+    is_machine = type_definition == wanted if wanted is not None else bool(variables)
+    if is_machine:
+        machine = rule.machine_id or _machine_id(name)
+        found.extend(MappedNode(r.NodeId.to_string(), machine, _machine_id(r.BrowseName.Name)) for r in variables)
+        if wanted is not None:
+            return
+    if level < rule.max_depth:
+        for ref in refs:
+            if ref.NodeClass == ua.NodeClass.Object:
+                await _walk(client, rule, wanted, client.get_node(ref.NodeId), ref.BrowseName.Name,
+                            ref.TypeDefinition, level + 1, found)
+
+
 async def _discover(client: Client, endpoint: EndpointConfig) -> tuple[list[MappedNode], list[Unresolved]]:
     """Objects below each rule's root (of its type, or any object with variables) become machines."""
     found: list[MappedNode] = []
@@ -84,25 +101,9 @@ async def _discover(client: Client, endpoint: EndpointConfig) -> tuple[list[Mapp
     for rule in endpoint.discover:
         wanted = parse_node_id(rule.type_definition) if rule.type_definition else None
         before = len(found)
-
-        async def walk(node: Node, name: str, type_definition: ua.NodeId | None, level: int) -> None:
-            refs = await node.get_children_descriptions()
-            variables = [r for r in refs if r.NodeClass == ua.NodeClass.Variable]
-            is_machine = type_definition == wanted if wanted is not None else bool(variables)
-            if is_machine:
-                machine = rule.machine_id or _machine_id(name)
-                found.extend(MappedNode(r.NodeId.to_string(), machine, _machine_id(r.BrowseName.Name))
-                             for r in variables)
-                if wanted is not None:
-                    return
-            if level < rule.max_depth:
-                for ref in refs:
-                    if ref.NodeClass == ua.NodeClass.Object:
-                        await walk(client.get_node(ref.NodeId), ref.BrowseName.Name, ref.TypeDefinition, level + 1)
-
         root = client.get_node(parse_node_id(rule.root))
         try:
-            await walk(root, (await root.read_browse_name()).Name, None, 0)
+            await _walk(client, rule, wanted, root, (await root.read_browse_name()).Name, None, 0, found)
         except ua.UaStatusCodeError as exc:
             problems.append(Unresolved(rule.root, f"discovery failed: {ua.StatusCode(exc.code).name}"))
             continue
@@ -127,6 +128,8 @@ async def resolve_nodes(client: Client, endpoint: EndpointConfig) -> tuple[list[
             if not targets:
                 problems.append(Unresolved(str(node.browse_path), "browse path not found (BadNoMatch)"))
                 continue
-            mapped.append(MappedNode(targets[0].nodeid.to_string(), node.machine_id, node.tag, node.unit))
+            target = targets[0]
+            assert target is not None
+            mapped.append(MappedNode(target.nodeid.to_string(), node.machine_id, node.tag, node.unit))
     discovered, discovery_problems = await _discover(client, endpoint)
     return mapped + discovered, problems + discovery_problems

@@ -72,7 +72,7 @@ async def connect_client(
     except OpcuaSecurityError:
         await disconnect_quietly(client)
         raise
-    except (OSError, asyncio.TimeoutError, UaError, ValueError) as exc:
+    except (TimeoutError, OSError, UaError, ValueError) as exc:
         await disconnect_quietly(client)
         reason = describe_error(exc)
         if trust is not None and trust.rejected:

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from asyncua import Client, ua
+from asyncua.common.utils import ServiceError
 from asyncua.crypto import cert_gen, security_policies
 from asyncua.crypto.truststore import TrustStore
-from asyncua.common.utils import ServiceError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -32,9 +32,9 @@ from connectors.opcua.errors import OpcuaSecurityError
 __all__ = [
     "ClientCertificate",
     "ServerTrust",
+    "application_uri_of",
     "apply_security",
     "check_credentials",
-    "application_uri_of",
     "default_application_uri",
     "fetch_server_certificate",
     "fingerprint",

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from asyncua import Client, ua
 from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusChangeEvent, Subscription
@@ -37,7 +38,7 @@ from connectors.opcua.errors import OpcuaError, OpcuaSecurityError
 from connectors.opcua.readings import MappedNode, ReadingFactory
 from connectors.opcua.security import require_security_allowed
 from millstream.events import DeadLetter, SensorReading, TimePolicy, utc_now
-from millstream.events.connectivity import EndpointStatus
+from millstream.events.connectivity import EndpointState, EndpointStatus
 
 __all__ = ["Backoff", "EndpointSession", "SessionItem"]
 
@@ -88,7 +89,7 @@ class EndpointSession:
         self.clock = clock
         self.max_buffer = max_buffer
         self._buffer: deque[SessionItem] = deque()
-        self._rng = random.Random()  # noqa: S311 - jitter, not security
+        self._rng = random.Random()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -149,8 +150,8 @@ class EndpointSession:
         self.online = online
         ENDPOINT_ONLINE.labels(self.endpoint.name).set(1 if online else 0)
 
-    def _status(self, state: str, since: datetime, *, offline_since: datetime | None = None, attempts: int = 0,
-                reason: str | None = None) -> None:
+    def _status(self, state: EndpointState, since: datetime, *, offline_since: datetime | None = None,
+                attempts: int = 0, reason: str | None = None) -> None:
         self._put(EndpointStatus(endpoint=self.endpoint.name, url=self.endpoint.url, state=state, since=since,
                                  offline_since=offline_since, attempts=attempts, reason=reason))
 
@@ -158,7 +159,7 @@ class EndpointSession:
         assert self._stopping is not None
         try:
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _main(self) -> None:
@@ -180,7 +181,7 @@ class EndpointSession:
             try:
                 client = await connect_client(self.endpoint, self.pki_dir, allow_insecure=self.allow_insecure)
                 subscription = await self._subscribe(client)
-            except (OpcuaError, UaError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OpcuaError, UaError, OSError) as exc:
                 if client is not None:
                     await disconnect_quietly(client)
                 attempts += 1
@@ -258,9 +259,10 @@ class EndpointSession:
                 lost.set_result(describe_error(exc))
 
         client.connection_lost_callback = on_lost
-        consumer = asyncio.create_task(self._consume(subscription, handles))
-        stop = asyncio.create_task(self._stopping.wait())
-        done, pending = await asyncio.wait({consumer, lost, stop}, return_when=asyncio.FIRST_COMPLETED)
+        consumer: asyncio.Future[str] = asyncio.create_task(self._consume(subscription, handles))
+        stop: asyncio.Future[bool] = asyncio.create_task(self._stopping.wait())
+        waiting: set[asyncio.Future[Any]] = {consumer, lost, stop}
+        done, pending = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
         if lost in done:

@@ -98,8 +98,8 @@ def test_stdout_lines_are_one_json_object_each() -> None:
 def test_source_refuses_insecure_and_missing_certificates_before_running(tmp_path: Path) -> None:
     settings = load_settings(opcua={"pki_dir": str(tmp_path)})
     insecure = endpoint("opc.tcp://127.0.0.1:4840", _nodes("M1"), security={"policy": "None", "mode": "None"})
-    with pytest.raises(OpcuaSecurityError, match="endpoint 'test'.*security mode None is refused"):
+    with pytest.raises(OpcuaSecurityError, match=r"endpoint 'test'.*security mode None is refused"):
         OpcuaSource(settings, connector(insecure))
     secure = endpoint("opc.tcp://127.0.0.1:4840", _nodes("M1"), security={"mode": "SignAndEncrypt"})
-    with pytest.raises(OpcuaSecurityError, match="client certificate .*cert.der.*not found.*gen-cert"):
+    with pytest.raises(OpcuaSecurityError, match=r"client certificate .*cert.der.*not found.*gen-cert"):
         OpcuaSource(settings, connector(secure))

@@ -108,7 +108,7 @@ def test_wrong_password_is_refused_naming_the_endpoint(
 
 def test_insecure_endpoint_refused_unless_allowed(plant: AsyncuaPlant, tmp_path: Path) -> None:
     refused = endpoint(plant.url, NODES, security={"policy": "None", "mode": "None"})
-    with pytest.raises(OpcuaSecurityError, match="security mode None is refused.*allow_insecure.*--allow-insecure"):
+    with pytest.raises(OpcuaSecurityError, match=r"security mode None is refused.*allow_insecure.*--allow-insecure"):
         require_security_allowed(refused)
     require_security_allowed(refused, allow_insecure=True)  # the global setting allows it
     session = start_session(refused, tmp_path)
