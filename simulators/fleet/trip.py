@@ -122,7 +122,7 @@ def drive(plan: TripPlan, seed: int, params: FleetParameters, day: int = 0) -> T
 
     origin = route.position(0.0)
     t = plan.loading_from
-    while t < plan.departure:
+    while t <= plan.departure:
         pings.append((t, ping(t, origin[0], origin[1], 0.0, None)))
         t += timedelta(seconds=step)
     facts.append(Fact(plan.departure, "departure", truck, {**ids}))
@@ -155,10 +155,10 @@ def drive(plan: TripPlan, seed: int, params: FleetParameters, day: int = 0) -> T
             start_m, length_m, off = inc.detour[0] * route.length_m, inc.detour[1], inc.detour[2]
             if start_m <= distance <= start_m + length_m:
                 events_open.setdefault("detour", elapsed)
-            elif distance > start_m + length_m and "detour" in events_open:
-                events_open.setdefault("detour_end", elapsed)
                 offset = off * max(0.0, math.sin(math.pi * (distance - start_m) / length_m)) ** 0.5
                 target *= 0.7
+            elif distance > start_m + length_m and "detour" in events_open:
+                events_open.setdefault("detour_end", elapsed)
         if stopped:
             speed = 0.0
         else:
