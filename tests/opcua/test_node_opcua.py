@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
+import time
 from pathlib import Path
 
 from asyncua import Client, ua
@@ -125,3 +128,51 @@ def test_browse_lists_the_sample_variables_with_data_types(node_opcua: NodeOpcua
     nodes = {n.node_id: n for n in asyncio.run(browse())}
     assert nodes["ns=1;s=FanSpeed"].data_type == "Double"
     assert nodes["ns=1;s=FanSpeed"].node_class == "Variable" and nodes["ns=1;s=FanSpeed"].browse_name == "1:FanSpeed"
+
+
+def test_frozen_server_is_detected_by_keep_alive(node_opcua_home: Path, tmp_path: Path) -> None:
+    """SIGSTOP keeps the socket open but silent: only the keep-alive watchdog can notice."""
+    server = NodeOpcuaServer(node_opcua_home, port=free_port()).start()
+    assert server.process is not None
+    ep = endpoint(server.url, SAMPLE_NODES[2:], subscription=FAST, watchdog_interval_s=0.5)
+    session = start_session(ep, tmp_path)
+    try:
+        items = collect(session, lambda items: bool(_readings(items)))
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            items = collect(session, lambda items: any(
+                isinstance(s, EndpointStatus) and s.state == "offline" for s in items), into=items)
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+        seen = len(items)
+        items = collect(session, lambda items: bool(_readings(items[seen:])), into=items)
+        states = [s.state for s in items if isinstance(s, EndpointStatus)]
+        assert states == ["online", "offline", "online"]
+    finally:
+        session.stop()
+        server.stop()
+
+
+def test_deadband_reduces_traffic_from_node_opcua(node_opcua: NodeOpcuaServer, tmp_path: Path) -> None:
+    """TemperatureAnalogItem: a new random value in 19..20 at every sample; an absolute deadband of 5 keeps
+    only the first. (A percent deadband is sent as well, but this item's values lie outside its EURange
+    100..200, where node-opcua reports every change, as OPC UA Part 8 allows.)"""
+    node = [{"node_id": "ns=1;s=TemperatureAnalogItem", "machine_id": "SAMPLE", "tag": "analog"}]
+
+    def count(deadband: dict[str, object] | None) -> int:
+        sub: dict[str, object] = {**FAST, "queue_size": 50}
+        if deadband:
+            sub["deadband"] = deadband
+        session = start_session(endpoint(node_opcua.url, node, subscription=sub), tmp_path)
+        try:
+            items = collect(session, lambda items: bool(_readings(items)))
+            time.sleep(1.5)
+            items.extend(session.drain())
+            assert not any(isinstance(i, DeadLetter) for i in items)
+            return len(_readings(items))
+        finally:
+            session.stop()
+
+    assert count(None) >= 10
+    assert count({"type": "absolute", "value": 5.0}) == 1
+    assert count({"type": "percent", "value": 5.0}) >= 10  # accepted by the server, no dead letter
