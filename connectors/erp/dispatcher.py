@@ -52,6 +52,9 @@ WEBHOOK_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15))
 
 _LOCK_KEY = 0x77686B73  # "whks"
+#: httpx's connection pool slows down sharply with many connections in one client (encode/httpx#3215), so
+#: the dispatcher spreads its ``max_parallel`` connections over several small clients.
+_CONNECTIONS_PER_CLIENT = 4
 _EXCERPT = 300
 USER_AGENT = "millstream-webhooks/0.1"
 
@@ -174,7 +177,7 @@ class Dispatcher:
         self._batch_size = batch_size
         self._transport = transport
         self._conn: psycopg.AsyncConnection[dict[str, Any]] | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._clients: list[httpx.AsyncClient] = []
         self._endpoints: dict[str, WebhookEndpoint] = {}
 
     async def __aenter__(self) -> Dispatcher:
@@ -185,16 +188,19 @@ class Dispatcher:
             await self._conn.close()
             msg = "another webhook dispatcher is already running on this database"
             raise DispatcherBusyError(msg)
-        limits = httpx.Limits(max_connections=self._webhooks.max_parallel,
-                              max_keepalive_connections=self._webhooks.max_parallel)
-        self._client = httpx.AsyncClient(timeout=self._webhooks.timeout_s, limits=limits,
-                                         transport=self._transport, follow_redirects=False,
-                                         headers={"user-agent": USER_AGENT})
+        per_client = min(_CONNECTIONS_PER_CLIENT, self._webhooks.max_parallel)
+        limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
+        self._clients = [
+            httpx.AsyncClient(timeout=self._webhooks.timeout_s, limits=limits, transport=self._transport,
+                              follow_redirects=False, headers={"user-agent": USER_AGENT})
+            for _ in range(max(1, self._webhooks.max_parallel // per_client))
+        ]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        for client in self._clients:
+            await client.aclose()
+        self._clients = []
         if self._conn is not None:
             await self._conn.close()
 
@@ -249,7 +255,8 @@ class Dispatcher:
         semaphore = asyncio.Semaphore(self._webhooks.max_parallel)
         gone: set[str] = set()
         results: list[AttemptResult] = []
-        await asyncio.gather(*(self._send_chain(chain, semaphore, gone, results) for chain in chains.values()))
+        await asyncio.gather(*(self._send_chain(chain, self._clients[i % len(self._clients)], semaphore, gone, results)
+                               for i, chain in enumerate(chains.values())))
         await self._record(results, report)
         return report
 
@@ -278,22 +285,22 @@ class Dispatcher:
         rows = await (await self.conn.execute("SELECT * FROM webhook_endpoints WHERE enabled")).fetchall()
         self._endpoints = {r["id"]: WebhookEndpoint.model_validate(r) for r in rows}
 
-    async def _send_chain(self, chain: list[dict[str, Any]], semaphore: asyncio.Semaphore, gone: set[str],
-                          results: list[AttemptResult]) -> None:
+    async def _send_chain(self, chain: list[dict[str, Any]], client: httpx.AsyncClient,
+                          semaphore: asyncio.Semaphore, gone: set[str], results: list[AttemptResult]) -> None:
         for row in chain:
             endpoint = self._endpoints.get(row["endpoint_id"])
             if endpoint is None or endpoint.id in gone:
                 return
             async with semaphore:
-                result = await self._attempt(endpoint, row)
+                result = await self._attempt(client, endpoint, row)
             results.append(result)
             if result.outcome == "gone":
                 gone.add(endpoint.id)
             if result.outcome != "delivered":
                 return
 
-    async def _attempt(self, endpoint: WebhookEndpoint, row: dict[str, Any]) -> AttemptResult:
-        assert self._client is not None
+    async def _attempt(self, client: httpx.AsyncClient, endpoint: WebhookEndpoint, row: dict[str, Any]
+                       ) -> AttemptResult:
         attempt = row["attempts"] + 1
         attempted_at = self.clock.now()
         headers, body = signed_request(row["record"], endpoint.content_mode, endpoint.signing_keys())
@@ -303,7 +310,7 @@ class Dispatcher:
         retry_after: timedelta | None = None
         started = time.perf_counter()
         try:
-            response = await self._client.post(endpoint.url, content=body, headers=headers)
+            response = await client.post(endpoint.url, content=body, headers=headers)
             status = response.status_code
             excerpt = response.content[:_EXCERPT].decode("utf-8", "replace")
             if status in (429, 503):

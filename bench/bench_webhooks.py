@@ -1,0 +1,260 @@
+"""Webhook delivery throughput and latency to a local ERP receiver.
+
+Setup: a fresh database on ``MILLSTREAM_DATABASE__URL``'s server, the ERP receiver simulator in its own
+process on 127.0.0.1 (it verifies every signature with ``standardwebhooks`` and parses every CloudEvent),
+N records over K record keys in the outbox.
+
+Measured:
+- **baseline**: the same signed requests posted with httpx at the same concurrency, no database — the
+  ceiling of this client + receiver pair on this machine;
+- **burst**: ``Dispatcher.run_until_idle`` over the whole outbox — deliveries/s (and the ratio to the
+  baseline), p50/p95 request latency from the attempt log;
+- **steady**: records appended at a fixed rate while the dispatcher runs — p50/p95 end-to-end latency
+  from outbox insert to the receiver storing the record.
+
+Goal (issue 5): >= 2,000 deliveries/s and p95 < 50 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+import uvloop
+from psycopg import sql
+
+from connectors.erp.dispatcher import Dispatcher, signed_request
+from connectors.erp.models import WebhookEndpointCreate
+from connectors.erp.outbox import append_many
+from connectors.erp.signing import generate_secret, secret_key
+from connectors.erp.subscriptions import create_endpoint
+from connectors.postgres.database import connect
+from connectors.postgres.migrations import migrate
+from millstream.events.erp import ErpRecord
+from millstream.settings import load_settings
+
+__all__ = ["main"]
+
+RECORDS = int(os.environ.get("BENCH_WEBHOOK_RECORDS", "6000"))
+KEYS = int(os.environ.get("BENCH_WEBHOOK_KEYS", "600"))
+PARALLEL = int(os.environ.get("BENCH_WEBHOOK_PARALLEL", "64"))
+STEADY_RATE = float(os.environ.get("BENCH_WEBHOOK_STEADY_RATE", "500"))
+STEADY_SECONDS = float(os.environ.get("BENCH_WEBHOOK_STEADY_SECONDS", "4"))
+
+
+def _records(n: int, keys: int, start: datetime) -> list[ErpRecord]:
+    run = uuid.uuid4().hex[:6]
+    return [ErpRecord.model_validate(
+        {"subject_kind": "shipment", "subject_id": f"SHP-{run}-{i % keys}",
+         "occurred_at": start + timedelta(milliseconds=i), "record_type": "shipment.eta_update",
+         "record_key": f"SHP-{run}-{i % keys}", "erp_keys": {"shipment_number": f"SHP-{run}-{i % keys}"},
+         "payload": {"eta": (start + timedelta(hours=2)).isoformat(), "delay_min": i % 30}},
+        context={"time_policy": None}) for i in range(n)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) >= 2 else (values or [0.0])[0]
+
+
+async def _baseline(url: str, secret: str, records: list[ErpRecord]) -> tuple[float, list[float]]:
+    keys = [secret_key(secret)]
+    requests = [signed_request(r.model_dump(mode="json"), "structured", keys) for r in records]
+    per_client = min(4, PARALLEL)  # the dispatcher's layout: several small httpx clients
+    limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
+    clients = [httpx.AsyncClient(limits=limits, timeout=15) for _ in range(max(1, PARALLEL // per_client))]
+    latencies: list[float] = []
+    semaphore = asyncio.Semaphore(PARALLEL)
+
+    async def post(i: int, headers: dict[str, str], body: bytes) -> None:
+        async with semaphore:
+            t = time.perf_counter()
+            response = await clients[i % len(clients)].post(url, content=body, headers=headers)
+            latencies.append((time.perf_counter() - t) * 1000)
+            response.raise_for_status()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(post(i, h, b) for i, (h, b) in enumerate(requests)))
+    elapsed = time.perf_counter() - started
+    for client in clients:
+        await client.aclose()
+    return len(requests) / elapsed, latencies
+
+
+async def _steady(settings: Any, conn: psycopg.Connection, base: str) -> list[float]:
+    """Append at STEADY_RATE while the dispatcher runs; end-to-end latencies in ms."""
+    stop = asyncio.Event()
+    async with Dispatcher(settings.database, settings.webhooks, batch_size=2000) as dispatcher:
+        task = asyncio.create_task(dispatcher.run(stop, poll_interval_s=0.005))
+        records = _records(int(STEADY_RATE * STEADY_SECONDS), KEYS, datetime.now(UTC))
+        appended_at: dict[str, float] = {}
+        batch = max(1, int(STEADY_RATE / 50))  # 50 appends per second
+        started = time.perf_counter()
+        for i in range(0, len(records), batch):
+            chunk = records[i:i + batch]
+            await asyncio.to_thread(append_many, conn, chunk)
+            now = time.time()
+            appended_at.update((r.id, now) for r in chunk)
+            delay = started + (i + batch) / STEADY_RATE - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        for _ in range(200):
+            async with httpx.AsyncClient() as client:
+                got = (await client.get(base + "/records")).json()["records"]
+            received = {r["webhook_id"]: r["received_at"] for r in got if r["webhook_id"] in appended_at}
+            if len(received) == len(records):
+                break
+            await asyncio.sleep(0.1)
+        stop.set()
+        await task
+    return [(datetime.fromisoformat(at).timestamp() - appended_at[wid]) * 1000 for wid, at in received.items()]
+
+
+@contextmanager
+def _fresh_database(server: str) -> Iterator[str]:
+    name = f"millstream_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg.conninfo.make_conninfo(server, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield psycopg.conninfo.make_conninfo(server, dbname=name)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _run(coro: Any) -> Any:
+    """Run on uvloop, as ``millstream dispatch`` does."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def _scenario(server: str, base: str, secret: str, *, steady: bool) -> dict[str, float]:
+    """Baseline, burst (and steady) against the receiver at ``base``."""
+    with _fresh_database(server) as url:
+        settings = load_settings(database={"url": url}, webhooks={"max_parallel": PARALLEL})
+        with connect(settings.database, autocommit=True) as conn:
+            migrate(conn, settings.database)
+            conn.commit()
+            create_endpoint(conn, WebhookEndpointCreate.model_validate(
+                {"url": base + "/webhooks", "secrets": [secret]}))
+            baseline_rate, baseline_lat = _run(_baseline(base + "/webhooks", secret,
+                                                         _records(RECORDS, KEYS, datetime.now(UTC))))
+            records = _records(RECORDS, KEYS, datetime.now(UTC))
+            t = time.perf_counter()
+            append_many(conn, records)
+            append_rate = len(records) / (time.perf_counter() - t)
+
+            async def burst() -> tuple[Any, float]:
+                async with Dispatcher(settings.database, settings.webhooks, batch_size=2000) as d:
+                    started = time.perf_counter()
+                    report = await d.run_until_idle()
+                    return report, time.perf_counter() - started
+
+            report, elapsed = _run(burst())
+            if report.delivered != len(records):
+                msg = f"burst delivered {report.delivered} of {len(records)} (dead {report.dead})"
+                raise RuntimeError(msg)
+            rate = report.delivered / elapsed
+            figures = {
+                "baseline_requests_per_s": baseline_rate,
+                "baseline_request_p95_ms": _pct(baseline_lat, 95),
+                "outbox_appends_per_s": append_rate,
+                "burst_deliveries_per_s": rate,
+                "burst_vs_baseline": rate / baseline_rate,
+                "burst_request_p50_ms": _pct(report.latencies_ms, 50),
+                "burst_request_p95_ms": _pct(report.latencies_ms, 95),
+            }
+            if steady:
+                latencies = _run(_steady(settings, conn, base))
+                figures |= {"steady_rate_per_s": STEADY_RATE,
+                            "steady_end_to_end_p50_ms": _pct(latencies, 50),
+                            "steady_end_to_end_p95_ms": _pct(latencies, 95)}
+    return figures
+
+
+async def _null_receiver(port: int) -> None:
+    """A minimal HTTP/1.1 responder (keep-alive, 204 to everything): the dispatcher's own ceiling."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                if length:
+                    await reader.readexactly(length)
+                if head.startswith(b"GET /healthz"):
+                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                else:
+                    writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+
+
+def _start(args: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, *args, "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(base + "/healthz", timeout=0.5).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    msg = f"receiver {args} did not start on port {port}"
+    raise RuntimeError(msg)
+
+
+def main() -> dict[str, float]:
+    server = load_settings().database.url.get_secret_value()
+    secret = generate_secret()
+    figures: dict[str, float] = {}
+    for label, args, steady in (
+        ("erp", ["-m", "simulators.erp_receiver", "--secret", secret], True),
+        ("null", ["-m", "bench.bench_webhooks", "--null-receiver"], False),
+    ):
+        proc, base = _start(args)
+        try:
+            figures |= {f"{label}_{k}": v for k, v in _scenario(server, base, secret, steady=steady).items()}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    print(f"records {RECORDS} over {KEYS} keys, {PARALLEL} parallel requests, receivers in their own process")
+    print("erp = simulators.erp_receiver (verifies with standardwebhooks, parses with cloudevents); "
+          "null = a bare HTTP/1.1 responder")
+    for key, value in figures.items():
+        print(f"  {key:34s} {value:10.2f}" if "vs" in key else f"  {key:34s} {value:10.1f}")
+    return figures
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--null-receiver"]:
+        uvloop.run(_null_receiver(int(sys.argv[3])))
+    else:
+        main()
