@@ -21,7 +21,7 @@ from connectors.erp.signing import SignatureError, secret_key
 from connectors.erp.subscriptions import create_endpoint, list_deliveries, list_endpoints, replay
 from connectors.postgres.database import DatabaseError, connect
 from millstream.events.base import utc_now
-from millstream.events.erp import ErpRecord
+from millstream.events.erp import ErpKeys, ErpRecord
 from millstream.serde import format_validation_error
 
 __all__ = ["app", "example_record"]
@@ -58,7 +58,7 @@ def example_record() -> ErpRecord:
     return ErpRecord(
         event_id="test_" + uuid.uuid4().hex, subject_kind="shipment", subject_id="SHP-TEST-0001",
         occurred_at=now, record_type="shipment.eta_update", record_key="SHP-TEST-0001",
-        erp_keys={"shipment_number": "SHP-TEST-0001", "truck": "TRK-TEST"},
+        erp_keys=ErpKeys(shipment_number="SHP-TEST-0001", truck="TRK-TEST"),
         payload={"eta": now.isoformat(), "promised_to": now.isoformat(), "delay_min": 0, "test": True},
     )
 

@@ -182,7 +182,7 @@ class _Lifecycle:
             return [track.alert]
         track.alert = Alert(
             subject_kind=sample.subject_kind, subject_id=sample.subject_id, alert_type=rule.alert_type,
-            domain=rule.domain, severity=severity, title=rule.title, opened_at=sample.at,
+            domain=rule.domain, severity=severity, title=rule.title, opened_at=sample.at, trigger_count=1,
             occurred_at=sample.at, evidence=_evidence(sample), evidence_ids=sample.evidence_ids[-_MAX_EVIDENCE_IDS:],
             details={"rule": rule.describe(), "condition_since": since.isoformat(), "peak": track.peak,
                      "flaps": 0},

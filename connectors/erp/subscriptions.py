@@ -1,6 +1,7 @@
 """Webhook subscriptions (endpoints), their deliveries and replay: the data access the API and CLI use.
 
-Functions take a psycopg connection with ``row_factory=dict_row`` and write inside ``conn.transaction()``.
+Functions take a psycopg connection with ``row_factory=dict_row`` and write inside ``conn.transaction()``
+(committed at once on an autocommit connection; a savepoint the caller commits when a transaction is open).
 
 Replay puts deliveries back in the queue (``pending``, attempts reset, due now):
 - ``event_id`` given: every delivery of that event (any status); with ``endpoint_id`` too, a delivery is

@@ -2,7 +2,9 @@
 
 Every function takes a psycopg connection opened with ``row_factory=dict_row`` (as
 :func:`connectors.postgres.database.connect` and ``create_pool`` give) and writes inside
-``conn.transaction()`` (committed at the end unless the caller holds an outer transaction).
+``conn.transaction()``: on an autocommit connection that commits at once; on a connection already in a
+transaction (psycopg starts one implicitly at the first statement of a non-autocommit connection) it is a
+savepoint, and the caller commits (``with pool.connection()`` does on exit).
 
 Merging rules of :func:`upsert_alert` (the pipeline's view meets people's changes):
 - an update older than the stored one (``occurred_at``) is ignored, so replays never roll an alert back;

@@ -36,7 +36,7 @@ class StandardWebhooksReceiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 try:
                     payload = webhook.verify(body, dict(self.headers.items()))

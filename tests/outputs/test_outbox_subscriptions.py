@@ -71,3 +71,25 @@ def test_event_type_filter():
     assert not event_type_matches(["shipment.*"], "production.confirmation")
     assert event_type_matches(["production.confirmation", "inventory.*"], "production.confirmation")
     assert event_type_matches(["*"], "inventory.transfer")
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_pipelines_write_through_the_outbox_sink_idempotently(settings, db, workers):
+    import bytewax.operators as op
+    from bytewax.dataflow import Dataflow
+    from bytewax.testing import TestingSource, cluster_main, run_main
+
+    from connectors.erp.sink import OutboxSink
+
+    number = unique("SHP")
+    records = [shipment_record(number, minute=m) for m in range(6)]
+    flow = Dataflow("outbox_sink_test")
+    stream = op.input("in", flow, TestingSource([*records, records[2], records[4]]))  # two re-emitted
+    op.output("erp", stream, OutboxSink(settings.database))
+    for _ in range(2):  # and the whole run replayed
+        if workers:
+            cluster_main(flow, [], 0, worker_count_per_proc=workers)
+        else:
+            run_main(flow)
+    rows = db.execute("SELECT event_id FROM erp_outbox WHERE record_key = %s ORDER BY seq", (number,)).fetchall()
+    assert sorted(r["event_id"] for r in rows) == sorted(r.id for r in records)
