@@ -128,6 +128,14 @@ class ReadingFactory:
             return self.dead_letter(node, format_validation_error(exc), "validation", raw_value, status,
                                     source, server)
 
+    def no_communication(self, node: MappedNode, since: datetime) -> SensorReading:
+        """The reading that marks ``node`` as unknown from ``since`` on: the session was lost."""
+        return SensorReading.model_validate(
+            {"machine_id": node.machine_id, "tag": node.tag, "value": None, "unit": node.unit,
+             "status_code": ua.StatusCodes.BadNoCommunication, "source_timestamp": since, "node_id": node.node_id},
+            context={"time_policy": None},
+        )
+
     def dead_letter(
         self, node: MappedNode | str, reason: str, error_type: str, raw_value: Any = None, status: int | None = None,
         source: datetime | None = None, server: datetime | None = None,

@@ -6,7 +6,9 @@ with a monitored item per node, and turns every data change into a :class:`Senso
 
 Loss of the session is detected by asyncua's watchdog (a periodic ServerStatus read: keep-alive), by the
 transport closing (socket errors), by publish/request timeouts and by a bad subscription status change.
-Then the session emits an ``offline`` :class:`EndpointStatus`, throws the client away and reconnects with
+Then the session marks every monitored node ``BadNoCommunication`` (a bad reading at the time of the loss,
+as OPC UA gateways do, so consumers of ``telemetry.readings`` see the gap in the data itself), emits an
+``offline`` :class:`EndpointStatus`, throws the client away and reconnects with
 exponential backoff and jitter, creating a fresh session and subscription; on success it emits ``online``
 with the time the outage began, so the gap is visible downstream. An unreachable endpoint, a rejected
 certificate or a refused login only affects this endpoint: it is logged (naming the endpoint), reported as
@@ -209,6 +211,8 @@ class EndpointSession:
             if not stopping.is_set():
                 offline_since = self.clock()
                 logger.warning("endpoint %s: session lost: %s", name, reason)
+                for node in subscription[1].values():
+                    self._put(self.factory.no_communication(node, offline_since))
                 self._status("offline", offline_since, reason=reason)
             await disconnect_quietly(client)
 

@@ -34,6 +34,14 @@ VARIABLES: dict[str, Any] = {
 }
 
 
+async def cancel_pending() -> None:
+    """Cancel what a stopped server left running, so closing its loop does not leave tasks behind."""
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -158,6 +166,7 @@ class AsyncuaPlant:
 
     def close(self) -> None:
         self.stop()
+        self.call(cancel_pending())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 

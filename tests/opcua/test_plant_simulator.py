@@ -17,6 +17,7 @@ from millstream.events.connectivity import EndpointStatus
 from millstream.masterdata import Scenario, read_scenario
 from simulators.plant.server import PlantServer
 from tests.opcua.conftest import collect, start_session
+from tests.opcua.servers import cancel_pending
 
 DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.yaml"
 
@@ -35,6 +36,7 @@ class PlantThread:
 
     def close(self) -> None:
         self.call(self.plant.stop())
+        self.call(cancel_pending())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 

@@ -107,6 +107,9 @@ def test_restart_reconnects_resumes_values_and_reports_gap(plant: AsyncuaPlant, 
         assert back.offline_since == offline.since
         assert back.gap_s is not None and 0.5 < back.gap_s < 15
         assert session.connects == 2
+        marker = next(r for r in readings(items) if r.quality == "bad")  # the gap, visible in the readings
+        assert marker.status_code == ua.StatusCodes.BadNoCommunication and marker.value is None
+        assert marker.source_timestamp == offline.since and items.index(marker) < items.index(offline)
     finally:
         session.stop()
 
