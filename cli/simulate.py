@@ -19,6 +19,7 @@ from rich.live import Live
 from rich.text import Text
 
 from cli.common import EXIT_UNAVAILABLE, console, fail, settings
+from connectors.kafka.admin import KafkaAdminError, create_topics
 from connectors.kafka.producer import EventProducer
 from connectors.kafka.topics import FLEET_GPS, WAREHOUSE_RFID, Topic
 from millstream.errors import MillstreamError
@@ -72,6 +73,7 @@ async def _until_stopped(stop: asyncio.Event, duration: float | None, status: Ca
         stop.set()
         await task
         live.update(Text(status()))
+    console.print()
 
 
 @app.command("plant")
@@ -107,7 +109,7 @@ def plant_command(
         try:
             async with server as plant:
                 def status() -> str:
-                    states = {}
+                    states: dict[str, int] = {}
                     for sim in plant.simulation.machines.values():
                         states[sim.state] = states.get(sim.state, 0) + 1
                     summary = " ".join(f"{k}={v}" for k, v in sorted(states.items()))
@@ -126,6 +128,10 @@ def plant_command(
 def _publish(kind: str, topic: Topic, timeline: Callable[[datetime], Iterable[Emission]], speed: float,
              duration: float | None, truth: GroundTruth, start: datetime) -> PlayStats:
     kafka = settings().kafka
+    try:
+        create_topics(kafka, [topic])
+    except KafkaAdminError as exc:
+        fail(str(exc), EXIT_UNAVAILABLE)
     producer = EventProducer(kafka)
     stats = PlayStats()
     clock = SimClock(start, speed)

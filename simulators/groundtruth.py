@@ -36,7 +36,7 @@ class GroundTruth:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.facts: list[Fact] = []
-        self._file: IO[bytes] | None = Path(path).open("ab") if path is not None else None  # noqa: SIM115
+        self._file: IO[bytes] | None = Path(path).open("ab") if path is not None else None
 
     def record(self, time: datetime, kind: str, subject: str, **details: Any) -> Fact:
         fact = Fact(time, kind, subject, details)

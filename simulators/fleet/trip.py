@@ -99,6 +99,15 @@ def _draw_incidents(rng: random.Random, params: FleetParameters, drive_s: float)
     return inc
 
 
+def _active(opened: dict[str, float], name: str, fraction: float, elapsed: float, start_fraction: float,
+            duration_s: float) -> bool:
+    """Whether incident ``name`` (starting at ``start_fraction`` of the route) is under way; notes its start."""
+    if name not in opened and fraction >= start_fraction:
+        opened[name] = elapsed
+    since = opened.get(name)
+    return since is not None and elapsed - since <= duration_s
+
+
 def drive(plan: TripPlan, seed: int, params: FleetParameters, day: int = 0) -> Trip:
     """Play the trip of ``plan``: every ping (with its delivery time) and the ground truth."""
     shipment = plan.shipment
@@ -139,18 +148,10 @@ def drive(plan: TripPlan, seed: int, params: FleetParameters, day: int = 0) -> T
             else params.cruise_speed_kmh
         offset = 0.0
         stopped = False
-        for name, spec in (("traffic_jam", inc.jam), ("breakdown", inc.breakdown)):
-            if spec is None:
-                continue
-            start_fraction, duration = spec[0], spec[1]
-            if name not in events_open and fraction >= start_fraction:
-                events_open[name] = elapsed
-            opened = events_open.get(name)
-            if opened is not None and elapsed - opened <= duration:
-                if name == "traffic_jam":
-                    target = min(target, spec[2])
-                else:
-                    stopped = True
+        if inc.jam is not None and _active(events_open, "traffic_jam", fraction, elapsed, inc.jam[0], inc.jam[1]):
+            target = min(target, inc.jam[2])
+        if inc.breakdown is not None:
+            stopped = _active(events_open, "breakdown", fraction, elapsed, *inc.breakdown)
         if inc.detour is not None:
             start_m, length_m, off = inc.detour[0] * route.length_m, inc.detour[1], inc.detour[2]
             if start_m <= distance <= start_m + length_m:

@@ -101,7 +101,7 @@ def tag_passes(scenario: Scenario, seed: int, params: GateParameters, fleet: Fle
         epc = encode_sscc96(receipt.sscc, params.company_prefix_length, 6)
         passes.append(TagPass(at, receipt.location_id, epc, "inbound", receipt.id, receipt.material_id,
                               receipt.quantity, receipt.sscc))
-    outbound = {}
+    outbound: dict[str, str] = {}
     for loc in scenario.locations:
         if loc.kind == "dock_door" and loc.direction in {"outbound", "both"}:
             outbound.setdefault(loc.site_id, loc.id)

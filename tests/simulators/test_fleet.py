@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -59,7 +60,7 @@ def test_trucks_drive_their_routes_at_plausible_speeds_and_arrive(scenario: Scen
         end = shipment.route["coordinates"][-1]
         last = pings[-1]
         assert haversine_m(last.lon, last.lat, end[0], end[1]) < 50
-        gaps = [(b.timestamp - a.timestamp).total_seconds() for a, b in zip(pings, pings[1:], strict=False)]
+        gaps = [(b.timestamp - a.timestamp).total_seconds() for a, b in itertools.pairwise(pings)]
         assert set(gaps) == {5.0}
         for p in pings[::50]:  # every fix near the route (no detours configured): within GPS noise
             assert min(haversine_m(p.lon, p.lat, *route.position(d)[:2])

@@ -179,7 +179,7 @@ def test_cli_simulate_plant_serves_a_browsable_address_space(tmp_path) -> None:
                     speed = await client.get_node("ns=2;s=CNC-01.SpindleSpeed").read_value()
                     assert speed > 0
                     return names
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise
                 await asyncio.sleep(0.3)
@@ -188,7 +188,7 @@ def test_cli_simulate_plant_serves_a_browsable_address_space(tmp_path) -> None:
         names = asyncio.run(browse())
         assert {"CNC-01", "CNC-02", "MILL-01", "MILL-02", "ASSY-01", "ASSY-02"} <= set(names)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
+        _out, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from datetime import UTC, datetime, timedelta
 
@@ -86,7 +87,7 @@ def test_counter_resets_appear_in_ground_truth_exactly_where_counters_drop(scena
     resets = truth.of_kind("counter_reset")
     assert {r.details["reason"] for r in resets} == {"new_order", "restart"}
     drops = set()
-    for (_, prev), (t, cur) in zip(steps, steps[1:], strict=False):
+    for (_, prev), (t, cur) in itertools.pairwise(steps):
         for machine in cur:
             if cur[machine]["good_parts"] < prev[machine]["good_parts"] or (
                     cur[machine]["scrap_parts"] < prev[machine]["scrap_parts"]):
