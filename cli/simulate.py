@@ -23,10 +23,11 @@ from connectors.kafka.admin import KafkaAdminError, create_topics
 from connectors.kafka.producer import EventProducer
 from connectors.kafka.topics import FLEET_GPS, WAREHOUSE_RFID, Topic
 from millstream.errors import MillstreamError
-from millstream.events.base import utc_now
+from millstream.events.base import Event, utc_now
 from millstream.masterdata import Scenario, read_scenario
 from simulators.clock import SimClock
 from simulators.config import check_speed, simulation_config
+from simulators.fleet.osmand import OsmandSender
 from simulators.fleet.simulation import FleetSimulation
 from simulators.gates.simulation import GateSimulation
 from simulators.groundtruth import GroundTruth
@@ -126,7 +127,8 @@ def plant_command(
 
 
 def _publish(kind: str, topic: Topic, timeline: Callable[[datetime], Iterable[Emission]], speed: float,
-             duration: float | None, truth: GroundTruth, start: datetime) -> PlayStats:
+             duration: float | None, truth: GroundTruth, start: datetime,
+             also: Callable[[Event], None] | None = None) -> PlayStats:
     kafka = settings().kafka
     try:
         create_topics(kafka, [topic])
@@ -144,7 +146,12 @@ def _publish(kind: str, topic: Topic, timeline: Callable[[datetime], Iterable[Em
             return (f"{kind} -> {topic.full_name(kafka)} | sim {sim} | x{speed:g} | {stats.events} sent, "
                     f"{producer.delivered} delivered, {producer.failed} failed | {stats.facts} facts")
 
-        work = play(timeline(start), clock, lambda e: producer.send(topic, e), truth, stop, stats=stats)
+        def send(event: Event) -> None:
+            producer.send(topic, event)
+            if also is not None:
+                also(event)
+
+        work = play(timeline(start), clock, send, truth, stop, stats=stats)
         await _until_stopped(stop, duration, status, work)
 
     try:
@@ -163,6 +170,8 @@ def fleet_command(
     scenario_file: Path = ScenarioOpt, seed: int = SeedOpt, speed: float = SpeedOpt,
     duration: float | None = DurationOpt, ground_truth: Path | None = TruthOpt,
     days: int = typer.Option(1, "--days", help="Repeat the scenario's shipments on this many days."),
+    osmand_url: str | None = typer.Option(None, "--osmand-url",
+                                          help="Also send every ping as an OsmAnd HTTP request to this URL."),
 ) -> None:
     """Drive the scenario's shipments and publish GPS pings to Kafka fleet.gps."""
     scenario = _scenario(scenario_file, speed)
@@ -171,9 +180,18 @@ def fleet_command(
         sim = FleetSimulation(scenario.rebased(start), seed, days=days)
     except MillstreamError as exc:
         fail(str(exc))
-    stats = _publish("fleet", FLEET_GPS, lambda since: sim.timeline(since), speed, duration,
-                     GroundTruth(ground_truth), start)
+    osmand = OsmandSender(osmand_url) if osmand_url else None
+    try:
+        stats = _publish("fleet", FLEET_GPS, lambda since: sim.timeline(since), speed, duration,
+                         GroundTruth(ground_truth), start, osmand.send if osmand else None)  # type: ignore[arg-type]
+    finally:
+        if osmand is not None:
+            osmand.close()
     console.print(f"fleet: {stats.events} pings published, {stats.facts} facts")
+    if osmand is not None:
+        console.print(f"osmand: {osmand.accepted} accepted, {osmand.failed} failed by {osmand_url}")
+        if osmand.failed:
+            fail(f"{osmand.failed} OsmAnd requests to {osmand_url} failed", EXIT_UNAVAILABLE)
 
 
 @app.command("gates")

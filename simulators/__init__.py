@@ -4,5 +4,6 @@
   plus an offline run-to-failure generator with the same physics.
 * :mod:`simulators.fleet` — trucks driving the scenario's shipments, pinging GPS with injected incidents.
 * :mod:`simulators.gates` — RFID readers at dock doors and line-side gates reading GS1 EPC tags.
+* :mod:`simulators.erp_receiver` — the ERP side of the webhooks, for the demo and tests.
 * :mod:`simulators.clock` — simulated time (``--speed``); :mod:`simulators.groundtruth` — what really happened.
 """
