@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from cli import db, kafka, masterdata, simulate
+from cli import api as api_cli
+from cli import apikey as apikey_cli
 from cli import bridge as bridge_cli
 from cli import dispatch as dispatch_cli
 from cli import epc as epc_cli
@@ -27,6 +29,8 @@ app.add_typer(simulate.app, name="simulate")
 app.add_typer(webhooks_cli.app, name="webhooks")
 app.add_typer(bridge_cli.app, name="bridge")
 app.add_typer(opcua_cli.app, name="opcua")
+app.add_typer(apikey_cli.app, name="apikey")
+app.add_typer(api_cli.app, name="api")
 app.command("dispatch")(dispatch_cli.dispatch_command)
 
 

@@ -1,0 +1,34 @@
+"""``millstream api``: serve the HTTP API with uvicorn, or print its OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from cli.common import settings
+
+app = typer.Typer(help="The HTTP API.", no_args_is_help=True)
+
+
+@app.command("serve")
+def serve_command(
+    host: str = typer.Option(None, help="Interface to listen on (default: MILLSTREAM_API__HOST)."),
+    port: int = typer.Option(None, help="Port (default: MILLSTREAM_API__PORT)."),
+) -> None:
+    """Run the API until interrupted (healthz, readyz, /api/v1/...; docs at /docs)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    config = settings()
+    uvicorn.run(create_app(config), host=host or config.api.host, port=port or config.api.port,
+                log_level=config.log_level.lower(), access_log=False)
+
+
+@app.command("openapi")
+def openapi_command() -> None:
+    """Print the OpenAPI document (JSON)."""
+    from api.app import create_app
+
+    typer.echo(json.dumps(create_app(settings()).openapi(), indent=2))
