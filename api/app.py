@@ -102,7 +102,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     for path, route in api_routes():
         roles = allowed_roles(route.dependant)
-        for method in route.methods:
+        for method in route.methods or ():
             operation = schema["paths"].get(path, {}).get(method.lower())
             if operation is None:
                 continue

@@ -26,7 +26,6 @@ __all__ = [
     "UNAUTHORIZED",
     "WEBHOOK_ROLES",
     "AlertsUser",
-    "AnyRole",
     "ApiKeyDep",
     "AuditReader",
     "Connection",
@@ -132,7 +131,6 @@ def _alias(*roles: Role) -> Any:
 ALERT_ROLES: tuple[Role, ...] = ("engineer", "dispatcher", "admin")
 WEBHOOK_ROLES: tuple[Role, ...] = ("erp", "admin")
 
-AnyRole = _alias(*ROLES)
 MasterdataReader = _alias(*ROLES)
 MasterdataWriter = _alias("erp", "admin")
 AlertsUser = _alias(*ALERT_ROLES)

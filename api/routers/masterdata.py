@@ -55,6 +55,7 @@ def _write(
     conn: Connection, resource: MasterdataResource, record: Any, caller: ApiKey, *, create_only: bool
 ) -> bool:
     """Upsert one record and its audit entry atomically; ``True`` when it was created."""
+    _refuse_duplicate_lines(record)
     key = resource.key(record)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{resource.path}/{key}",))
@@ -67,6 +68,17 @@ def _write(
                       resource=resource.path, resource_id=resource.resource_id(key),
                       details=record.model_dump(mode="json"))
     return not exists
+
+
+def _refuse_duplicate_lines(record: Any) -> None:
+    """A BOM's components and a shipment's items are keyed by material: each material once."""
+    for field in ("components", "items"):
+        seen: set[str] = set()
+        for i, line in enumerate(getattr(record, field, None) or ()):
+            if line.material_id in seen:
+                raise field_error(("body", field, i, "material_id"),
+                                  f"material {line.material_id!r} appears more than once")
+            seen.add(line.material_id)
 
 
 def _with_signature(func: Any, params: list[inspect.Parameter]) -> Any:
@@ -83,7 +95,7 @@ def _add_routes(resource: MasterdataResource) -> None:
     name = resource.path.replace("-", "_")
     key_path = "/".join(f"{{{k}}}" for k in resource.key_fields)
     key_params = [_param(k, _KEY_PARAMS[k]) for k in resource.key_fields]
-    not_found = {404: {"description": f"No such {resource.singular}."}}
+    not_found: dict[int | str, dict[str, Any]] = {404: {"description": f"No such {resource.singular}."}}
 
     def list_records(conn: Connection, _: MasterdataReader, limit: Limit = 100, offset: Offset = 0) -> Any:
         return [public_model.model_validate(r) for r in fetch_records(conn, resource, limit=limit, offset=offset)]
@@ -117,7 +129,7 @@ def _add_routes(resource: MasterdataResource) -> None:
                                      *key_params])
 
     path = f"/{resource.path}"
-    router.add_api_route(path, list_records, methods=["GET"], response_model=list[public_model],
+    router.add_api_route(path, list_records, methods=["GET"], response_model=list[public_model],  # type: ignore[valid-type]
                          name=f"list_{name}", summary=f"List {resource.path.replace('-', ' ')}")
     router.add_api_route(path, create_record, methods=["POST"], response_model=public_model,
                          status_code=status.HTTP_201_CREATED, name=f"create_{name}",
@@ -189,12 +201,12 @@ def read_geofence(conn: Connection, _: MasterdataReader, id: RecordId) -> Any:
 def replace_geofence(conn: Connection, caller: MasterdataWriter, id: RecordId,
                      geometry: Annotated[GeofenceReplace, Body()]) -> Any:
     with conn.transaction():
-        rows = conn.execute("SELECT id, name, kind, lat, lon, geofence FROM sites WHERE id = %s FOR UPDATE",
-                            (id,)).fetchall()
-        if not rows:
+        row: dict[str, Any] | None = conn.execute(  # type: ignore[assignment] # dict rows (create_pool)
+            "SELECT id, name, kind, lat, lon, geofence FROM sites WHERE id = %s FOR UPDATE", (id,)).fetchone()
+        if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such site")
         try:
-            site = Site.model_validate({**rows[0], "geofence": geometry.model_dump()})
+            site = Site.model_validate({**row, "geofence": geometry.model_dump()})
         except ValidationError as exc:
             message = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
             raise field_error(("body",), message) from None

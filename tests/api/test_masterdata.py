@@ -89,6 +89,11 @@ def test_unknown_references_are_a_422_naming_the_field(erp: Any, world: dict[str
     assert problems == {"body.site_id": "unknown site 'NO-SUCH-SITE'"}
     bom = {"product_id": world["pump"]["id"], "components": [{"material_id": "NO-SUCH-MAT", "quantity": 2}]}
     assert errors(erp.post("boms", bom)) == {"body.components": "unknown material 'NO-SUCH-MAT'"}
+    steel = {"material_id": world["steel"]["id"], "quantity": 2}
+    bom["components"] = [steel, steel | {"quantity": 3}]
+    assert errors(erp.post("boms", bom)) == {
+        "body.components.1.material_id": f"material {world['steel']['id']!r} appears more than once"}
+    assert erp.get(f"boms/{world['pump']['id']}").status_code == 404
 
 
 def test_a_shipment_with_one_bad_item_is_not_half_written(erp: Any, world: dict[str, Any],
