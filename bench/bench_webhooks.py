@@ -49,8 +49,8 @@ __all__ = ["main"]
 
 RECORDS = int(os.environ.get("BENCH_WEBHOOK_RECORDS", "6000"))
 KEYS = int(os.environ.get("BENCH_WEBHOOK_KEYS", "600"))
-PARALLEL = int(os.environ.get("BENCH_WEBHOOK_PARALLEL", "64"))
-STEADY_RATE = float(os.environ.get("BENCH_WEBHOOK_STEADY_RATE", "500"))
+PARALLEL = int(os.environ.get("BENCH_WEBHOOK_PARALLEL", "16"))
+STEADY_RATE = float(os.environ.get("BENCH_WEBHOOK_STEADY_RATE", "200"))
 STEADY_SECONDS = float(os.environ.get("BENCH_WEBHOOK_STEADY_SECONDS", "4"))
 
 
@@ -163,10 +163,22 @@ def _scenario(server: str, base: str, secret: str, *, steady: bool) -> dict[str,
             append_rate = len(records) / (time.perf_counter() - t)
 
             async def burst() -> tuple[Any, float]:
-                async with Dispatcher(settings.database, settings.webhooks, batch_size=2000) as d:
+                """``Dispatcher.run`` (as ``millstream dispatch``) until every record is delivered."""
+                stop = asyncio.Event()
+                async with Dispatcher(settings.database, settings.webhooks, batch_size=2000) as d, \
+                        await psycopg.AsyncConnection.connect(url, autocommit=True) as watch:
                     started = time.perf_counter()
-                    report = await d.run_until_idle()
-                    return report, time.perf_counter() - started
+                    task = asyncio.create_task(d.run(stop, poll_interval_s=0.05))
+                    while True:
+                        cur = await watch.execute(
+                            "SELECT count(*) FROM webhook_deliveries WHERE status <> 'pending'")
+                        row = await cur.fetchone()
+                        if row is not None and row[0] >= len(records):
+                            break
+                        await asyncio.sleep(0.02)
+                    elapsed = time.perf_counter() - started
+                    stop.set()
+                    return await task, elapsed
 
             report, elapsed = _run(burst())
             if report.delivered != len(records):

@@ -55,6 +55,10 @@ _LOCK_KEY = 0x77686B73  # "whks"
 #: httpx's connection pool slows down sharply with many connections in one client (encode/httpx#3215), so
 #: the dispatcher spreads its ``max_parallel`` connections over several small clients.
 _CONNECTIONS_PER_CLIENT = 4
+#: ``run`` starts a new round at most this often while deliveries are in flight ...
+_MIN_ROUND_S = 0.02
+#: ... and keeps at most this many chains per allowed parallel request waiting.
+_MAX_CHAINS_PER_REQUEST = 8
 _EXCERPT = 300
 USER_AGENT = "millstream-webhooks/0.1"
 
@@ -88,6 +92,7 @@ WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
       SELECT 1 FROM webhook_deliveries p
       WHERE p.endpoint_id = d.endpoint_id AND p.record_key = d.record_key AND p.status = 'pending'
         AND p.outbox_seq < d.outbox_seq AND p.next_attempt_at > %(now)s)
+  AND NOT (d.endpoint_id || chr(31) || d.record_key = ANY (%(busy)s::text[]))
 ORDER BY d.outbox_seq, d.endpoint_id
 LIMIT %(limit)s
 """
@@ -112,6 +117,16 @@ def signed_request(record: dict[str, Any], content_mode: str, keys: list[bytes],
     sent_at = int(time.time()) if timestamp is None else timestamp
     headers.update(webhook_headers(keys, record["event_id"], sent_at, body))
     return headers, body
+
+
+async def _read_excerpt(response: httpx.Response) -> bytes:
+    """The start of the answer: a huge or endless body is not read further (the connection is dropped)."""
+    received = b""
+    async for chunk in response.aiter_bytes():
+        received += chunk
+        if len(received) >= _EXCERPT:
+            break
+    return received[:_EXCERPT]
 
 
 class DispatcherBusyError(ErpError):
@@ -155,6 +170,20 @@ class DispatchReport:
         self.dead += other.dead
         self.disabled_endpoints += other.disabled_endpoints
         self.latencies_ms += other.latencies_ms
+
+
+@dataclass
+class _Flight:
+    """Chains on their way: keys in flight, finished attempts not yet recorded, endpoints that said 410."""
+
+    semaphore: asyncio.Semaphore
+    busy: set[tuple[str, str]] = field(default_factory=set)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    results: list[AttemptResult] = field(default_factory=list)
+    finished: list[tuple[str, str]] = field(default_factory=list)
+    gone: set[str] = field(default_factory=set)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    launched: int = 0
 
 
 class Dispatcher:
@@ -212,22 +241,50 @@ class Dispatcher:
         return self._conn
 
     async def run(self, stop: asyncio.Event | None = None, poll_interval_s: float = 0.25) -> DispatchReport:
-        """Deliver until ``stop`` is set; waits ``poll_interval_s`` when nothing is due."""
+        """Deliver until ``stop`` is set. Unlike :meth:`run_once` it does not wait for a whole batch: as soon
+        as chains finish their results are recorded, their keys released and more due deliveries started.
+        Waits up to ``poll_interval_s`` for new records when nothing is in flight."""
         stop = stop or asyncio.Event()
         total = DispatchReport()
+        flight = _Flight(asyncio.Semaphore(self._webhooks.max_parallel))
+        endpoints_loaded = 0.0
         while not stop.is_set():
+            round_started = time.monotonic()
             try:
-                report = await self.run_once()
+                report = DispatchReport()
+                now = self.clock.now()
+                report.fanned_out = await self.fan_out(now)
+                await self._flush(flight, report)
+                if report.fanned_out or time.monotonic() - endpoints_loaded > 1.0:
+                    await self._load_endpoints()
+                    endpoints_loaded = time.monotonic()
+                started = 0
+                if len(flight.tasks) < _MAX_CHAINS_PER_REQUEST * self._webhooks.max_parallel:
+                    started = await self._launch(now, flight)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 logger.error("webhook dispatcher lost the database: %s; reconnecting", exc)
                 await self._reconnect()
                 continue
             total.add(report)
-            if report.attempts == 0 and report.fanned_out == 0:
+            flight.wake.clear()
+            if flight.tasks:
+                waiter = asyncio.create_task(flight.wake.wait())
+                stopper = asyncio.create_task(stop.wait())
+                await asyncio.wait({waiter, stopper}, timeout=poll_interval_s, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                stopper.cancel()
+                # gather a few finished chains per round: each round costs a few queries
+                await asyncio.sleep(max(0.0, _MIN_ROUND_S - (time.monotonic() - round_started)))
+            elif not (started or report.fanned_out or report.attempts):
                 try:
                     await asyncio.wait_for(stop.wait(), poll_interval_s)
                 except TimeoutError:
                     pass
+        if flight.tasks:
+            await asyncio.gather(*flight.tasks)
+        final = DispatchReport()
+        await self._flush(flight, final)
+        total.add(final)
         return total
 
     async def run_until_idle(self, max_rounds: int = 1000) -> DispatchReport:
@@ -241,23 +298,16 @@ class Dispatcher:
         return total
 
     async def run_once(self) -> DispatchReport:
-        """One round: fan out, pick what is due, send it, record the results."""
+        """One round: fan out, pick what is due, send it all, record the results."""
         report = DispatchReport()
         now = self.clock.now()
         report.fanned_out = await self.fan_out(now)
         await self._load_endpoints()
-        rows = await (await self.conn.execute(_DUE, {"now": now, "limit": self._batch_size})).fetchall()
-        if not rows:
-            return report
-        chains: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for row in rows:
-            chains[(row["endpoint_id"], row["record_key"])].append(row)
-        semaphore = asyncio.Semaphore(self._webhooks.max_parallel)
-        gone: set[str] = set()
-        results: list[AttemptResult] = []
-        await asyncio.gather(*(self._send_chain(chain, self._clients[i % len(self._clients)], semaphore, gone, results)
-                               for i, chain in enumerate(chains.values())))
-        await self._record(results, report)
+        flight = _Flight(asyncio.Semaphore(self._webhooks.max_parallel))
+        await self._launch(now, flight)
+        if flight.tasks:
+            await asyncio.gather(*flight.tasks)
+        await self._flush(flight, report)
         return report
 
     async def fan_out(self, now: datetime | None = None) -> int:
@@ -272,32 +322,68 @@ class Dispatcher:
             if records < 5000:
                 return total
 
+    async def _launch(self, now: datetime, flight: _Flight) -> int:
+        """Start a task per endpoint + record key with due deliveries (keys in flight excluded)."""
+        busy = [f"{endpoint}\x1f{key}" for endpoint, key in flight.busy]
+        cur = await self.conn.execute(_DUE, {"now": now, "limit": self._batch_size, "busy": busy})
+        rows = await cur.fetchall()
+        chains: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            chains[(row["endpoint_id"], row["record_key"])].append(row)
+        for key, chain in chains.items():
+            flight.busy.add(key)
+            client = self._clients[flight.launched % len(self._clients)]
+            flight.launched += 1
+            task = asyncio.create_task(self._send_chain(key, chain, client, flight))
+            flight.tasks.add(task)
+            task.add_done_callback(flight.tasks.discard)
+        return len(rows)
+
+    async def _flush(self, flight: _Flight, report: DispatchReport) -> None:
+        """Record finished attempts, then release their keys (never before: no delivery is sent twice)."""
+        if not flight.results and not flight.finished:
+            return
+        results, finished = list(flight.results), list(flight.finished)
+        if results:
+            await self._record(results, report)  # if this fails, both stay queued for the next flush
+        del flight.results[:len(results)]
+        del flight.finished[:len(finished)]
+        flight.busy.difference_update(finished)
+
     async def _reconnect(self) -> None:
         await asyncio.sleep(1.0)
         try:
             if self._conn is not None:
                 await self._conn.close()
-            await self.__aenter__()
-        except (psycopg.Error, DispatcherBusyError) as exc:
+            self._conn = await psycopg.AsyncConnection.connect(
+                self._database.url.get_secret_value(), autocommit=True, row_factory=dict_row, connect_timeout=10)
+            row = await (await self._conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_LOCK_KEY,))).fetchone()
+            if not row or not row["ok"]:
+                logger.error("webhook dispatcher: another dispatcher took over the database lock")
+        except psycopg.Error as exc:
             logger.error("webhook dispatcher cannot reconnect: %s", exc)
 
     async def _load_endpoints(self) -> None:
         rows = await (await self.conn.execute("SELECT * FROM webhook_endpoints WHERE enabled")).fetchall()
         self._endpoints = {r["id"]: WebhookEndpoint.model_validate(r) for r in rows}
 
-    async def _send_chain(self, chain: list[dict[str, Any]], client: httpx.AsyncClient,
-                          semaphore: asyncio.Semaphore, gone: set[str], results: list[AttemptResult]) -> None:
-        for row in chain:
-            endpoint = self._endpoints.get(row["endpoint_id"])
-            if endpoint is None or endpoint.id in gone:
-                return
-            async with semaphore:
-                result = await self._attempt(client, endpoint, row)
-            results.append(result)
-            if result.outcome == "gone":
-                gone.add(endpoint.id)
-            if result.outcome != "delivered":
-                return
+    async def _send_chain(self, key: tuple[str, str], chain: list[dict[str, Any]], client: httpx.AsyncClient,
+                          flight: _Flight) -> None:
+        try:
+            for row in chain:
+                endpoint = self._endpoints.get(row["endpoint_id"])
+                if endpoint is None or endpoint.id in flight.gone:
+                    return
+                async with flight.semaphore:
+                    result = await self._attempt(client, endpoint, row)
+                flight.results.append(result)
+                if result.outcome == "gone":
+                    flight.gone.add(endpoint.id)
+                if result.outcome != "delivered":
+                    return
+        finally:
+            flight.finished.append(key)
+            flight.wake.set()
 
     async def _attempt(self, client: httpx.AsyncClient, endpoint: WebhookEndpoint, row: dict[str, Any]
                        ) -> AttemptResult:
@@ -310,11 +396,11 @@ class Dispatcher:
         retry_after: timedelta | None = None
         started = time.perf_counter()
         try:
-            response = await client.post(endpoint.url, content=body, headers=headers)
-            status = response.status_code
-            excerpt = response.content[:_EXCERPT].decode("utf-8", "replace")
-            if status in (429, 503):
-                retry_after = parse_retry_after(response.headers.get("retry-after"), attempted_at)
+            async with client.stream("POST", endpoint.url, content=body, headers=headers) as response:
+                status = response.status_code
+                if status in (429, 503):
+                    retry_after = parse_retry_after(response.headers.get("retry-after"), attempted_at)
+                excerpt = (await _read_excerpt(response)).decode("utf-8", "replace")
         except httpx.TimeoutException:
             error = f"timeout after {self._webhooks.timeout_s:g} s"
         except httpx.HTTPError as exc:

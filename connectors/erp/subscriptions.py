@@ -112,7 +112,12 @@ def disable_endpoint(conn: Any, endpoint_id: str, reason: str) -> None:
         )
 
 
+_MAX_ID = 2**63 - 1
+
+
 def get_delivery(conn: Any, delivery_id: int) -> Delivery | None:
+    if not 0 < delivery_id <= _MAX_ID:
+        return None
     row = conn.execute("SELECT * FROM webhook_deliveries WHERE id = %s", (delivery_id,)).fetchone()
     return None if row is None else Delivery.model_validate(row)
 
@@ -141,6 +146,8 @@ def list_deliveries(
 
 def list_attempts(conn: Any, delivery_id: int) -> list[DeliveryAttempt]:
     """Every attempt of a delivery, first first."""
+    if not 0 < delivery_id <= _MAX_ID:
+        return []
     rows = conn.execute(
         """SELECT delivery_id, attempt, attempted_at, status_code, latency_ms, error, response_excerpt
            FROM webhook_attempts WHERE delivery_id = %s ORDER BY attempt, id""",

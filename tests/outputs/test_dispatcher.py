@@ -331,3 +331,50 @@ def test_official_verifier_accepts_rotated_signatures_directly(erp, secret):
     with pytest.raises(Exception, match="No matching signature"):
         Webhook(generate_secret()).verify(body, headers)
     assert httpx  # real HTTP is exercised by the dispatcher tests above
+
+
+def test_run_delivers_what_arrives_until_stopped(erp_settings, erp_db, erp, secret):
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret))
+
+    async def go():
+        stop = asyncio.Event()
+        async with Dispatcher(erp_settings.database, erp_settings.webhooks) as d:
+            task = asyncio.create_task(d.run(stop, poll_interval_s=0.02))
+            records = [shipment_record(unique("SHP"), m) for m in range(3)]
+            for record in records:
+                await asyncio.to_thread(append, erp_db, record)
+            for _ in range(500):  # waits for the delivery, it does not time a retry
+                if len(erp.records()) == len(records):
+                    break
+                await asyncio.sleep(0.01)
+            stop.set()
+            report = await task
+        return records, report
+
+    records, report = asyncio.run(go())
+    assert {r.webhook_id for r in erp.records()} == {r.id for r in records}
+    assert report.delivered == 3
+
+
+def test_a_huge_answer_is_cut_to_an_excerpt(erp_settings, erp_db, secret):
+    async def flood(reader, writer):
+        await reader.read(65536)
+        writer.write(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 50000000\r\n\r\n" + b"x" * 65536)
+        await writer.drain()
+        await asyncio.sleep(0.5)
+        writer.close()
+
+    async def go():
+        server = await asyncio.start_server(flood, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        create_endpoint(erp_db, endpoint_spec(f"http://127.0.0.1:{port}/", secret))
+        append(erp_db, shipment_record(unique("SHP")))
+        async with Dispatcher(erp_settings.database, erp_settings.webhooks, clock=ManualClock(T0)) as d:
+            report = await d.run_until_idle()
+        server.close()
+        return report
+
+    assert asyncio.run(go()).retried == 1
+    [delivery] = list_deliveries(erp_db)
+    [attempt] = list_attempts(erp_db, delivery.id)
+    assert attempt.status_code == 500 and attempt.response_excerpt == "x" * 300
