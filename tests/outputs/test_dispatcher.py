@@ -378,3 +378,35 @@ def test_a_huge_answer_is_cut_to_an_excerpt(erp_settings, erp_db, secret):
     [delivery] = list_deliveries(erp_db)
     [attempt] = list_attempts(erp_db, delivery.id)
     assert attempt.status_code == 500 and attempt.response_excerpt == "x" * 300
+
+
+def test_order_per_record_key_in_the_pipelined_run_loop(erp_settings, erp_db, erp, secret):
+    """``run`` starts chains while others are in flight: order per key must still hold through failures."""
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret))
+    keys = [unique("SHP") for _ in range(10)]
+    records = [shipment_record(key, minute) for minute in range(6) for key in keys]
+    erp.fail("error", count=15)
+    clock = ManualClock(T0)
+
+    async def go():
+        stop = asyncio.Event()
+        async with Dispatcher(erp_settings.database, erp_settings.webhooks, clock=clock,
+                              policy=RetryPolicy(rng=random.Random(9))) as d:
+            task = asyncio.create_task(d.run(stop, poll_interval_s=0.01))
+            for i in range(0, len(records), 7):  # records keep arriving while others are in flight
+                await asyncio.to_thread(append_many, erp_db, records[i:i + 7])
+                await asyncio.sleep(0.01)
+            for _ in range(400):
+                if len(erp.records()) == len(records):
+                    break
+                await asyncio.sleep(0.02)
+                clock.advance(timedelta(minutes=31))  # retries come due; no test waits for them
+            stop.set()
+            await task
+
+    asyncio.run(go())
+    received = erp.records()
+    assert len(received) == len(records)
+    for key in keys:
+        assert [r.data["payload"]["minute"] for r in received if r.record_key == key] == list(range(6)), key
+    assert {d.status for d in list_deliveries(erp_db, limit=1000)} == {"delivered"}
