@@ -22,8 +22,6 @@ from connectors.postgres.apikeys import ROLES, ApiKey, Role, authenticate
 
 __all__ = [
     "ALERT_ROLES",
-    "FORBIDDEN",
-    "UNAUTHORIZED",
     "WEBHOOK_ROLES",
     "AlertsUser",
     "ApiKeyDep",
@@ -32,9 +30,12 @@ __all__ = [
     "MasterdataReader",
     "MasterdataWriter",
     "WebhookManager",
+    "access_denied",
     "allowed_roles",
     "bearer_scheme",
+    "forbidden",
     "require_roles",
+    "unauthorized",
 ]
 
 #: How long a request waits for a pooled connection before the API answers 503.
@@ -45,10 +46,14 @@ bearer_scheme = HTTPBearer(
     description="An API key from `millstream apikey create --role ROLE`, sent as `Authorization: Bearer mst_...`.",
 )
 
-UNAUTHORIZED = HTTPException(
-    status.HTTP_401_UNAUTHORIZED, "Not authenticated", headers={"WWW-Authenticate": "Bearer"}
-)
-FORBIDDEN = HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden")
+def unauthorized() -> HTTPException:
+    """The one 401 answer, whatever was wrong with the key."""
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated", headers={"WWW-Authenticate": "Bearer"})
+
+
+def forbidden() -> HTTPException:
+    """The one 403 answer."""
+    return HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden")
 
 
 def _connection(request: Request) -> Iterator[psycopg.Connection]:
@@ -68,10 +73,10 @@ def _api_key(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> ApiKey:
     if credentials is None:
-        raise UNAUTHORIZED
+        raise unauthorized()
     key = authenticate(conn, credentials.credentials)
     if key is None:
-        raise UNAUTHORIZED
+        raise unauthorized()
     request.state.api_key = key
     return key
 
@@ -88,7 +93,7 @@ def require_roles(*roles: Role) -> Callable[[ApiKey], ApiKey]:
 
     def check_role(key: ApiKeyDep) -> ApiKey:
         if key.role not in roles:
-            raise FORBIDDEN
+            raise forbidden()
         return key
 
     check_role.roles = tuple(roles)  # type: ignore[attr-defined]
@@ -103,13 +108,13 @@ def access_denied(request: Request, roles: tuple[str, ...]) -> HTTPException | N
     """
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
-        return UNAUTHORIZED
+        return unauthorized()
     with request.app.state.pool.connection(timeout=POOL_WAIT_S) as conn:
         conn.autocommit = True
         key = authenticate(conn, token.strip())
     if key is None:
-        return UNAUTHORIZED
-    return None if key.role in roles else FORBIDDEN
+        return unauthorized()
+    return None if key.role in roles else forbidden()
 
 
 def allowed_roles(dependant: Dependant) -> tuple[str, ...] | None:

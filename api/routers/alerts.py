@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel
 
-from api.deps import FORBIDDEN, AlertsUser, Connection
+from api.deps import AlertsUser, Connection, forbidden
 from connectors.postgres.alerts import acknowledge_alert, clear_alert, get_alert, list_alerts
 from connectors.postgres.apikeys import ApiKey
 from connectors.postgres.audit import record_change
@@ -81,7 +81,7 @@ def read_alerts(
 ) -> list[AlertPublic]:
     allowed = ROLE_DOMAINS[caller.role]
     if domain and not set(domain) <= set(allowed):
-        raise FORBIDDEN
+        raise forbidden()
     alerts = list_alerts(conn, domain=domain or allowed, state=state, severity=severity,
                          subject_kind=subject_kind, subject_id=subject_id, limit=limit, offset=offset)
     return [AlertPublic.of(a) for a in alerts]
