@@ -16,6 +16,7 @@ from fastapi.exception_handlers import http_exception_handler, request_validatio
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import access_denied, allowed_roles
@@ -25,7 +26,7 @@ from connectors.postgres.database import create_pool
 from millstream import __version__
 from millstream.settings import Settings
 
-__all__ = ["API_PREFIX", "ROUTERS", "api_routes", "create_app"]
+__all__ = ["API_PREFIX", "ROUTERS", "ErrorPublic", "api_routes", "create_app"]
 
 API_PREFIX = "/api/v1"
 
@@ -47,7 +48,17 @@ whose role is listed in the operation's `x-roles`. Every change is written to th
 _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "No API key, or an unknown or revoked one."},
     403: {"description": "The API key's role may not use this endpoint."},
+    503: {"description": "The database cannot be reached; retry after the `Retry-After` seconds."},
 }
+
+#: Answers whose body is ``{"detail": "<message>"}``.
+_MESSAGE_CODES = ("400", "401", "403", "404", "409", "503")
+
+
+class ErrorPublic(BaseModel):
+    """An error answer other than a 422: one message, nothing internal."""
+
+    detail: str
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -113,6 +124,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 operation["x-roles"] = list(roles)
             if "requestBody" in operation:
                 operation["responses"].setdefault("400", {"description": "The body is not UTF-8 or not parseable."})
+            for code in _MESSAGE_CODES:
+                response = operation["responses"].get(code)
+                if response is not None and "content" not in response:
+                    response["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorPublic"}}}
+    schema.setdefault("components", {}).setdefault("schemas", {})["ErrorPublic"] = ErrorPublic.model_json_schema()
     app.openapi_schema = schema
     return schema
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, statu
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import Connection, WebhookManager
+from api.errors import field_error
 from connectors.erp.models import (
     ContentMode,
     DeliveryAttempt,
@@ -230,6 +231,6 @@ def replay_deliveries(conn: Connection, caller: WebhookManager,
             queued = replay(conn, event_id=request.event_id, since=request.since, until=request.until,
                             endpoint_id=request.endpoint_id)
         except ErpError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+            raise field_error(("body",), str(exc)) from None
         _audit(conn, caller, "replay", request.endpoint_id, {**request.model_dump(mode="json"), "queued": queued})
     return ReplayPublic(queued=queued)
