@@ -134,13 +134,15 @@ def _add_routes(resource: MasterdataResource) -> None:
     router.add_api_route(path, create_record, methods=["POST"], response_model=public_model,
                          status_code=status.HTTP_201_CREATED, name=f"create_{name}",
                          summary=f"Create a {resource.singular}",
-                         responses={409: {"description": f"The {resource.singular} exists already."}})
+                         responses={409: {"description": f"The {resource.singular} exists already, or a unique "
+                                                         "value (a GTIN) belongs to another record."}})
     router.add_api_route(f"{path}/{key_path}", read_record, methods=["GET"], response_model=public_model,
                          name=f"read_{name}", summary=f"Read a {resource.singular}", responses=not_found)
     router.add_api_route(f"{path}/{key_path}", replace_record, methods=["PUT"], response_model=public_model,
                          name=f"replace_{name}", summary=f"Create or replace a {resource.singular}",
                          responses={201: {"description": f"The {resource.singular} was created.",
-                                          "model": public_model}})
+                                          "model": public_model},
+                                    409: {"description": "A unique value (a GTIN) belongs to another record."}})
 
 
 # -- sites' geofences as GeoJSON ------------------------------------------------------------------------------

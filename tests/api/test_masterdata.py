@@ -184,3 +184,10 @@ def test_values_the_database_cannot_store_are_a_422(erp: Any, world: dict[str, A
     assert response.status_code == 422, response.text
     response = erp.post("trucks", f.truck(capacity_pallets=2**40))
     assert response.status_code == 422, response.text
+
+
+def test_replacing_with_another_records_gtin_is_a_conflict(erp: Any, world: dict[str, Any]) -> None:
+    pump = world["pump"]
+    clash = erp.put(f"materials/{pump['id']}", pump | {"gtin": world["steel"]["gtin"]})
+    assert clash.status_code == 409
+    assert erp.get(f"materials/{pump['id']}").json() == pump
