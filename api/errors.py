@@ -63,7 +63,7 @@ def _unique(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, psycopg.Error)
     columns, value = _key(exc)
     what = f" with {', '.join(columns)} {value!r}" if columns else ""
-    table = (exc.diag.table_name or "record").replace("_", " ")
+    table = (exc.diag.table_name or "records").removesuffix("s").replace("_", " ")
     return JSONResponse({"detail": f"conflicts with an existing {table}{what}"}, status.HTTP_409_CONFLICT)
 
 

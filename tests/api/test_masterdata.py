@@ -176,7 +176,7 @@ def test_every_change_is_audited(erp: Any, client: TestClient, tokens: dict[str,
 def test_a_unique_gtin_clash_is_a_conflict(erp: Any, world: dict[str, Any]) -> None:
     clash = erp.post("materials", f.material(gtin=world["steel"]["gtin"]))
     assert clash.status_code == 409
-    assert clash.json() == {"detail": f"conflicts with an existing materials with gtin {world['steel']['gtin']!r}"}
+    assert clash.json() == {"detail": f"conflicts with an existing material with gtin {world['steel']['gtin']!r}"}
 
 
 def test_values_the_database_cannot_store_are_a_422(erp: Any, world: dict[str, Any]) -> None:
