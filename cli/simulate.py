@@ -142,7 +142,8 @@ def _publish(kind: str, topic: Topic, timeline: Callable[[datetime], Iterable[Em
         stop = asyncio.Event()
 
         def status() -> str:
-            sim = f"{stats.sim_time:%Y-%m-%d %H:%M:%S}" if stats.sim_time else "-"
+            now = max(clock.now(), stats.sim_time) if stats.sim_time else clock.now()
+            sim = f"{now:%Y-%m-%d %H:%M:%S}"
             return (f"{kind} -> {topic.full_name(kafka)} | sim {sim} | x{speed:g} | {stats.events} sent, "
                     f"{producer.delivered} delivered, {producer.failed} failed | {stats.facts} facts")
 
