@@ -218,7 +218,8 @@ class ConnectionConfig(_Model):
         None, description="Client application URI; default: the URI in the client certificate."
     )
     request_timeout_s: float = Field(4.0, gt=0)
-    watchdog_interval_s: float = Field(1.0, gt=0)
+    watchdog_interval_s: float = Field(
+        5.0, gt=0, description="Keep-alive: read the server state this often; no answer within it = lost.")
     session_timeout_s: float = Field(60.0, gt=0)
 
 

@@ -82,6 +82,8 @@ class ReadingFactory:
     def __init__(self, endpoint: str, policy: TimePolicy | None) -> None:
         self.endpoint = endpoint
         self.policy = policy
+        self._used_server_time = TIMESTAMP_FALLBACKS.labels(endpoint, "server")
+        self._used_receive_time = TIMESTAMP_FALLBACKS.labels(endpoint, "received")
 
     def _plausible(self, value: datetime | None, now: datetime) -> bool:
         if value is None:
@@ -98,9 +100,9 @@ class ReadingFactory:
         if self._plausible(source, now):
             return source  # type: ignore[return-value]
         if self._plausible(server, now):
-            TIMESTAMP_FALLBACKS.labels(self.endpoint, "server").inc()
+            self._used_server_time.inc()
             return server  # type: ignore[return-value]
-        TIMESTAMP_FALLBACKS.labels(self.endpoint, "received").inc()
+        self._used_receive_time.inc()
         return now
 
     def reading(self, node: MappedNode, data_value: ua.DataValue, now: datetime) -> SensorReading | DeadLetter:

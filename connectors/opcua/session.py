@@ -57,15 +57,18 @@ DROPPED = Counter("millstream_opcua_dropped_total",
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff with jitter: attempt n waits ``min(max, initial * 2**(n-1))`` reduced by up to
-    ``jitter`` (a fraction), so many clients restarting together do not reconnect in lockstep."""
+    """Exponential backoff with jitter. The first ``quick_attempts`` retry at ``initial`` (a server restart
+    of a few seconds is the common case and should not cost a long wait); then attempt n waits
+    ``min(max, initial * 2**(n - quick_attempts))``. Each delay is reduced by up to ``jitter`` (a fraction)
+    so that many clients whose server restarted do not reconnect in lockstep."""
 
     initial_s: float = 0.5
     max_s: float = 30.0
     jitter: float = 0.5
+    quick_attempts: int = 4
 
     def delay(self, attempt: int, rng: random.Random) -> float:
-        base = min(self.max_s, self.initial_s * 2 ** max(0, attempt - 1))
+        base = min(self.max_s, self.initial_s * 2 ** max(0, attempt - self.quick_attempts))
         return base * (1.0 - self.jitter * rng.random())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from connectors.opcua.browse import browse_tree, resolve_nodes
 from connectors.opcua.config import config_from_scenario, load_config
 from connectors.opcua.errors import OpcuaConfigError
 from connectors.opcua.readings import MappedNode, ReadingFactory
+from connectors.opcua.session import Backoff
 from millstream.events import DEFAULT_TIME_POLICY, DeadLetter, SensorReading
 from millstream.masterdata import read_scenario
 from tests.opcua.conftest import endpoint
@@ -127,3 +129,12 @@ def test_same_change_gives_the_same_event_id() -> None:
     again = factory.reading(NODE, _value(1.0), NOW + timedelta(seconds=5))
     assert isinstance(first, SensorReading) and isinstance(again, SensorReading)
     assert first.event_id == again.event_id
+
+
+def test_backoff_is_quick_first_then_exponential_capped_and_jittered() -> None:
+    rng = random.Random(7)
+    backoff = Backoff(initial_s=0.5, max_s=8.0, jitter=0.5, quick_attempts=3)
+    for attempt, base in [(1, 0.5), (3, 0.5), (4, 1.0), (5, 2.0), (7, 8.0), (20, 8.0)]:
+        delays = [backoff.delay(attempt, rng) for _ in range(200)]
+        assert all(base * 0.5 <= d <= base for d in delays)
+        assert max(delays) - min(delays) > base * 0.3  # jittered, not lockstep
