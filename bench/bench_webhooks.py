@@ -35,11 +35,12 @@ import psycopg
 import uvloop
 from psycopg import sql
 
-from connectors.erp.dispatcher import Dispatcher, signed_request
+from connectors.erp.dispatcher import Dispatcher
 from connectors.erp.models import WebhookEndpointCreate
 from connectors.erp.outbox import append_many
 from connectors.erp.signing import generate_secret, secret_key
 from connectors.erp.subscriptions import create_endpoint
+from connectors.erp.webhook_request import signed_request
 from connectors.postgres.database import connect
 from connectors.postgres.migrations import migrate
 from millstream.events.erp import ErpRecord

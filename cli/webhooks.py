@@ -15,10 +15,10 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from cli.common import EXIT_UNAVAILABLE, console, fail, settings
-from connectors.erp.dispatcher import USER_AGENT, signed_request
 from connectors.erp.models import ErpError, WebhookEndpointCreate
 from connectors.erp.signing import SignatureError, secret_key
 from connectors.erp.subscriptions import create_endpoint, list_deliveries, list_endpoints, replay
+from connectors.erp.webhook_request import USER_AGENT, signed_request
 from connectors.postgres.database import DatabaseError, connect
 from millstream.events.base import utc_now
 from millstream.events.erp import ErpKeys, ErpRecord

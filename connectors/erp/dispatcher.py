@@ -35,13 +35,13 @@ from prometheus_client import Counter, Histogram
 from psycopg.rows import dict_row
 
 from connectors.erp.clock import Clock, SystemClock
-from connectors.erp.envelope import encode
 from connectors.erp.models import ErpError, WebhookEndpoint
+from connectors.erp.queue import AttemptResult, due_deliveries, enabled_endpoints, fan_out, record_attempts
 from connectors.erp.retry import RetryPolicy, parse_retry_after
-from connectors.erp.signing import webhook_headers
+from connectors.erp.webhook_request import USER_AGENT, read_excerpt, signed_request
 from millstream.settings import DatabaseSettings, WebhookSettings
 
-__all__ = ["AttemptResult", "DispatchReport", "Dispatcher", "DispatcherBusyError", "signed_request"]
+__all__ = ["DispatchReport", "Dispatcher", "DispatcherBusyError"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,95 +59,9 @@ _CONNECTIONS_PER_CLIENT = 4
 _MIN_ROUND_S = 0.02
 #: ... and keeps at most this many chains per allowed parallel request waiting.
 _MAX_CHAINS_PER_REQUEST = 8
-_EXCERPT = 300
-USER_AGENT = "millstream-webhooks/0.1"
-
-_FAN_OUT = """
-WITH batch AS (
-    SELECT seq, event_id, record_key, record_type FROM erp_outbox
-    WHERE fanned_out_at IS NULL ORDER BY seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
-), marked AS (
-    UPDATE erp_outbox o SET fanned_out_at = %(now)s FROM batch b WHERE o.seq = b.seq RETURNING o.seq
-), created AS (
-    -- the same filter as connectors.erp.models.event_type_matches
-    INSERT INTO webhook_deliveries (endpoint_id, event_id, outbox_seq, record_key, event_type, next_attempt_at)
-    SELECT e.id, b.event_id, b.seq, b.record_key, b.record_type, %(now)s
-    FROM batch b JOIN webhook_endpoints e ON e.enabled AND (
-        cardinality(e.event_types) = 0 OR '*' = ANY (e.event_types) OR b.record_type = ANY (e.event_types)
-        OR split_part(b.record_type, '.', 1) || '.*' = ANY (e.event_types))
-    ORDER BY b.seq, e.id
-    ON CONFLICT (endpoint_id, event_id) DO NOTHING
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM marked) AS records, (SELECT count(*) FROM created) AS deliveries
-"""
-
-_DUE = """
-SELECT d.id, d.endpoint_id, d.event_id, d.record_key, d.attempts, d.outbox_seq, o.record
-FROM webhook_deliveries d
-JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
-JOIN erp_outbox o ON o.event_id = d.event_id
-WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
-  AND NOT EXISTS (
-      SELECT 1 FROM webhook_deliveries p
-      WHERE p.endpoint_id = d.endpoint_id AND p.record_key = d.record_key AND p.status = 'pending'
-        AND p.outbox_seq < d.outbox_seq AND p.next_attempt_at > %(now)s)
-  AND NOT (d.endpoint_id || chr(31) || d.record_key = ANY (%(busy)s::text[]))
-ORDER BY d.outbox_seq, d.endpoint_id
-LIMIT %(limit)s
-"""
-
-_LOG_ATTEMPT = """
-INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, error, response_excerpt)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
-"""
-
-_UPDATE_DELIVERY = """
-UPDATE webhook_deliveries SET status = %s, attempts = %s, next_attempt_at = %s, last_status_code = %s,
-    last_error = %s, delivered_at = %s, dead_at = %s, updated_at = now()
-WHERE id = %s
-"""
-
-
-def signed_request(record: dict[str, Any], content_mode: str, keys: list[bytes], timestamp: int | None = None
-                   ) -> tuple[dict[str, str], bytes]:
-    """Headers and body of one webhook request: the record as a CloudEvent in ``content_mode``, signed with
-    every key (``webhook-id`` = the record's event id, ``webhook-timestamp`` = now unless given)."""
-    headers, body = encode(record, content_mode)
-    sent_at = int(time.time()) if timestamp is None else timestamp
-    headers.update(webhook_headers(keys, record["event_id"], sent_at, body))
-    return headers, body
-
-
-async def _read_excerpt(response: httpx.Response) -> bytes:
-    """The start of the answer: a huge or endless body is not read further (the connection is dropped)."""
-    received = b""
-    async for chunk in response.aiter_bytes():
-        received += chunk
-        if len(received) >= _EXCERPT:
-            break
-    return received[:_EXCERPT]
-
 
 class DispatcherBusyError(ErpError):
     """Another dispatcher already delivers from this database."""
-
-
-@dataclass(frozen=True)
-class AttemptResult:
-    """What one HTTP attempt came to, and what happens to its delivery next."""
-
-    delivery_id: int
-    endpoint_id: str
-    event_id: str
-    attempt: int
-    attempted_at: datetime
-    status_code: int | None
-    latency_ms: float
-    error: str | None
-    excerpt: str
-    outcome: str  # delivered | retry | dead | gone
-    next_attempt_at: datetime
 
 
 @dataclass
@@ -161,6 +75,15 @@ class DispatchReport:
     dead: int = 0
     disabled_endpoints: list[str] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
+
+    def count(self, results: list[AttemptResult], disabled: list[str]) -> None:
+        """Add recorded attempts."""
+        self.attempts += len(results)
+        self.delivered += sum(r.outcome == "delivered" for r in results)
+        self.retried += sum(r.outcome in ("retry", "gone") for r in results)
+        self.dead += sum(r.outcome == "dead" for r in results)
+        self.disabled_endpoints += disabled
+        self.latencies_ms += [r.latency_ms for r in results]
 
     def add(self, other: DispatchReport) -> None:
         self.fanned_out += other.fanned_out
@@ -312,21 +235,11 @@ class Dispatcher:
 
     async def fan_out(self, now: datetime | None = None) -> int:
         """Create deliveries for new outbox records; returns how many records were fanned out."""
-        total = 0
-        while True:
-            async with self.conn.transaction():
-                cur = await self.conn.execute(_FAN_OUT, {"now": now or self.clock.now(), "limit": 5000})
-                row = await cur.fetchone()
-            records = int(row["records"]) if row else 0
-            total += records
-            if records < 5000:
-                return total
+        return await fan_out(self.conn, now or self.clock.now())
 
     async def _launch(self, now: datetime, flight: _Flight) -> int:
         """Start a task per endpoint + record key with due deliveries (keys in flight excluded)."""
-        busy = [f"{endpoint}\x1f{key}" for endpoint, key in flight.busy]
-        cur = await self.conn.execute(_DUE, {"now": now, "limit": self._batch_size, "busy": busy})
-        rows = await cur.fetchall()
+        rows = await due_deliveries(self.conn, now, self._batch_size, flight.busy)
         chains: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
             chains[(row["endpoint_id"], row["record_key"])].append(row)
@@ -345,7 +258,8 @@ class Dispatcher:
             return
         results, finished = list(flight.results), list(flight.finished)
         if results:
-            await self._record(results, report)  # if this fails, both stay queued for the next flush
+            gone = await record_attempts(self.conn, results)  # if this fails, both stay for the next flush
+            report.count(results, gone)
         del flight.results[:len(results)]
         del flight.finished[:len(finished)]
         flight.busy.difference_update(finished)
@@ -364,8 +278,7 @@ class Dispatcher:
             logger.error("webhook dispatcher cannot reconnect: %s", exc)
 
     async def _load_endpoints(self) -> None:
-        rows = await (await self.conn.execute("SELECT * FROM webhook_endpoints WHERE enabled")).fetchall()
-        self._endpoints = {r["id"]: WebhookEndpoint.model_validate(r) for r in rows}
+        self._endpoints = await enabled_endpoints(self.conn)
 
     async def _send_chain(self, key: tuple[str, str], chain: list[dict[str, Any]], client: httpx.AsyncClient,
                           flight: _Flight) -> None:
@@ -400,7 +313,7 @@ class Dispatcher:
                 status = response.status_code
                 if status in (429, 503):
                     retry_after = parse_retry_after(response.headers.get("retry-after"), attempted_at)
-                excerpt = (await _read_excerpt(response)).decode("utf-8", "replace")
+                excerpt = (await read_excerpt(response)).decode("utf-8", "replace")
         except httpx.TimeoutException:
             error = f"timeout after {self._webhooks.timeout_s:g} s"
         except httpx.HTTPError as exc:
@@ -427,30 +340,3 @@ class Dispatcher:
         if retry_after is not None:
             delay = self.policy.honoured_retry_after(retry_after)
         return "retry", now + delay
-
-    async def _record(self, results: list[AttemptResult], report: DispatchReport) -> None:
-        attempts = [(r.delivery_id, r.attempt, r.attempted_at, r.status_code, r.latency_ms, r.error, r.excerpt)
-                    for r in results]
-        updates = []
-        for r in results:
-            status = {"delivered": "delivered", "dead": "dead"}.get(r.outcome, "pending")
-            error = r.error or (None if r.outcome == "delivered" else f"HTTP {r.status_code}")
-            updates.append((status, r.attempt, r.next_attempt_at, r.status_code, error,
-                            r.attempted_at if status == "delivered" else None,
-                            r.attempted_at if status == "dead" else None, r.delivery_id))
-        gone = sorted({r.endpoint_id for r in results if r.outcome == "gone"})
-        async with self.conn.transaction(), self.conn.cursor() as cur:
-            await cur.executemany(_LOG_ATTEMPT, attempts)
-            await cur.executemany(_UPDATE_DELIVERY, updates)
-            for endpoint_id in gone:
-                reason = f"410 Gone at {results[0].attempted_at.isoformat()}"
-                await cur.execute(
-                    "UPDATE webhook_endpoints SET enabled = false, disabled_reason = %s, updated_at = now() "
-                    "WHERE id = %s", (reason, endpoint_id))
-                logger.warning("webhook endpoint %s answered 410 Gone: disabled", endpoint_id)
-        report.attempts += len(results)
-        report.delivered += sum(r.outcome == "delivered" for r in results)
-        report.retried += sum(r.outcome in ("retry", "gone") for r in results)
-        report.dead += sum(r.outcome == "dead" for r in results)
-        report.disabled_endpoints += gone
-        report.latencies_ms += [r.latency_ms for r in results]

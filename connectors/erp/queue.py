@@ -1,0 +1,138 @@
+"""The delivery queue in PostgreSQL, as the dispatcher sees it: fan-out, due deliveries, attempt results.
+
+- :func:`fan_out` turns new outbox records into one delivery per matching enabled endpoint (in outbox
+  order) and marks the records fanned out, in one statement;
+- :func:`due_deliveries` picks pending deliveries whose time has come, skipping any whose endpoint + record
+  key has an earlier delivery still waiting for a retry (a later update waits for an earlier one) and the
+  keys the caller has in flight;
+- :func:`record_attempts` logs every attempt and moves each delivery on (delivered / retry / dead), and
+  disables endpoints that answered 410, in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from connectors.erp.models import WebhookEndpoint
+
+__all__ = ["AttemptResult", "due_deliveries", "enabled_endpoints", "fan_out", "record_attempts"]
+
+logger = logging.getLogger(__name__)
+
+FAN_OUT_BATCH = 5000
+
+_FAN_OUT = """
+WITH batch AS (
+    SELECT seq, event_id, record_key, record_type FROM erp_outbox
+    WHERE fanned_out_at IS NULL ORDER BY seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+), marked AS (
+    UPDATE erp_outbox o SET fanned_out_at = %(now)s FROM batch b WHERE o.seq = b.seq RETURNING o.seq
+), created AS (
+    -- the same filter as connectors.erp.models.event_type_matches
+    INSERT INTO webhook_deliveries (endpoint_id, event_id, outbox_seq, record_key, event_type, next_attempt_at)
+    SELECT e.id, b.event_id, b.seq, b.record_key, b.record_type, %(now)s
+    FROM batch b JOIN webhook_endpoints e ON e.enabled AND (
+        cardinality(e.event_types) = 0 OR '*' = ANY (e.event_types) OR b.record_type = ANY (e.event_types)
+        OR split_part(b.record_type, '.', 1) || '.*' = ANY (e.event_types))
+    ORDER BY b.seq, e.id
+    ON CONFLICT (endpoint_id, event_id) DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM marked) AS records, (SELECT count(*) FROM created) AS deliveries
+"""
+
+_DUE = """
+SELECT d.id, d.endpoint_id, d.event_id, d.record_key, d.attempts, d.outbox_seq, o.record
+FROM webhook_deliveries d
+JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
+JOIN erp_outbox o ON o.event_id = d.event_id
+WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
+  AND NOT EXISTS (
+      SELECT 1 FROM webhook_deliveries p
+      WHERE p.endpoint_id = d.endpoint_id AND p.record_key = d.record_key AND p.status = 'pending'
+        AND p.outbox_seq < d.outbox_seq AND p.next_attempt_at > %(now)s)
+  AND NOT (d.endpoint_id || chr(31) || d.record_key = ANY (%(busy)s::text[]))
+ORDER BY d.outbox_seq, d.endpoint_id
+LIMIT %(limit)s
+"""
+
+_LOG_ATTEMPT = """
+INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, error, response_excerpt)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+"""
+
+_UPDATE_DELIVERY = """
+UPDATE webhook_deliveries SET status = %s, attempts = %s, next_attempt_at = %s, last_status_code = %s,
+    last_error = %s, delivered_at = %s, dead_at = %s, updated_at = now()
+WHERE id = %s
+"""
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """What one HTTP attempt came to, and what happens to its delivery next."""
+
+    delivery_id: int
+    endpoint_id: str
+    event_id: str
+    attempt: int
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    excerpt: str
+    outcome: str  # delivered | retry | dead | gone
+    next_attempt_at: datetime
+
+
+
+async def fan_out(conn: Any, now: datetime) -> int:
+    """Create deliveries for new outbox records; returns how many records were fanned out."""
+    total = 0
+    while True:
+        async with conn.transaction():
+            cur = await conn.execute(_FAN_OUT, {"now": now, "limit": FAN_OUT_BATCH})
+            row = await cur.fetchone()
+        records = int(row["records"]) if row else 0
+        total += records
+        if records < FAN_OUT_BATCH:
+            return total
+
+
+async def due_deliveries(conn: Any, now: datetime, limit: int, busy: set[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Due deliveries in outbox order with their record (``busy``: endpoint + record keys to skip)."""
+    keys = [f"{endpoint}\x1f{key}" for endpoint, key in busy]
+    cur = await conn.execute(_DUE, {"now": now, "limit": limit, "busy": keys})
+    return list(await cur.fetchall())
+
+
+async def enabled_endpoints(conn: Any) -> dict[str, WebhookEndpoint]:
+    rows = await (await conn.execute("SELECT * FROM webhook_endpoints WHERE enabled")).fetchall()
+    return {r["id"]: WebhookEndpoint.model_validate(r) for r in rows}
+
+
+async def record_attempts(conn: Any, results: list[AttemptResult]) -> list[str]:
+    """Log the attempts and apply their outcomes; returns the endpoints disabled (410 Gone)."""
+    attempts = [(r.delivery_id, r.attempt, r.attempted_at, r.status_code, r.latency_ms, r.error, r.excerpt)
+                for r in results]
+    updates = []
+    for r in results:
+        status = {"delivered": "delivered", "dead": "dead"}.get(r.outcome, "pending")
+        error = r.error or (None if r.outcome == "delivered" else f"HTTP {r.status_code}")
+        updates.append((status, r.attempt, r.next_attempt_at, r.status_code, error,
+                        r.attempted_at if status == "delivered" else None,
+                        r.attempted_at if status == "dead" else None, r.delivery_id))
+    gone = sorted({r.endpoint_id for r in results if r.outcome == "gone"})
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.executemany(_LOG_ATTEMPT, attempts)
+        await cur.executemany(_UPDATE_DELIVERY, updates)
+        for endpoint_id in gone:
+            reason = f"410 Gone at {results[0].attempted_at.isoformat()}"
+            await cur.execute(
+                "UPDATE webhook_endpoints SET enabled = false, disabled_reason = %s, updated_at = now() "
+                "WHERE id = %s", (reason, endpoint_id))
+            logger.warning("webhook endpoint %s answered 410 Gone: disabled", endpoint_id)
+    return gone
