@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +19,7 @@ from api.app import create_app
 from millstream.settings import Settings
 from tests.api import factories as f
 from tests.api.conftest import auth
+from tests.conftest import ROOT
 
 
 @pytest.fixture
@@ -69,3 +73,29 @@ def test_readyz_says_when_the_database_is_unreachable() -> None:
         down = client.get("/api/v1/alerts", headers=auth("mst_000000000000_" + "A" * 43))
         assert down.status_code == 503 and down.json() == {"detail": "database unavailable"}
         assert down.headers["retry-after"] == "5"
+
+
+def test_millstream_api_serve_command(api_settings: Settings, tokens: dict[str, str]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "MILLSTREAM_DATABASE__URL": api_settings.database.url.get_secret_value(),
+           "MILLSTREAM_API__PORT": str(port)}
+    command = [sys.executable, "-c", "from cli.main import run; run()", "api", "serve", "--host", "127.0.0.1"]
+    server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, server.stdout.read().decode() if server.stdout else "exited"
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "millstream api serve did not answer within 30 s"
+                time.sleep(0.1)
+        assert ready.status_code == 200
+        alerts = httpx.get(f"http://127.0.0.1:{port}/api/v1/alerts", headers=auth(tokens["engineer"]), timeout=5)
+        assert alerts.status_code == 200 and isinstance(alerts.json(), list)
+    finally:
+        server.terminate()
+        server.wait(10)
