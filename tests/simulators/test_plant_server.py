@@ -167,7 +167,7 @@ def test_cli_simulate_plant_serves_a_browsable_address_space(tmp_path) -> None:
     truth = tmp_path / "truth.jsonl"
     cli = os.path.join(os.path.dirname(sys.executable), "millstream")
     proc = subprocess.Popen([cli, "simulate", "plant", "--duration", "10", "--speed", "10", "--port", str(port),
-                             "--ground-truth", str(truth)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--ground-truth", str(truth)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
 
     async def browse() -> list[str]:
         deadline = time.monotonic() + 20
