@@ -178,15 +178,20 @@ class Dispatcher:
                 now = self.clock.now()
                 report.fanned_out = await self.fan_out(now)
                 await self._flush(flight, report)
-                if report.fanned_out or time.monotonic() - endpoints_loaded > 1.0:
+                if report.fanned_out or flight.gone or time.monotonic() - endpoints_loaded > 1.0:
                     await self._load_endpoints()
                     endpoints_loaded = time.monotonic()
+                    flight.gone.clear()  # recorded by the flush above: disabled endpoints are not loaded
                 started = 0
                 if len(flight.tasks) < _MAX_CHAINS_PER_REQUEST * self._webhooks.max_parallel:
                     started = await self._launch(now, flight)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 logger.error("webhook dispatcher lost the database: %s; reconnecting", exc)
                 await self._reconnect()
+                continue
+            except psycopg.Error as exc:  # never let one bad round stop delivery
+                logger.error("webhook dispatcher round failed: %s: %s", type(exc).__name__, exc)
+                await asyncio.sleep(poll_interval_s)
                 continue
             total.add(report)
             flight.wake.clear()

@@ -61,7 +61,8 @@ LIMIT %(limit)s
 
 _LOG_ATTEMPT = """
 INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, error, response_excerpt)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
+SELECT %(id)s, %(attempt)s, %(at)s, %(status)s, %(latency)s, %(error)s, %(excerpt)s
+WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = %(id)s)  -- its endpoint may have been deleted
 """
 
 _UPDATE_DELIVERY = """
@@ -116,8 +117,8 @@ async def enabled_endpoints(conn: Any) -> dict[str, WebhookEndpoint]:
 
 async def record_attempts(conn: Any, results: list[AttemptResult]) -> list[str]:
     """Log the attempts and apply their outcomes; returns the endpoints disabled (410 Gone)."""
-    attempts = [(r.delivery_id, r.attempt, r.attempted_at, r.status_code, r.latency_ms, r.error, r.excerpt)
-                for r in results]
+    attempts = [{"id": r.delivery_id, "attempt": r.attempt, "at": r.attempted_at, "status": r.status_code,
+                 "latency": r.latency_ms, "error": r.error, "excerpt": r.excerpt} for r in results]
     updates = []
     for r in results:
         status = {"delivered": "delivered", "dead": "dead"}.get(r.outcome, "pending")

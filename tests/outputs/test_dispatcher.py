@@ -410,3 +410,58 @@ def test_order_per_record_key_in_the_pipelined_run_loop(erp_settings, erp_db, er
     for key in keys:
         assert [r.data["payload"]["minute"] for r in received if r.record_key == key] == list(range(6)), key
     assert {d.status for d in list_deliveries(erp_db, limit=1000)} == {"delivered"}
+
+
+def test_an_endpoint_deleted_while_its_delivery_is_in_flight(erp_settings, erp_db, secret):
+    """The attempt of a delivery whose endpoint was deleted meanwhile is dropped, not a crash."""
+    from connectors.erp.subscriptions import delete_endpoint
+
+    async def slow(reader, writer):
+        await reader.read(65536)
+        await asyncio.to_thread(delete_endpoint, erp_db, endpoint.id)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def go():
+        nonlocal endpoint
+        server = await asyncio.start_server(slow, "127.0.0.1", 0)
+        endpoint = create_endpoint(erp_db, endpoint_spec(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/",
+                                                         secret))
+        append(erp_db, shipment_record(unique("SHP")))
+        async with Dispatcher(erp_settings.database, erp_settings.webhooks, clock=ManualClock(T0)) as d:
+            report = await d.run_until_idle()
+        server.close()
+        return report
+
+    endpoint = None
+    assert asyncio.run(go()).delivered == 1
+    assert list_deliveries(erp_db) == []
+    assert erp_db.execute("SELECT count(*) AS n FROM webhook_attempts").fetchone()["n"] == 0
+
+
+def test_run_resumes_an_endpoint_re_enabled_after_410(erp_settings, erp_db, erp, secret):
+    endpoint = create_endpoint(erp_db, endpoint_spec(erp.url, secret))
+    record = shipment_record(unique("SHP"))
+    append(erp_db, record)
+    erp.fail("gone")
+
+    async def go():
+        stop = asyncio.Event()
+        async with Dispatcher(erp_settings.database, erp_settings.webhooks) as d:
+            task = asyncio.create_task(d.run(stop, poll_interval_s=0.02))
+            for _ in range(500):
+                if not await asyncio.to_thread(lambda: get_endpoint(erp_db, endpoint.id).enabled):
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.to_thread(update_endpoint, erp_db, endpoint.id, WebhookEndpointUpdate(enabled=True))
+            for _ in range(500):
+                if erp.records():
+                    break
+                await asyncio.sleep(0.01)
+            stop.set()
+            return await task
+
+    report = asyncio.run(go())
+    assert report.disabled_endpoints == [endpoint.id]
+    assert [r.webhook_id for r in erp.records()] == [record.id]
