@@ -258,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--secret", action="append", required=True, help="whsec_ secret (repeat when rotating)")
     args = parser.parse_args(argv)
     receiver = ErpReceiver(args.secret, host=args.host, port=args.port)
-    logging.basicConfig(level=logging.INFO)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(receiver.app, host=args.host, port=args.port, log_level="warning", access_log=False,
                 lifespan="off")
 

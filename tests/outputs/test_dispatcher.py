@@ -465,3 +465,24 @@ def test_run_resumes_an_endpoint_re_enabled_after_410(erp_settings, erp_db, erp,
     report = asyncio.run(go())
     assert report.disabled_endpoints == [endpoint.id]
     assert [r.webhook_id for r in erp.records()] == [record.id]
+
+
+def test_erp_receiver_control_api(erp, secret):
+    """The simulator's HTTP side for demos: tell it to fail, list what arrived."""
+    base = erp.url.removesuffix("/webhooks")
+    assert httpx.post(base + "/control/fail", json={"mode": "rate_limit", "count": 1, "retry_after": 7}).is_success
+    assert httpx.post(base + "/control/fail", json={"mode": "teapot"}).status_code == 422
+    from connectors.erp.signing import secret_key
+    from connectors.erp.webhook_request import signed_request
+
+    record = shipment_record(unique("SHP"))
+    headers, body = signed_request(record.model_dump(mode="json"), "structured", [secret_key(secret)])
+    first = httpx.post(erp.url, content=body, headers=headers)
+    assert first.status_code == 429 and first.headers["retry-after"] == "7"
+    assert httpx.post(erp.url, content=body, headers=headers).json() == {"status": "stored"}
+    assert httpx.post(erp.url, content=body, headers=headers).json() == {"status": "duplicate"}
+    tampered = httpx.post(erp.url, content=body.replace(b"eta_update", b"eta_updatf"), headers=headers)
+    assert tampered.status_code == 401
+    listing = httpx.get(base + "/records").json()
+    assert [r["webhook_id"] for r in listing["records"]] == [record.id]
+    assert listing["duplicates"] == 1 and listing["rejected"] == 1
