@@ -1,7 +1,8 @@
 """``millstream bridge``: run the dataflows that carry plant-floor data into Kafka.
 
 ``millstream bridge opcua --config FILE`` bridges every configured endpoint to ``telemetry.readings``;
-``--scenario FILE`` takes the machines' OPC-UA mapping from a scenario instead. For a quick look::
+``--scenario FILE`` takes the machines' OPC-UA mapping from a scenario instead (security and identity from
+the command-line options; the simulated plant needs ``--allow-insecure``). For a quick look::
 
     millstream bridge opcua --endpoint opc.tcp://127.0.0.1:4840 --node "ns=1;s=Temperature" \\
         --sink stdout --duration 5
@@ -20,7 +21,14 @@ from bytewax.run import cli_main
 
 from cli.common import EXIT_INPUT, fail, settings
 from cli.opcua import AllowInsecureOption, PasswordOption, SecurityModeOption, UsernameOption, connection_options
-from connectors.opcua.config import ConnectorConfig, config_from_data, config_from_scenario, load_config
+from connectors.opcua.config import (
+    ConnectorConfig,
+    Identity,
+    SecurityConfig,
+    config_from_data,
+    config_from_scenario,
+    load_config,
+)
 from connectors.opcua.errors import OpcuaError
 from connectors.opcua.source import OpcuaSource
 from millstream.errors import ScenarioError
@@ -51,7 +59,8 @@ def _quick_look_config(url: str, nodes: list[str], machine_id: str | None, subsc
 def opcua_command(
     config: Path | None = typer.Option(None, "--config", help="Connector configuration file (YAML or JSON)."),
     scenario: Path | None = typer.Option(None, "--scenario", help="Scenario file: its machines' OPC-UA mapping."),
-    endpoint: str | None = typer.Option(None, "--endpoint", help="Quick look: one endpoint URL (with --node)."),
+    endpoint: str | None = typer.Option(
+        None, "--endpoint", help="Quick look: one endpoint URL (with --node); with --scenario: the server URL."),
     node: list[str] = typer.Option([], "--node", help="Quick look: a NodeId to read (repeatable)."),
     machine_id: str | None = typer.Option(None, "--machine-id", help="Quick look: machine id for the readings."),
     sink: str = typer.Option("kafka", "--sink", help="kafka (telemetry.readings) or stdout (JSON lines)."),
@@ -66,21 +75,28 @@ def opcua_command(
     """Bridge OPC-UA readings into Kafka telemetry.readings (or print them with --sink stdout)."""
     if sink not in ("kafka", "stdout"):
         fail(f"--sink must be kafka or stdout, not {sink!r}")
-    sources = [name for name, given in (("--config", config), ("--scenario", scenario), ("--endpoint", endpoint))
-               if given]
+    sources = [name for name, given in (("--config", config), ("--scenario", scenario),
+                                        ("--endpoint", endpoint and not scenario)) if given]
     if len(sources) != 1:
-        fail("give exactly one of --config FILE, --scenario FILE or --endpoint URL (with --node)")
+        fail("give exactly one of --config FILE, --scenario FILE [--endpoint URL] or --endpoint URL --node NODEID")
+    if username and password is None:
+        password = typer.prompt("password", hide_input=True)
     app_settings = settings()
+    if config is not None and (security_mode or allow_insecure or username):
+        fail("with --config, set security and identity per endpoint in the file "
+             "(security.mode, security.allow_insecure, identity), not on the command line")
     try:
         if config is not None:
             connector = load_config(config)
         elif scenario is not None:
-            connector = config_from_scenario(read_scenario(scenario))
+            fields = connection_options("opc.tcp://scenario", security_mode=security_mode,
+                                        allow_insecure=allow_insecure, username=username, password=password)
+            connector = config_from_scenario(
+                read_scenario(scenario), security=SecurityConfig.model_validate(fields["security"]),
+                identity=Identity.model_validate(fields["identity"]), url_override=endpoint)
         else:
             if not node:
                 fail("--endpoint needs at least one --node NODEID")
-            if username and password is None:
-                password = typer.prompt("password", hide_input=True)
             subscription: dict[str, object] = {"publishing_interval_ms": publishing_interval_ms,
                             "sampling_interval_ms": sampling_interval_ms}
             connector = _quick_look_config(

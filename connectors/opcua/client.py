@@ -70,10 +70,10 @@ async def connect_client(
             await load_user_certificate(client, identity.certificate, identity.private_key)
         await asyncio.wait_for(client.connect(), timeout=connection.request_timeout_s * 3)
     except OpcuaSecurityError:
-        await disconnect_quietly(client)
+        _drop(client)
         raise
     except (TimeoutError, OSError, UaError, ValueError) as exc:
-        await disconnect_quietly(client)
+        _drop(client)
         reason = describe_error(exc)
         if trust is not None and trust.rejected:
             reason = f"{reason} — {trust.rejected}"
@@ -84,6 +84,14 @@ async def connect_client(
         msg = f"{where}: cannot connect: {reason}"
         raise OpcuaConnectionError(msg) from exc
     return client
+
+
+def _drop(client: Client) -> None:
+    """After a failed connect: asyncua has already unwound the session; close the socket if still open."""
+    try:
+        client.disconnect_socket()
+    except Exception:  # nothing useful to do with an error while abandoning a failed connection
+        logger.debug("closing socket raised", exc_info=True)
 
 
 async def disconnect_quietly(client: Client, timeout_s: float = 2.0) -> None:

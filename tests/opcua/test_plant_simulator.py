@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from asyncua import ua
 
@@ -81,3 +85,15 @@ def test_subscribes_to_every_demo_machine_and_sees_forced_bad_status(plant: Plan
         assert back.state == "online" and back.gap_s is not None and back.gap_s > 0
     finally:
         session.stop()
+
+
+def test_bridge_command_with_the_demo_scenario(plant: PlantThread, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "millstream"), "bridge", "opcua", "--scenario", str(DEMO),
+         "--endpoint", plant.plant.endpoint, "--allow-insecure", "--sink", "stdout", "--duration", "3"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "MILLSTREAM_OPCUA__PKI_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    lines = [orjson.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    machines = {line["machine_id"] for line in lines if line["type"] == "sensor_reading"}
+    assert machines == {m.id for m in read_scenario(DEMO).machines}
