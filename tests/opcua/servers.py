@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
-from asyncua.server.user_managers import UserManager
+from asyncua.server.user_managers import CertificateUserManager, UserManager
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_OPCUA_DIR = ROOT / "deploy" / "node-opcua"
@@ -70,13 +70,15 @@ class AsyncuaPlant:
 
     def __init__(self, *, port: int | None = None, security: str = "none", certificate: Path | None = None,
                  private_key: Path | None = None, application_uri: str | None = None,
-                 users: dict[str, str] | None = None, machines: int = 1, extra_variables: int = 0) -> None:
+                 users: dict[str, str] | None = None, x509_users: list[Path] | None = None, machines: int = 1,
+                 extra_variables: int = 0) -> None:
         self.port = port or free_port()
         self.security = security
         self.certificate = certificate
         self.private_key = private_key
         self.application_uri = application_uri
         self.users = users
+        self.x509_users = x509_users
         self.machines = machines
         self.extra_variables = extra_variables
         self.url = f"opc.tcp://127.0.0.1:{self.port}/millstream/test"
@@ -95,7 +97,12 @@ class AsyncuaPlant:
         return f"ns=2;s={machine}.{name}"
 
     async def _start(self) -> None:
-        server = Server(user_manager=_Users(self.users) if self.users else None)
+        user_manager: UserManager | None = _Users(self.users) if self.users else None
+        if self.x509_users:
+            user_manager = CertificateUserManager()
+            for i, path in enumerate(self.x509_users):
+                await user_manager.add_user(path, name=f"x509-{i}")
+        server = Server(user_manager=user_manager)
         await server.init()
         server.set_endpoint(self.url)
         server.set_server_name("Millstream test plant")
@@ -108,6 +115,8 @@ class AsyncuaPlant:
         server.set_security_policy(policies)
         if self.users:
             server.set_identity_tokens([ua.UserNameIdentityToken])
+        elif self.x509_users:
+            server.set_identity_tokens([ua.X509IdentityToken])
         if self.certificate and self.private_key:
             if self.application_uri:
                 await server.set_application_uri(self.application_uri)

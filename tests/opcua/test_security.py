@@ -131,3 +131,28 @@ def test_password_is_a_secret_in_config(pki: Path) -> None:
     ep = endpoint("opc.tcp://127.0.0.1:4840", NODES,
                   identity={"type": "username", "username": "operator", "password": "s3cret"})
     assert "s3cret" not in repr(ep) and "s3cret" not in ep.model_dump_json()
+
+
+def test_x509_user_identity(server_cert: tuple[Path, Path], pki: Path, tmp_path: Path) -> None:
+    user_cert, user_key = tmp_path / "user" / "cert.der", tmp_path / "user" / "key.pem"
+    generate_client_certificate(user_cert, user_key, application_uri="urn:millstream:test:user", hostname="localhost")
+    stranger_cert, stranger_key = tmp_path / "stranger" / "cert.der", tmp_path / "stranger" / "key.pem"
+    generate_client_certificate(stranger_cert, stranger_key, application_uri="urn:x:stranger", hostname="localhost")
+    cert, key = server_cert
+    server = AsyncuaPlant(security="secure", certificate=cert, private_key=key,
+                          application_uri="urn:millstream:test:server", x509_users=[user_cert]).start()
+    shutil.copy(cert, pki / "trusted" / "plant.der")
+    security = {"policy": "Basic256Sha256", "mode": "Sign"}
+    accepted = start_session(endpoint(server.url, NODES, security=security, subscription=FAST, identity={
+        "type": "certificate", "certificate": str(user_cert), "private_key": str(user_key)}), pki)
+    refused = start_session(endpoint(server.url, NODES, security=security, subscription=FAST, name="stranger",
+                                     identity={"type": "certificate", "certificate": str(stranger_cert),
+                                               "private_key": str(stranger_key)}), pki)
+    try:
+        collect(accepted, lambda items: len(_readings(items)) >= 1)
+        items = collect(refused, lambda items: any(isinstance(i, EndpointStatus) for i in items))
+        assert items[0].state == "offline" and "security or login rejected" in (items[0].reason or "")
+    finally:
+        accepted.stop()
+        refused.stop()
+        server.close()
