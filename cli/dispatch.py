@@ -27,6 +27,7 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 def dispatch_command(
     once: bool = typer.Option(False, "--once", help="Deliver what is due now, then exit."),
     poll_interval: float = typer.Option(0.25, min=0.01, help="Seconds to wait when nothing is due."),
+    publish_kafka: bool = typer.Option(False, "--publish-kafka", help="Also put each record on erp.events."),
 ) -> None:
     """Fan out new ERP records to the webhook endpoints and deliver them as signed CloudEvents, with retries
     (Standard Webhooks schedule), Retry-After, 410 handling, dead letters. Stop with Ctrl-C."""
@@ -37,7 +38,8 @@ def dispatch_command(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with Dispatcher(config.database, config.webhooks) as dispatcher:
+        kafka = config.kafka if publish_kafka else None
+        async with Dispatcher(config.database, config.webhooks, kafka=kafka) as dispatcher:
             if once:
                 return await dispatcher.run_until_idle()
             console.print("dispatching webhooks (Ctrl-C to stop)")

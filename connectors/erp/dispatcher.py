@@ -14,6 +14,9 @@ One round (:meth:`Dispatcher.run_once`):
    the next attempt is scheduled (:class:`RetryPolicy`, or the server's ``Retry-After`` on 429/503) and
    after the last one the delivery is ``dead`` (visible in the API, replayable).
 
+With ``kafka`` settings the dispatcher also publishes every fanned-out record to ``erp.events`` (key: its
+event id) before the fan-out commits: at-least-once, consumers dedupe on the stable id.
+
 Scheduling uses the injected :class:`Clock`, so tests move time forward instead of sleeping. The
 ``webhook-timestamp`` is the wall clock, because receivers check it against theirs. One dispatcher per
 database (a PostgreSQL advisory lock) keeps per-key ordering simple and strict.
@@ -30,6 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import psycopg
 from prometheus_client import Counter, Histogram
 from psycopg.rows import dict_row
@@ -39,7 +43,9 @@ from connectors.erp.models import ErpError, WebhookEndpoint
 from connectors.erp.queue import AttemptResult, due_deliveries, enabled_endpoints, fan_out, record_attempts
 from connectors.erp.retry import RetryPolicy, parse_retry_after
 from connectors.erp.webhook_request import USER_AGENT, read_excerpt, signed_request
-from millstream.settings import DatabaseSettings, WebhookSettings
+from connectors.kafka.producer import EventProducer
+from connectors.kafka.topics import ERP_EVENTS
+from millstream.settings import DatabaseSettings, KafkaSettings, WebhookSettings
 
 __all__ = ["DispatchReport", "Dispatcher", "DispatcherBusyError"]
 
@@ -121,6 +127,7 @@ class Dispatcher:
         policy: RetryPolicy | None = None,
         batch_size: int = 1000,
         transport: httpx.AsyncBaseTransport | None = None,
+        kafka: KafkaSettings | None = None,
     ) -> None:
         self._database = database
         self._webhooks = webhooks
@@ -131,6 +138,8 @@ class Dispatcher:
         self._conn: psycopg.AsyncConnection[dict[str, Any]] | None = None
         self._clients: list[httpx.AsyncClient] = []
         self._endpoints: dict[str, WebhookEndpoint] = {}
+        self._kafka = kafka
+        self._producer: EventProducer | None = None
 
     async def __aenter__(self) -> Dispatcher:
         self._conn = await psycopg.AsyncConnection.connect(
@@ -147,12 +156,16 @@ class Dispatcher:
                               follow_redirects=False, headers={"user-agent": USER_AGENT})
             for _ in range(max(1, self._webhooks.max_parallel // per_client))
         ]
+        if self._kafka is not None:
+            self._producer = EventProducer(self._kafka)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         for client in self._clients:
             await client.aclose()
         self._clients = []
+        if self._producer is not None:
+            await asyncio.to_thread(self._producer.flush, 10.0)
         if self._conn is not None:
             await self._conn.close()
 
@@ -189,7 +202,7 @@ class Dispatcher:
                 logger.error("webhook dispatcher lost the database: %s; reconnecting", exc)
                 await self._reconnect()
                 continue
-            except psycopg.Error as exc:  # never let one bad round stop delivery
+            except (psycopg.Error, ErpError) as exc:  # never let one bad round stop delivery
                 logger.error("webhook dispatcher round failed: %s: %s", type(exc).__name__, exc)
                 await asyncio.sleep(poll_interval_s)
                 continue
@@ -240,7 +253,20 @@ class Dispatcher:
 
     async def fan_out(self, now: datetime | None = None) -> int:
         """Create deliveries for new outbox records; returns how many records were fanned out."""
-        return await fan_out(self.conn, now or self.clock.now())
+        publish = self._publish if self._producer is not None else None
+        return await fan_out(self.conn, now or self.clock.now(), publish)
+
+    async def _publish(self, records: list[tuple[str, dict[str, Any]]]) -> None:
+        """Put fanned-out records on ``erp.events`` (key: the event id) before their fan-out commits."""
+        producer = self._producer
+        assert producer is not None
+        failed = producer.failed
+        for event_id, record in records:
+            producer.send_raw(ERP_EVENTS, orjson.dumps(record), key=event_id.encode())
+        queued = await asyncio.to_thread(producer.flush, self._webhooks.timeout_s)
+        if queued or producer.failed > failed:
+            msg = f"could not publish {len(records)} ERP records to {ERP_EVENTS.name}; fan-out will be retried"
+            raise ErpError(msg)
 
     async def _launch(self, now: datetime, flight: _Flight) -> int:
         """Start a task per endpoint + record key with due deliveries (keys in flight excluded)."""

@@ -12,24 +12,29 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from connectors.erp.models import WebhookEndpoint
 
-__all__ = ["AttemptResult", "due_deliveries", "enabled_endpoints", "fan_out", "record_attempts"]
+__all__ = ["AttemptResult", "Publisher", "due_deliveries", "enabled_endpoints", "fan_out", "record_attempts"]
 
 logger = logging.getLogger(__name__)
 
 FAN_OUT_BATCH = 5000
+
+#: Receives ``(event_id, record)`` pairs of a fan-out batch (e.g. to publish them to ``erp.events``).
+Publisher = Callable[[list[tuple[str, dict[str, Any]]]], Awaitable[None]]
 
 _FAN_OUT = """
 WITH batch AS (
     SELECT seq, event_id, record_key, record_type FROM erp_outbox
     WHERE fanned_out_at IS NULL ORDER BY seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 ), marked AS (
-    UPDATE erp_outbox o SET fanned_out_at = %(now)s FROM batch b WHERE o.seq = b.seq RETURNING o.seq
+    UPDATE erp_outbox o SET fanned_out_at = %(now)s FROM batch b WHERE o.seq = b.seq
+    RETURNING o.seq, o.event_id, CASE WHEN %(with_records)s THEN o.record END AS record
 ), created AS (
     -- the same filter as connectors.erp.models.event_type_matches
     INSERT INTO webhook_deliveries (endpoint_id, event_id, outbox_seq, record_key, event_type, next_attempt_at)
@@ -41,7 +46,7 @@ WITH batch AS (
     ON CONFLICT (endpoint_id, event_id) DO NOTHING
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM marked) AS records, (SELECT count(*) FROM created) AS deliveries
+SELECT m.event_id, m.record, (SELECT count(*) FROM created) AS deliveries FROM marked m ORDER BY m.seq
 """
 
 _DUE = """
@@ -90,16 +95,20 @@ class AttemptResult:
 
 
 
-async def fan_out(conn: Any, now: datetime) -> int:
-    """Create deliveries for new outbox records; returns how many records were fanned out."""
+async def fan_out(conn: Any, now: datetime, publish: Publisher | None = None) -> int:
+    """Create deliveries for new outbox records; returns how many records were fanned out. With
+    ``publish``, each batch of records is handed to it before the batch commits (if it raises, the batch
+    is rolled back and fanned out again next time: at-least-once, with stable ids)."""
     total = 0
     while True:
         async with conn.transaction():
-            cur = await conn.execute(_FAN_OUT, {"now": now, "limit": FAN_OUT_BATCH})
-            row = await cur.fetchone()
-        records = int(row["records"]) if row else 0
-        total += records
-        if records < FAN_OUT_BATCH:
+            cur = await conn.execute(_FAN_OUT, {"now": now, "limit": FAN_OUT_BATCH,
+                                                "with_records": publish is not None})
+            rows = await cur.fetchall()
+            if rows and publish is not None:
+                await publish([(r["event_id"], r["record"]) for r in rows])
+        total += len(rows)
+        if len(rows) < FAN_OUT_BATCH:
             return total
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -19,7 +20,8 @@ from tests.conftest import create_database, drop_database
 def erp_settings(server_url: str, kafka_bootstrap: str) -> Iterator[Settings]:
     """Settings on a database of its own (the dispatcher delivers everything pending in its database)."""
     url = create_database(server_url, "millstream_erp")
-    settings = load_settings(database={"url": url}, kafka={"bootstrap_servers": kafka_bootstrap},
+    settings = load_settings(database={"url": url},
+                             kafka={"bootstrap_servers": kafka_bootstrap, "topic_prefix": f"t{uuid.uuid4().hex[:8]}."},
                              webhooks={"timeout_s": 2.0, "max_parallel": 8})
     with connect(settings.database) as conn:
         migrate(conn, settings.database)

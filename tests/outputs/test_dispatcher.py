@@ -486,3 +486,35 @@ def test_erp_receiver_control_api(erp, secret):
     listing = httpx.get(base + "/records").json()
     assert [r["webhook_id"] for r in listing["records"]] == [record.id]
     assert listing["duplicates"] == 1 and listing["rejected"] == 1
+
+
+def test_fanned_out_records_are_published_to_erp_events(erp_settings, erp_db, erp, secret):
+    from confluent_kafka import Consumer
+
+    from connectors.kafka.admin import create_topics
+    from connectors.kafka.clients import consumer_config
+    from connectors.kafka.topics import ERP_EVENTS
+    from millstream.events.erp import ErpRecord
+    from millstream.serde import decode
+
+    create_topics(erp_settings.kafka, [ERP_EVENTS])
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret))
+    records = [shipment_record(unique("SHP"), m) for m in range(3)]
+    append_many(erp_db, records)
+    report = dispatch(erp_settings, kafka=erp_settings.kafka)
+    assert report.fanned_out == 3 and report.delivered == 3
+    consumer = Consumer(consumer_config(erp_settings.kafka, f"check-{unique('g')}"))
+    consumer.subscribe([ERP_EVENTS.full_name(erp_settings.kafka)])
+    messages = []
+    try:
+        for _ in range(60):
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                messages.append(msg)
+            if len(messages) == 3:
+                break
+    finally:
+        consumer.close()
+    assert sorted(m.key().decode() for m in messages) == sorted(r.id for r in records)
+    published = sorted((decode(m.value(), ErpRecord, time_policy=None) for m in messages), key=lambda r: r.id)
+    assert published == sorted(records, key=lambda r: r.id)
