@@ -65,7 +65,7 @@ class Backoff:
     initial_s: float = 0.5
     max_s: float = 30.0
     jitter: float = 0.5
-    quick_attempts: int = 4
+    quick_attempts: int = 8
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         base = min(self.max_s, self.initial_s * 2 ** max(0, attempt - self.quick_attempts))
