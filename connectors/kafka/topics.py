@@ -8,6 +8,8 @@ from datetime import timedelta
 from pydantic import BaseModel
 
 from millstream.events import DeadLetter, GpsPing, RfidRead, SensorReading
+from millstream.events.alerts import Alert
+from millstream.events.erp import ErpRecord
 from millstream.settings import KafkaSettings
 
 __all__ = [
@@ -47,8 +49,8 @@ TELEMETRY_READINGS = Topic("telemetry.readings", 6, "machine_id", timedelta(days
                            "OPC-UA sensor readings from the bridge")
 FLEET_GPS = Topic("fleet.gps", 3, "truck_id", timedelta(days=7), GpsPing, "truck GPS pings")
 WAREHOUSE_RFID = Topic("warehouse.rfid", 3, "reader_id", timedelta(days=7), RfidRead, "RFID gate reads")
-ALERTS = Topic("alerts", 3, "subject", timedelta(days=30), None, "alert lifecycle events (Step 4 types them)")
-ERP_EVENTS = Topic("erp.events", 3, "record_id", timedelta(days=30), None, "ERP records from the outbox")
+ALERTS = Topic("alerts", 3, "subject", timedelta(days=30), Alert, "alert lifecycle changes, keyed <subject_kind>:<subject_id>")
+ERP_EVENTS = Topic("erp.events", 3, "event_id", timedelta(days=30), ErpRecord, "ERP records from the outbox")
 DLQ = Topic("dlq", 1, "source_topic", timedelta(days=30), DeadLetter, "rejected inputs with reasons")
 
 TOPICS: tuple[Topic, ...] = (TELEMETRY_READINGS, FLEET_GPS, WAREHOUSE_RFID, ALERTS, ERP_EVENTS, DLQ)
