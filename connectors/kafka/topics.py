@@ -49,7 +49,8 @@ TELEMETRY_READINGS = Topic("telemetry.readings", 6, "machine_id", timedelta(days
                            "OPC-UA sensor readings from the bridge")
 FLEET_GPS = Topic("fleet.gps", 3, "truck_id", timedelta(days=7), GpsPing, "truck GPS pings")
 WAREHOUSE_RFID = Topic("warehouse.rfid", 3, "reader_id", timedelta(days=7), RfidRead, "RFID gate reads")
-ALERTS = Topic("alerts", 3, "subject", timedelta(days=30), Alert, "alert lifecycle changes, keyed <subject_kind>:<subject_id>")
+ALERTS = Topic("alerts", 3, "subject", timedelta(days=30), Alert,
+               "alert lifecycle changes, keyed <subject_kind>:<subject_id>")
 ERP_EVENTS = Topic("erp.events", 3, "event_id", timedelta(days=30), ErpRecord, "ERP records from the outbox")
 DLQ = Topic("dlq", 1, "source_topic", timedelta(days=30), DeadLetter, "rejected inputs with reasons")
 

@@ -15,7 +15,7 @@ cache="${MILLSTREAM_CACHE:-$root/.cache}/kafka"
 libs="$cache/libs"
 export KAFKA_PORT="${KAFKA_PORT:-19092}"
 export CONTROLLER_PORT="${CONTROLLER_PORT:-19093}"
-export KAFKA_DATA="$cache/data-$KAFKA_PORT"
+export KAFKA_DATA="${KAFKA_DATA:-$cache/data-$KAFKA_PORT}"
 pidfile="$cache/broker-$KAFKA_PORT.pid"
 heap="${KAFKA_HEAP:--Xms256m -Xmx512m}"
 

@@ -18,12 +18,16 @@ import stat
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
+
+# pgserver imports platformdirs, which warns when XDG_RUNTIME_DIR is unset (as in CI); harmless here.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("MILLSTREAM_CACHE", ROOT / ".cache"))
 PORT = int(os.environ.get("POSTGRES_PORT", "15432"))
-PGDATA = CACHE / f"postgres-{PORT}"
+PGDATA = Path(os.environ.get("POSTGRES_DATA", CACHE / f"postgres-{PORT}"))
 SYSTEM_USER = "pgserver"
 
 
