@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from cli import db, kafka, masterdata, simulate
 from cli import api as api_cli
 from cli import apikey as apikey_cli
 from cli import bridge as bridge_cli
+from cli import db, kafka, masterdata, simulate
 from cli import dispatch as dispatch_cli
 from cli import epc as epc_cli
+from cli import ingest as ingest_cli
 from cli import opcua as opcua_cli
 from cli import webhooks as webhooks_cli
 from cli.common import configure_logging, settings
@@ -32,6 +33,7 @@ app.add_typer(opcua_cli.app, name="opcua")
 app.add_typer(apikey_cli.app, name="apikey")
 app.add_typer(api_cli.app, name="api")
 app.command("dispatch")(dispatch_cli.dispatch_command)
+app.command("ingest")(ingest_cli.ingest)
 
 
 @app.callback()

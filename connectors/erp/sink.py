@@ -7,42 +7,16 @@ adds nothing. Records of one ERP record key should come from one keyed stream, s
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
-import psycopg
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
-
 from connectors.erp.outbox import append_many
-from connectors.postgres.database import connect
+from connectors.postgres.sink import PostgresSink
 from millstream.events.erp import ErpRecord
 from millstream.settings import DatabaseSettings
 
 __all__ = ["OutboxSink"]
 
-logger = logging.getLogger(__name__)
 
-
-class _OutboxPartition(StatelessSinkPartition[ErpRecord]):
-    def __init__(self, database: DatabaseSettings, step_id: str) -> None:
-        self._conn: psycopg.Connection[Any] = connect(database, autocommit=True)
-        self._step_id = step_id
-
-    def write_batch(self, items: list[ErpRecord]) -> None:
-        added = append_many(self._conn, items)
-        if added < len(items):
-            logger.info("%s: %s of %s ERP records were already in the outbox", self._step_id,
-                        len(items) - added, len(items))
-
-    def close(self) -> None:
-        self._conn.close()
-
-
-class OutboxSink(DynamicSink[ErpRecord]):
+class OutboxSink(PostgresSink[ErpRecord]):
     """``op.output("erp", records, OutboxSink(settings.database))``."""
 
     def __init__(self, database: DatabaseSettings) -> None:
-        self._database = database
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _OutboxPartition:
-        return _OutboxPartition(self._database, step_id)
+        super().__init__(database, append_many, "ERP records")

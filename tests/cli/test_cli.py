@@ -26,7 +26,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 def test_help_lists_the_commands_and_every_command_has_help() -> None:
     out = run("--help")
     assert out.returncode == 0
-    for command in ("version", "db", "kafka", "masterdata"):
+    for command in ("version", "db", "kafka", "masterdata", "ingest", "simulate", "bridge", "dispatch", "api"):
         assert command in out.stdout
     for sub in (("db", "migrate"), ("kafka", "create-topics"), ("masterdata", "load"), ("masterdata", "validate")):
         result = run(*sub, "--help")
@@ -90,3 +90,16 @@ def test_unreachable_database_exits_3_without_the_password() -> None:
     assert out.returncode == 3
     assert "cannot connect to PostgreSQL" in out.stderr
     assert "hunter2" not in out.stderr + out.stdout
+
+
+def test_ingest_once_with_a_recovery_directory(settings: Settings, tmp_path: Path) -> None:
+    from connectors.kafka.admin import create_topics
+
+    create_topics(settings.kafka)
+    env = {"MILLSTREAM_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+           "MILLSTREAM_DATABASE__URL": settings.database.url.get_secret_value()}
+    recovery = tmp_path / "recovery"
+    out = run("ingest", "--once", "--recovery-dir", str(recovery), env=env)
+    assert out.returncode == 0, out.stderr
+    assert "ingest finished" in out.stdout
+    assert list(recovery.glob("part-*.sqlite3"))

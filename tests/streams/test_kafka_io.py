@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import bytewax.operators as op
@@ -10,10 +9,8 @@ import orjson
 import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, cluster_main, run_main
-from confluent_kafka import Consumer
 
 from connectors.kafka.admin import create_topics
-from connectors.kafka.clients import consumer_config
 from connectors.kafka.producer import EventProducer
 from connectors.kafka.topics import DLQ, TELEMETRY_READINGS
 from millstream.events import DeadLetter, SensorReading
@@ -21,6 +18,7 @@ from millstream.metrics import DEAD_LETTERS
 from millstream.serde import decode
 from millstream.settings import Settings
 from streams.kafka_io import read_events, write_dead_letters
+from tests.kafka_helpers import consume_all
 
 NOW = datetime.now(UTC)
 
@@ -41,21 +39,6 @@ BAD: dict[bytes | None, str] = {
                   "colour": "red"}): "validation",  # unknown field
     None: "malformed_json",  # tombstone / empty value
 }
-
-
-def consume_all(settings: Settings, topic: str, expected: int, timeout_s: float = 30) -> list[bytes]:
-    consumer = Consumer({**consumer_config(settings.kafka, f"check-{uuid.uuid4().hex[:6]}")})
-    consumer.subscribe([topic])
-    values: list[bytes] = []
-    deadline = datetime.now(UTC) + timedelta(seconds=timeout_s)
-    try:
-        while len(values) < expected and datetime.now(UTC) < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                values.append(msg.value())
-    finally:
-        consumer.close()
-    return values
 
 
 def dead_letter_count() -> float:
