@@ -11,6 +11,7 @@ play. :func:`read_scenario` validates everything (types, units, cross references
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -39,6 +40,7 @@ __all__ = [
     "StockLevel",
     "Truck",
     "read_scenario",
+    "repeated_materials",
 ]
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
@@ -285,7 +287,7 @@ class Scenario(_Record):
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
-        problems = _duplicate_ids(self) + _dangling_references(self)
+        problems = _duplicate_ids(self) + _repeated_lines(self) + _dangling_references(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -301,6 +303,28 @@ def _duplicate_ids(s: Scenario) -> list[str]:
     problems += [f"boms: two BOMs for product {i!r}" for i, n in counts.items() if n > 1]
     counts = Counter((m.scheme, m.code) for m in s.epc_mappings)
     problems += [f"epc_mappings: duplicate {k[0]} code {k[1]!r}" for k, n in counts.items() if n > 1]
+    return problems
+
+
+def repeated_materials(lines: Sequence[BomLine] | Sequence[ShipmentItem]) -> list[tuple[int, str]]:
+    """``(index, material_id)`` of each line whose material an earlier line already has.
+
+    BOM components and shipment items are keyed by material: each material appears once per parent.
+    """
+    seen: set[str] = set()
+    repeats = []
+    for i, line in enumerate(lines):
+        if line.material_id in seen:
+            repeats.append((i, line.material_id))
+        seen.add(line.material_id)
+    return repeats
+
+
+def _repeated_lines(s: Scenario) -> list[str]:
+    problems = [f"boms[{i}].components[{j}].material_id: material {m!r} appears more than once"
+                for i, bom in enumerate(s.boms) for j, m in repeated_materials(bom.components)]
+    problems += [f"shipments[{i}].items[{j}].material_id: material {m!r} appears more than once"
+                 for i, sh in enumerate(s.shipments) for j, m in repeated_materials(sh.items)]
     return problems
 
 

@@ -24,7 +24,7 @@ from api.masterdata_store import RESOURCES, MasterdataResource, fetch_records, r
 from connectors.postgres.apikeys import ApiKey
 from connectors.postgres.audit import record_change
 from connectors.postgres.masterdata import upsert_records
-from millstream.masterdata import Material, Site
+from millstream.masterdata import Material, Site, repeated_materials
 
 __all__ = ["router"]
 
@@ -73,12 +73,8 @@ def _write(
 def _refuse_duplicate_lines(record: Any) -> None:
     """A BOM's components and a shipment's items are keyed by material: each material once."""
     for field in ("components", "items"):
-        seen: set[str] = set()
-        for i, line in enumerate(getattr(record, field, None) or ()):
-            if line.material_id in seen:
-                raise field_error(("body", field, i, "material_id"),
-                                  f"material {line.material_id!r} appears more than once")
-            seen.add(line.material_id)
+        for i, material_id in repeated_materials(getattr(record, field, None) or ()):
+            raise field_error(("body", field, i, "material_id"), f"material {material_id!r} appears more than once")
 
 
 def _with_signature(func: Any, params: list[inspect.Parameter]) -> Any:

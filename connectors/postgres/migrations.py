@@ -15,6 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from psycopg.rows import tuple_row
+
 from connectors.postgres.timescale import StorageMode, ensure_time_series
 from millstream.settings import DatabaseSettings
 
@@ -73,8 +75,8 @@ def migrate(conn: Any, settings: DatabaseSettings, directory: Path = MIGRATIONS_
                    version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
                    applied_at timestamptz NOT NULL DEFAULT now())"""
         )
-        rows = conn.execute("SELECT version, name, checksum FROM schema_migrations").fetchall()
-        applied = {_col(r, "version", 0): _col(r, "checksum", 2) for r in rows}
+        with conn.cursor(row_factory=tuple_row) as cur:
+            applied = dict(cur.execute("SELECT version, checksum FROM schema_migrations").fetchall())
         for migration in discover(directory):
             label = f"{migration.version:04d}_{migration.name}"
             if migration.version in applied:
@@ -95,7 +97,3 @@ def migrate(conn: Any, settings: DatabaseSettings, directory: Path = MIGRATIONS_
             report.applied.append(label)
         report.storage = ensure_time_series(conn, settings.timescale, timedelta(days=settings.retention_days))
     return report
-
-
-def _col(row: Any, name: str, index: int) -> Any:
-    return row[name] if isinstance(row, dict) else row[index]

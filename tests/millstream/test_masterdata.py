@@ -73,6 +73,8 @@ DELETE = object()
         ("machines.0.opcua.endpoint", "http://x", "machines[0].opcua.endpoint: String should match pattern"),
         ("sites.0.name", DELETE, "sites[0].name: Field required"),
         ("shipments.0.surprise", 1, "shipments[0].surprise: Extra inputs are not permitted"),
+        ("boms.2.components.1.material_id", "SF-SHAFT",
+         "boms[2].components[1].material_id: material 'SF-SHAFT' appears more than once"),
     ],
 )
 def test_broken_scenarios_name_field_and_problem(demo_data: dict[str, Any], path: str, value: Any,
