@@ -10,7 +10,8 @@ COPY models ./models
 COPY api ./api
 COPY simulators ./simulators
 COPY scenarios ./scenarios
-RUN pip install --no-cache-dir . && useradd --system millstream
+RUN pip install --no-cache-dir . && useradd --system millstream \
+    && mkdir -p /var/lib/millstream/recovery && chown -R millstream /var/lib/millstream
 USER millstream
 ENTRYPOINT ["millstream"]
 CMD ["--help"]
