@@ -34,6 +34,23 @@ VARIABLES: dict[str, Any] = {
 }
 
 
+async def stop_server(server: Server) -> None:
+    """``server.stop()``, closing connections accepted while it stops.
+
+    asyncua's stop closes the open connections, then waits for the listening socket to close, which waits for
+    *every* connection to end. A client that reconnects within that window (ours does, quickly) gets a fresh
+    connection to the stopping server, stays connected, and the stop never returns. A real restart (process
+    exit) closes everything; this closes the late connections the same way."""
+    if server.bserver is not None and server.bserver._server is not None:
+        server.bserver._server.close()  # stop accepting first, as a dying process would
+    stopping = asyncio.ensure_future(server.stop())
+    while not stopping.done():
+        for transport in list(server.iserver.asyncio_transports):
+            transport.close()
+        await asyncio.wait({stopping}, timeout=0.05)
+    await stopping
+
+
 async def cancel_pending() -> None:
     """Cancel what a stopped server left running, so closing its loop does not leave tasks behind."""
     tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
@@ -144,7 +161,7 @@ class AsyncuaPlant:
     def stop(self) -> None:
         if self._server is not None:
             server, self._server = self._server, None
-            self.call(server.stop())
+            self.call(stop_server(server))
 
     def restart(self, down_s: float = 0.0) -> None:
         self.stop()

@@ -21,7 +21,7 @@ from millstream.events.connectivity import EndpointStatus
 from millstream.masterdata import Scenario, read_scenario
 from simulators.plant.server import PlantServer
 from tests.opcua.conftest import collect, start_session
-from tests.opcua.servers import cancel_pending
+from tests.opcua.servers import cancel_pending, stop_server
 
 DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.yaml"
 
@@ -39,10 +39,18 @@ class PlantThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
 
     def close(self) -> None:
-        self.call(self.plant.stop())
+        self.call(stop_plant(self.plant))
         self.call(cancel_pending())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+
+
+async def stop_plant(plant: PlantServer) -> None:
+    """The simulator's stop, with the late-connection workaround of :func:`stop_server` (asyncua's server
+    stop otherwise hangs when a client reconnects while it stops)."""
+    server, plant._server = plant._server, None  # what PlantServer.stop does, with stop_server's workaround
+    if server is not None:
+        await stop_server(server)
 
 
 @pytest.fixture
@@ -75,7 +83,7 @@ def test_subscribes_to_every_demo_machine_and_sees_forced_bad_status(plant: Plan
         bad = next(r for r in items if isinstance(r, SensorReading) and r.quality == "bad")
         assert bad.machine_id == "CNC-01" and bad.status_code == ua.StatusCodes.BadSensorFailure
 
-        plant.call(plant.plant.stop())
+        plant.call(stop_plant(plant.plant))
         items = collect(session, lambda items: [s.state for s in items if isinstance(s, EndpointStatus)][-1:]
                         == ["offline"], into=items)
         seen = len(items)
