@@ -32,11 +32,14 @@ class Fact:
 
 
 class GroundTruth:
-    """Collects facts in memory and, when given a path, appends each one to a JSON-lines file at once."""
+    """Collects facts in memory and, when given a path, writes each one to a JSON-lines file at once.
+
+    The file holds one run: an existing file at ``path`` is replaced, never appended to.
+    """
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.facts: list[Fact] = []
-        self._file: IO[bytes] | None = Path(path).open("ab") if path is not None else None
+        self._file: IO[bytes] | None = Path(path).open("wb") if path is not None else None
 
     def record(self, time: datetime, kind: str, subject: str, **details: Any) -> Fact:
         fact = Fact(time, kind, subject, details)

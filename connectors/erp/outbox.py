@@ -12,6 +12,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from millstream.events.base import WITHOUT_TIME_CHECK
 from millstream.events.erp import ErpRecord
 
 __all__ = ["append", "append_many", "get_record"]
@@ -53,4 +54,4 @@ def get_record(conn: Any, event_id: str) -> ErpRecord | None:
     if row is None:
         return None
     record = row["record"] if isinstance(row, dict) else row[0]
-    return ErpRecord.model_validate(record, context={"time_policy": None})
+    return ErpRecord.model_validate(record, context=WITHOUT_TIME_CHECK)

@@ -22,7 +22,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from millstream.events.alerts import Alert, AlertTransitionError
-from millstream.events.base import utc_now
+from millstream.events.base import WITHOUT_TIME_CHECK, utc_now
 
 __all__ = [
     "AlertTransitionError",
@@ -83,7 +83,7 @@ def _alert(row: dict[str, Any]) -> Alert:
     data = {c: row[c] for c in _COLUMNS if c != "id"}
     data["event_id"] = row["id"]
     data["evidence_ids"] = tuple(row["evidence_ids"] or ())
-    return Alert.model_validate(data, context={"time_policy": None})
+    return Alert.model_validate(data, context=WITHOUT_TIME_CHECK)
 
 
 def upsert_alert(conn: Any, alert: Alert) -> None:

@@ -22,7 +22,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from millstream.errors import MillstreamError
-from millstream.events.base import UtcDatetime, utc_now
+from millstream.events.base import WITHOUT_TIME_CHECK, UtcDatetime, utc_now
 from millstream.events.outputs import OutputEvent
 
 __all__ = [
@@ -129,4 +129,4 @@ class Alert(OutputEvent):
     def _with(self, **changes: Any) -> Alert:
         data = self.model_dump()
         data.update(changes)
-        return Alert.model_validate(data, context={"time_policy": None})
+        return Alert.model_validate(data, context=WITHOUT_TIME_CHECK)

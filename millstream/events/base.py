@@ -24,6 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 
 __all__ = [
     "DEFAULT_TIME_POLICY",
+    "WITHOUT_TIME_CHECK",
     "Event",
     "EventId",
     "TimePolicy",
@@ -92,6 +93,9 @@ class TimePolicy:
 
 
 DEFAULT_TIME_POLICY = TimePolicy()
+
+#: Validation context that turns the time check off (simulated times, historical replays).
+WITHOUT_TIME_CHECK: dict[str, TimePolicy | None] = {"time_policy": None}
 
 
 class Event(BaseModel):

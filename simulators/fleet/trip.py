@@ -22,6 +22,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from millstream.events.base import WITHOUT_TIME_CHECK
 from millstream.events.fleet import GpsPing
 from millstream.masterdata import Shipment
 from simulators.config import FleetParameters
@@ -32,7 +33,6 @@ __all__ = ["INCIDENT_KINDS", "Trip", "TripPlan", "drive", "plan_trip"]
 
 INCIDENT_KINDS = ("traffic_jam", "breakdown", "detour", "gps_dropout", "buffered_delivery", "outlier")
 _LOADING = timedelta(minutes=20)
-_NO_POLICY = {"time_policy": None}
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def drive(plan: TripPlan, seed: int, params: FleetParameters, day: int = 0) -> T
                                        "speed_kmh": round(max(0.0, speed), 1),
                                        "heading_deg": None if heading is None else round(heading, 1) % 360.0,
                                        "accuracy_m": round(max(3.0, sigma * rng.uniform(0.8, 2.0)), 1),
-                                       "timestamp": at}, context=_NO_POLICY)
+                                       "timestamp": at}, context=WITHOUT_TIME_CHECK)
 
     origin = route.position(0.0)
     t = plan.loading_from

@@ -13,6 +13,7 @@ import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from millstream.events.base import WITHOUT_TIME_CHECK
 from millstream.events.warehouse import RfidRead
 from millstream.masterdata import Scenario
 from simulators.config import FleetParameters, GateParameters, SimulationError, simulation_config
@@ -22,7 +23,6 @@ from simulators.timeline import Emission
 
 __all__ = ["GateSimulation"]
 
-_NO_POLICY = {"time_policy": None}
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
@@ -85,7 +85,7 @@ class GateSimulation:
         at = at.replace(microsecond=at.microsecond // 1000 * 1000)
         return RfidRead.model_validate({"reader_id": reader, "antenna": antenna, "epc": epc,
                                         "rssi_dbm": round(min(max(rssi, -100.0), -20.0), 1), "timestamp": at},
-                                       context=_NO_POLICY)
+                                       context=WITHOUT_TIME_CHECK)
 
     def timeline(self, since: datetime | None = None) -> Iterator[Emission]:
         """Facts and reads in time order (a pass's fact at its start, its reads over the pass)."""

@@ -29,7 +29,7 @@ from simulators.clock import SimClock
 from simulators.config import PlantParameters, SimulationError, check_speed, simulation_config
 from simulators.groundtruth import GroundTruth
 from simulators.plant.address_space import NAMESPACE_URI, TagNode, build_address_space
-from simulators.plant.simulation import PlantSimulation
+from simulators.plant.simulation import PlantSimulation, require_machines
 
 __all__ = ["PlantServer"]
 
@@ -37,9 +37,7 @@ logger = logging.getLogger(__name__)
 
 
 def _endpoint_parts(scenario: Scenario) -> tuple[str, int, str]:
-    if not scenario.machines:
-        msg = f"scenario {scenario.name!r} has no machines: a plant needs at least one (machines: [])"
-        raise SimulationError(msg)
+    require_machines(scenario)
     url = urlparse(scenario.machines[0].opcua.endpoint)
     for m in scenario.machines[1:]:
         if m.opcua.endpoint != scenario.machines[0].opcua.endpoint:

@@ -15,7 +15,14 @@ from simulators.config import PlantParameters, SimulationError, simulation_confi
 from simulators.groundtruth import GroundTruth
 from simulators.plant.machine import MachineSim
 
-__all__ = ["PlantSimulation"]
+__all__ = ["PlantSimulation", "require_machines"]
+
+
+def require_machines(scenario: Scenario) -> None:
+    """A plant needs at least one machine; :class:`SimulationError` says so otherwise."""
+    if not scenario.machines:
+        msg = f"scenario {scenario.name!r} has no machines: a plant needs at least one (machines: [])"
+        raise SimulationError(msg)
 
 
 class PlantSimulation:
@@ -23,9 +30,7 @@ class PlantSimulation:
 
     def __init__(self, scenario: Scenario, seed: int = 0, params: PlantParameters | None = None,
                  truth: GroundTruth | None = None) -> None:
-        if not scenario.machines:
-            msg = f"scenario {scenario.name!r} has no machines: a plant needs at least one (machines: [])"
-            raise SimulationError(msg)
+        require_machines(scenario)
         self.scenario = scenario
         self.params = params or simulation_config(scenario).plant
         self.truth = truth if truth is not None else GroundTruth()
