@@ -142,9 +142,14 @@ class AsyncuaPlant:
         idx = await server.register_namespace(NS)
         assert idx == 2
         machines_folder = await server.nodes.objects.add_folder(ua.NodeId("Machines", idx), f"{idx}:Machines")
+        machine_type = await server.nodes.base_object_type.add_object_type(ua.NodeId("MachineType", idx),
+                                                                            f"{idx}:MachineType")
+        panel = await machines_folder.add_object(ua.NodeId("Panel", idx), f"{idx}:Panel")  # not a machine
+        await panel.add_variable(ua.NodeId("Panel.Lamp", idx), f"{idx}:Lamp", True)
         for m in range(1, self.machines + 1):
             machine = f"M{m}"
-            obj = await machines_folder.add_object(ua.NodeId(machine, idx), f"{idx}:{machine}")
+            obj = await machines_folder.add_object(ua.NodeId(machine, idx), f"{idx}:{machine}",
+                                                   objecttype=machine_type.nodeid)
             variables = dict(VARIABLES)
             variables.update({f"X{i}": 0.0 for i in range(self.extra_variables)})
             for name, value in variables.items():

@@ -70,15 +70,18 @@ def test_browse_paths_and_discovery_resolve_against_a_server(tmp_path: Path) -> 
     try:
         ep = endpoint(plant.url, [{"browse_path": "0:Objects/2:Machines/2:M2/2:Speed", "machine_id": "X",
                                    "tag": "speed"}],
-                      discover=[{"root": "ns=2;s=Machines"}, {"root": "ns=2;s=Nothing"}])
+                      discover=[{"root": "ns=2;s=Machines", "type_definition": "ns=2;s=MachineType"},
+                                {"root": "ns=2;s=Nothing"}])
+        untyped = endpoint(plant.url, [], discover=[{"root": "ns=2;s=Machines"}])
 
         async def resolve() -> tuple[list, list, list]:
             async with Client(plant.url) as client:
                 nodes, problems = await resolve_nodes(client, ep)
                 tree = await browse_tree(client, ua.NodeId.from_string("ns=2;s=Machines"), depth=2)
-                return nodes, problems, tree
+                everything, _ = await resolve_nodes(client, untyped)
+                return nodes, problems, tree, everything
 
-        nodes, problems, tree = asyncio.run(resolve())
+        nodes, problems, tree, everything = asyncio.run(resolve())
     finally:
         plant.close()
     assert nodes[0] == MappedNode("ns=2;s=M2.Speed", "X", "speed")
@@ -86,6 +89,7 @@ def test_browse_paths_and_discovery_resolve_against_a_server(tmp_path: Path) -> 
     assert ("M1", "Temperature", "ns=2;s=M1.Temperature") in discovered
     assert ("M2", "Label", "ns=2;s=M2.Label") in discovered and len(discovered) == 10
     assert [p.address for p in problems] == ["ns=2;s=Nothing"]
+    assert {n.machine_id for n in everything} == {"M1", "M2", "Panel"}  # without a type: any object with variables
     assert any(t.node_id == "ns=2;s=M1.Temperature" and t.data_type == "Double" and t.depth == 2 for t in tree)
 
 
