@@ -19,12 +19,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 
 from connectors.postgres.apikeys import ROLES, ApiKey, Role, authenticate
+from millstream.settings import Settings
 
 __all__ = [
     "ALERT_ROLES",
     "WEBHOOK_ROLES",
     "AlertsUser",
     "ApiKeyDep",
+    "AppSettings",
     "AuditReader",
     "Connection",
     "MasterdataReader",
@@ -66,6 +68,14 @@ def _connection(request: Request) -> Iterator[psycopg.Connection]:
 
 
 Connection = Annotated[psycopg.Connection, Depends(_connection)]
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+#: The settings the app was created with.
+AppSettings = Annotated[Settings, Depends(_settings)]
 
 
 def _api_key(

@@ -1,4 +1,7 @@
-"""``millstream webhooks``: endpoints, deliveries, replay, and ``send-test`` (a signed example event)."""
+"""``millstream webhooks``: endpoints, deliveries, replay, and ``send-test`` (a signed example event).
+
+``add`` and ``replay`` write an audit log entry (actor ``cli:<user>``) in the same transaction as the change.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,9 @@ from cli.common import EXIT_UNAVAILABLE, console, fail, settings
 from connectors.erp.models import ErpError, WebhookEndpointCreate
 from connectors.erp.signing import SignatureError, secret_key
 from connectors.erp.subscriptions import create_endpoint, list_deliveries, list_endpoints, replay
-from connectors.erp.webhook_request import USER_AGENT, signed_request
+from connectors.erp.targets import TargetError
+from connectors.erp.webhook_request import EXCERPT_BYTES, USER_AGENT, signed_request
+from connectors.postgres.audit import cli_actor, record_change
 from connectors.postgres.database import DatabaseError, connect
 from millstream.events.base import utc_now
 from millstream.events.erp import ErpKeys, ErpRecord
@@ -81,7 +86,7 @@ def send_test_command(
                               timeout=settings().webhooks.timeout_s)
     except httpx.HTTPError as exc:
         fail(f"{url}: {type(exc).__name__}: {exc}", EXIT_UNAVAILABLE)
-    excerpt = response.content[:300].decode("utf-8", "replace")
+    excerpt = response.content[:EXCERPT_BYTES].decode("utf-8", "replace")
     console.print(f"sent {record.id} ({record.cloudevent_type}) to {url}: HTTP {response.status_code} {excerpt}",
                   highlight=False, markup=False)
     if not response.is_success:
@@ -96,17 +101,28 @@ def add_command(
     binary: bool = typer.Option(False, "--binary", help="CloudEvents binary mode."),
     description: str = typer.Option("", help="What this endpoint is."),
 ) -> None:
-    """Subscribe an endpoint; prints its id and secret (shown once)."""
+    """Subscribe an endpoint; prints its id, and the secret when one was generated (shown once).
+    Loopback and private URLs need MILLSTREAM_WEBHOOKS__ALLOW_PRIVATE_TARGETS=true."""
     try:
         spec = WebhookEndpointCreate.model_validate({
             "url": url, "event_types": event_type, "secrets": secret or None, "description": description,
             "content_mode": "binary" if binary else "structured"})
     except ValidationError as exc:
         fail(format_validation_error(exc))
-    with _database() as conn:
-        endpoint = create_endpoint(conn, spec)
-    console.print(f"endpoint {endpoint.id} -> {endpoint.url}")
-    console.print(f"secret (shown once): {endpoint.secrets[0].get_secret_value()}", highlight=False)
+    allow_private = settings().webhooks.allow_private_targets
+    with _database() as conn, conn.transaction():
+        try:
+            endpoint = create_endpoint(conn, spec, allow_private_targets=allow_private)
+        except TargetError as exc:
+            fail(str(exc))
+        details = spec.model_dump(mode="json", exclude={"secrets"})
+        details["secrets_set"] = len(spec.secrets) if spec.secrets else 0
+        record_change(conn, actor=cli_actor(), action="create", resource="webhook_endpoints",
+                      resource_id=endpoint.id, details=details)
+    console.print(f"endpoint {endpoint.id} -> {endpoint.url}", highlight=False, markup=False)
+    if not secret:  # a secret the user gave is not echoed
+        console.print(f"secret (shown once): {endpoint.secrets[0].get_secret_value()}", highlight=False,
+                      markup=False)
 
 
 @app.command("list")
@@ -151,9 +167,13 @@ def replay_command(
     if event_id is None and since is None and until is None:
         fail("give --event-id or a time range (--since and/or --until)")
     start, end = _when(since, "--since"), _when(until, "--until")
-    with _database() as conn:
+    with _database() as conn, conn.transaction():
         try:
             count = replay(conn, event_id=event_id, since=start, until=end, endpoint_id=endpoint)
         except ErpError as exc:
             fail(str(exc))
+        record_change(conn, actor=cli_actor(), action="replay", resource="webhook_endpoints", resource_id=endpoint,
+                      details={"event_id": event_id, "since": start.isoformat() if start else None,
+                               "until": end.isoformat() if end else None, "endpoint_id": endpoint,
+                               "queued": count})
     console.print(f"{count} deliveries queued again; `millstream dispatch` sends them")

@@ -112,6 +112,8 @@ class WebhookSettings(_Component):
 
     timeout_s: float = Field(15.0, gt=0)
     max_parallel: int = Field(16, ge=1)
+    #: Loopback, private and link-local endpoint URLs are refused unless this is true (SSRF guard).
+    allow_private_targets: bool = False
 
 
 class Settings(BaseSettings):

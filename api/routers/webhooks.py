@@ -1,7 +1,8 @@
 """Webhook subscriptions (endpoints) CRUD, their deliveries and attempts, and replay; for erp and admin.
 
 An endpoint's secrets are shown once, in the answer to its creation (or to a change that sets new ones);
-reads show only how many there are. Every change and every replay is in the audit log.
+reads show only how many there are. Every change and every replay is in the audit log. Loopback and private
+endpoint URLs are refused (422 on ``url``) unless ``MILLSTREAM_WEBHOOKS__ALLOW_PRIVATE_TARGETS`` is true.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from api.deps import Connection, WebhookManager
+from api.deps import AppSettings, Connection, WebhookManager
 from api.errors import field_error
 from connectors.erp.models import (
     ContentMode,
@@ -34,6 +35,7 @@ from connectors.erp.subscriptions import (
     replay,
     update_endpoint,
 )
+from connectors.erp.targets import TargetError
 from connectors.postgres.audit import record_change
 
 __all__ = ["router"]
@@ -162,10 +164,13 @@ def read_endpoints(conn: Connection, _: WebhookManager, enabled: bool | None = N
 
 @router.post("/endpoints", response_model=WebhookEndpointCreated, status_code=status.HTTP_201_CREATED,
              summary="Subscribe an endpoint (its secrets are shown once, here)")
-def create(conn: Connection, caller: WebhookManager,
+def create(conn: Connection, caller: WebhookManager, settings: AppSettings,
            spec: Annotated[WebhookEndpointCreate, Body()]) -> WebhookEndpointCreated:
     with conn.transaction():
-        endpoint = create_endpoint(conn, spec)
+        try:
+            endpoint = create_endpoint(conn, spec, allow_private_targets=settings.webhooks.allow_private_targets)
+        except TargetError as exc:
+            raise field_error(("body", "url"), str(exc)) from None
         _audit(conn, caller, "create", endpoint.id, _safe_details(spec))
     return WebhookEndpointCreated.of(endpoint)
 
@@ -182,10 +187,14 @@ def read_endpoint(conn: Connection, _: WebhookManager, endpoint_id: EndpointId) 
 @router.patch("/endpoints/{endpoint_id}", response_model=WebhookEndpointCreated | WebhookEndpointPublic,
               summary="Change an endpoint (fields left out stay); new secrets are shown once",
               responses=_NOT_FOUND)
-def update(conn: Connection, caller: WebhookManager, endpoint_id: EndpointId,
+def update(conn: Connection, caller: WebhookManager, settings: AppSettings, endpoint_id: EndpointId,
            change: Annotated[WebhookEndpointUpdate, Body()]) -> WebhookEndpointCreated | WebhookEndpointPublic:
     with conn.transaction():
-        endpoint = update_endpoint(conn, endpoint_id, change)
+        try:
+            endpoint = update_endpoint(conn, endpoint_id, change,
+                                       allow_private_targets=settings.webhooks.allow_private_targets)
+        except TargetError as exc:
+            raise field_error(("body", "url"), str(exc)) from None
         if endpoint is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such endpoint")
         _audit(conn, caller, "update", endpoint_id, _safe_details(change))

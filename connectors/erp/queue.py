@@ -6,7 +6,8 @@
   key has an earlier delivery still waiting for a retry (a later update waits for an earlier one) and the
   keys the caller has in flight;
 - :func:`record_attempts` logs every attempt and moves each delivery on (delivered / retry / dead), and
-  disables endpoints that answered 410, in one transaction.
+  disables endpoints that answered 410 (with an audit log entry by actor ``dispatcher``), in one
+  transaction.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from datetime import datetime
 from typing import Any
 
 from connectors.erp.models import WebhookEndpoint
+from connectors.postgres.audit import record_change_async
 
 __all__ = ["AttemptResult", "Publisher", "due_deliveries", "enabled_endpoints", "fan_out", "record_attempts"]
 
 logger = logging.getLogger(__name__)
 
 FAN_OUT_BATCH = 5000
+#: The audit log's actor for what the dispatcher changes by itself.
+DISPATCHER_ACTOR = "dispatcher"
 
 #: Receives ``(event_id, record)`` pairs of a fan-out batch (e.g. to publish them to ``erp.events``).
 Publisher = Callable[[list[tuple[str, dict[str, Any]]]], Awaitable[None]]
@@ -143,6 +147,10 @@ async def record_attempts(conn: Any, results: list[AttemptResult]) -> list[str]:
             reason = f"410 Gone at {results[0].attempted_at.isoformat()}"
             await cur.execute(
                 "UPDATE webhook_endpoints SET enabled = false, disabled_reason = %s, updated_at = now() "
-                "WHERE id = %s", (reason, endpoint_id))
+                "WHERE id = %s AND enabled RETURNING id", (reason, endpoint_id))
+            if await cur.fetchone() is not None:  # not if already disabled or deleted meanwhile
+                await record_change_async(cur, actor=DISPATCHER_ACTOR, action="disable",
+                                          resource="webhook_endpoints", resource_id=endpoint_id,
+                                          details={"enabled": False, "disabled_reason": reason})
             logger.warning("webhook endpoint %s answered 410 Gone: disabled", endpoint_id)
     return gone

@@ -3,6 +3,9 @@
 Functions take a psycopg connection with ``row_factory=dict_row`` and write inside ``conn.transaction()``
 (committed at once on an autocommit connection; a savepoint the caller commits when a transaction is open).
 
+Endpoint URLs are checked by :func:`connectors.erp.targets.check_target` whenever they are set: loopback and
+private targets need ``allow_private_targets`` (the ``MILLSTREAM_WEBHOOKS__ALLOW_PRIVATE_TARGETS`` setting).
+
 Replay puts deliveries back in the queue (``pending``, attempts reset, due now):
 - ``event_id`` given: every delivery of that event (any status); with ``endpoint_id`` too, a delivery is
   created if that endpoint never had one (e.g. it subscribed later);
@@ -24,6 +27,7 @@ from connectors.erp.models import (
     WebhookEndpointUpdate,
 )
 from connectors.erp.signing import generate_secret
+from connectors.erp.targets import check_target
 from millstream.events.base import utc_now
 
 __all__ = [
@@ -44,9 +48,11 @@ def _endpoint(row: dict[str, Any]) -> WebhookEndpoint:
     return WebhookEndpoint.model_validate(row)
 
 
-def create_endpoint(conn: Any, spec: WebhookEndpointCreate) -> WebhookEndpoint:
+def create_endpoint(conn: Any, spec: WebhookEndpointCreate, *, allow_private_targets: bool = False
+                    ) -> WebhookEndpoint:
     """Store a new endpoint (a secret is generated when ``spec.secrets`` is empty) and return it, secrets
-    included: show them to the caller once."""
+    included: show them to the caller once. A URL :func:`check_target` refuses raises ``TargetError``."""
+    check_target(str(spec.url), allow_private=allow_private_targets)
     secrets = [s.get_secret_value() for s in spec.secrets] if spec.secrets else [generate_secret()]
     with conn.transaction():
         row = conn.execute(
@@ -73,8 +79,12 @@ def list_endpoints(conn: Any, *, enabled: bool | None = None, limit: int = 100, 
     return [_endpoint(r) for r in rows]
 
 
-def update_endpoint(conn: Any, endpoint_id: str, change: WebhookEndpointUpdate) -> WebhookEndpoint | None:
-    """Apply the fields set in ``change``; ``None`` if there is no such endpoint."""
+def update_endpoint(conn: Any, endpoint_id: str, change: WebhookEndpointUpdate, *,
+                    allow_private_targets: bool = False) -> WebhookEndpoint | None:
+    """Apply the fields set in ``change``; ``None`` if there is no such endpoint. A new URL
+    :func:`check_target` refuses raises ``TargetError``."""
+    if change.url is not None:
+        check_target(str(change.url), allow_private=allow_private_targets)
     fields = change.model_dump(exclude_unset=True)
     sets: list[str] = []
     params: list[Any] = []

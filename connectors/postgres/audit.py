@@ -1,16 +1,23 @@
-"""The audit log: who changed what, when. Write the entry in the same transaction as the change."""
+"""The audit log: who changed what, when. Write the entry in the same transaction as the change.
+
+Actors: ``apikey:<key_id>`` (the API), ``cli:<user>`` (:func:`cli_actor`), ``dispatcher`` (the webhook
+dispatcher disabling an endpoint that answered 410 Gone).
+"""
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
-__all__ = ["AuditEntry", "list_audit", "record_change"]
+__all__ = ["AuditEntry", "cli_actor", "list_audit", "record_change", "record_change_async"]
 
 _COLUMNS = "id, at, actor, role, action, resource, resource_id, details"
+_INSERT = ("INSERT INTO audit_log (actor, role, action, resource, resource_id, details)"
+           " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id")
 
 
 @dataclass(frozen=True)
@@ -30,12 +37,26 @@ def record_change(
     role: str | None = None, details: dict[str, Any] | None = None,
 ) -> int:
     """Append one entry; returns its id. Call inside the transaction that makes the change."""
-    row = conn.execute(
-        "INSERT INTO audit_log (actor, role, action, resource, resource_id, details)"
-        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-        (actor, role, action, resource, resource_id, Jsonb(details or {})),
-    ).fetchone()
+    row = conn.execute(_INSERT, (actor, role, action, resource, resource_id, Jsonb(details or {}))).fetchone()
     return int(row["id"] if isinstance(row, dict) else row[0])
+
+
+async def record_change_async(
+    conn: Any, *, actor: str, action: str, resource: str, resource_id: str | None = None,
+    role: str | None = None, details: dict[str, Any] | None = None,
+) -> int:
+    """:func:`record_change` on an async connection (or cursor)."""
+    cur = await conn.execute(_INSERT, (actor, role, action, resource, resource_id, Jsonb(details or {})))
+    row = await cur.fetchone()
+    return int(row["id"] if isinstance(row, dict) else row[0])
+
+
+def cli_actor() -> str:
+    """``cli:<user>``: who changes data from the command line."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
 
 
 def list_audit(

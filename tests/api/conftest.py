@@ -34,7 +34,8 @@ def api_database(server_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def api_settings(api_database: str) -> Settings:
-    return load_settings(database={"url": api_database, "pool_max_size": 4})
+    """The API on its database; webhook endpoints on 127.0.0.1 (the tests' receivers) are allowed."""
+    return load_settings(database={"url": api_database, "pool_max_size": 4}, webhooks={"allow_private_targets": True})
 
 
 @pytest.fixture

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from connectors.erp.outbox import append
 from millstream.events.erp import ErpRecord
+from millstream.settings import Settings, WebhookSettings
 from tests.api.conftest import auth, unique
 
 WH = "/api/v1/webhooks"
@@ -101,3 +103,30 @@ def test_other_roles_cannot_touch_webhooks(client: TestClient, tokens: dict[str,
         assert response.status_code == 403 and response.json() == {"detail": "Forbidden"}
 
 
+
+
+def test_private_targets_are_refused_unless_allowed(api_settings: Settings, tokens: dict[str, str],
+                                                    db: psycopg.Connection) -> None:
+    """SSRF guard: with the default settings loopback, private and link-local URLs are a 422 on ``url``."""
+    strict = api_settings.model_copy(update={"webhooks": WebhookSettings()})
+    assert strict.webhooks.allow_private_targets is False
+    erp = auth(tokens["erp"])
+    with TestClient(create_app(strict)) as client:
+        for url in ("http://127.0.0.1:8080/erp", "http://localhost/erp", "http://erp.localhost/x",
+                    "http://10.1.2.3/erp", "http://192.168.0.10/erp", "http://169.254.169.254/latest/meta-data",
+                    "http://[::1]:9/erp", "http://[::ffff:127.0.0.1]/erp", "http://0.0.0.0/erp",
+                    "http://100.64.0.1/erp", "http://2130706433/erp"):
+            refused = client.post(f"{WH}/endpoints", json={"url": url}, headers=erp)
+            assert refused.status_code == 422, (url, refused.text)
+            [error] = refused.json()["detail"]
+            assert error["loc"] == ["body", "url"] and "ALLOW_PRIVATE_TARGETS" in error["msg"], url
+        public = client.post(f"{WH}/endpoints", json={"url": "https://93.184.216.34/erp"}, headers=erp)
+        assert public.status_code == 201, public.text
+        endpoint_id = public.json()["id"]
+        moved = client.patch(f"{WH}/endpoints/{endpoint_id}", json={"url": "http://10.0.0.5/erp"}, headers=erp)
+        assert moved.status_code == 422 and moved.json()["detail"][0]["loc"] == ["body", "url"]
+        assert client.get(f"{WH}/endpoints/{endpoint_id}", headers=erp).json()["url"] == "https://93.184.216.34/erp"
+        assert client.patch(f"{WH}/endpoints/{endpoint_id}", json={"enabled": False}, headers=erp).status_code == 200
+    count = db.execute("SELECT count(*) AS n FROM webhook_endpoints WHERE url LIKE %s OR url LIKE %s",
+                       ("%169.254%", "%10.0.0.5%")).fetchone()["n"]
+    assert count == 0

@@ -16,6 +16,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from connectors.erp.outbox import append
 from connectors.erp.signing import generate_secret
+from connectors.erp.subscriptions import list_endpoints
+from connectors.postgres.audit import list_audit
 from tests.outputs.factories import shipment_record, unique
 
 MILLSTREAM = str(Path(sys.executable).parent / "millstream")
@@ -91,10 +93,12 @@ def test_send_test_during_rotation_and_with_a_wrong_secret(standard_receiver, re
 
 
 def test_add_dispatch_and_replay_from_the_command_line(erp_settings, erp_db, erp, secret):
-    env = {"MILLSTREAM_DATABASE__URL": erp_settings.database.url.get_secret_value()}
+    env = {"MILLSTREAM_DATABASE__URL": erp_settings.database.url.get_secret_value(),
+           "MILLSTREAM_WEBHOOKS__ALLOW_PRIVATE_TARGETS": "true"}
     added = millstream("webhooks", "add", "--url", erp.url, "--secret", secret, "--event-type", "shipment.*",
                        env=env)
     assert added.returncode == 0, added.stderr
+    assert secret not in added.stdout + added.stderr and "shown once" not in added.stdout  # the user's own secret
     record = shipment_record(unique("SHP"))
     append(erp_db, record)
     dispatched = millstream("dispatch", "--once", env=env)
@@ -109,3 +113,25 @@ def test_add_dispatch_and_replay_from_the_command_line(erp_settings, erp_db, erp
 
     naive = millstream("webhooks", "replay", "--since", "2026-11-21T08:00:00", env=env)
     assert naive.returncode == 1 and "UTC offset" in naive.stderr
+
+    entries = list_audit(erp_db, resource="webhook_endpoints")
+    assert [(e.action, e.actor.split(":")[0]) for e in reversed(entries)] == [("create", "cli"), ("replay", "cli")]
+    replayed_entry, created_entry = entries
+    assert replayed_entry.details["event_id"] == record.id and replayed_entry.details["queued"] == 1
+    assert created_entry.details["event_types"] == ["shipment.*"] and created_entry.details["secrets_set"] == 1
+    assert secret not in str(created_entry.details)
+
+
+def test_add_shows_a_generated_secret_once_and_refuses_private_urls(erp_settings, erp_db):
+    env = {"MILLSTREAM_DATABASE__URL": erp_settings.database.url.get_secret_value(),
+           "MILLSTREAM_WEBHOOKS__ALLOW_PRIVATE_TARGETS": "false"}
+    refused = millstream("webhooks", "add", "--url", "http://127.0.0.1:9/erp", env=env)
+    assert refused.returncode == 1 and "ALLOW_PRIVATE_TARGETS" in refused.stderr
+    assert list_audit(erp_db, resource="webhook_endpoints") == []
+    added = millstream("webhooks", "add", "--url", "https://93.184.216.34/erp", env=env)
+    assert added.returncode == 0, added.stderr
+    [endpoint] = list_endpoints(erp_db)
+    generated = endpoint.secrets[0].get_secret_value()
+    assert f"secret (shown once): {generated}" in added.stdout
+    [entry] = list_audit(erp_db, resource="webhook_endpoints")
+    assert entry.resource_id == endpoint.id and entry.action == "create" and generated not in str(entry.details)

@@ -72,7 +72,7 @@ def session_factory(erp_settings):
 
 def test_delivers_signed_cloudevents_that_official_packages_accept(erp_settings, erp_db, erp, secret):
     new_secret = generate_secret()  # rotation: the endpoint signs with both, the ERP still knows the old one
-    endpoint = create_endpoint(erp_db, endpoint_spec(erp.url, new_secret, secret))
+    endpoint = create_endpoint(erp_db, endpoint_spec(erp.url, new_secret, secret), allow_private_targets=True)
     records = [shipment_record(unique("SHP"), m) for m in range(3)] + [confirmation_record(unique("PO"))]
     append_many(erp_db, records)
     report = dispatch(erp_settings)
@@ -93,7 +93,7 @@ def test_delivers_signed_cloudevents_that_official_packages_accept(erp_settings,
 
 
 def test_receiver_rejects_a_wrong_secret_and_the_delivery_is_retried(erp_settings, erp_db, erp):
-    create_endpoint(erp_db, endpoint_spec(erp.url, generate_secret()))
+    create_endpoint(erp_db, endpoint_spec(erp.url, generate_secret()), allow_private_targets=True)
     append(erp_db, shipment_record(unique("SHP")))
     report = dispatch(erp_settings, clock=ManualClock())
     assert report.delivered == 0 and report.retried == 1
@@ -103,7 +103,7 @@ def test_receiver_rejects_a_wrong_secret_and_the_delivery_is_retried(erp_setting
 
 
 def test_binary_mode_is_parsed_by_the_cloudevents_sdk(erp_settings, erp_db, erp, secret):
-    create_endpoint(erp_db, endpoint_spec(erp.url, secret, content_mode="binary"))
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret, content_mode="binary"), allow_private_targets=True)
     record = shipment_record(unique("SHP"), record_type="shipment.delay", delay_min=42)
     append(erp_db, record)
     dispatch(erp_settings)
@@ -115,8 +115,9 @@ def test_binary_mode_is_parsed_by_the_cloudevents_sdk(erp_settings, erp_db, erp,
 
 def test_event_type_filter_selects_records(erp_settings, erp_db, secret):
     with ErpReceiver([secret]) as shipments, ErpReceiver([secret]) as everything:
-        create_endpoint(erp_db, endpoint_spec(shipments.url, secret, event_types=["shipment.*"]))
-        create_endpoint(erp_db, endpoint_spec(everything.url, secret))
+        create_endpoint(erp_db, endpoint_spec(shipments.url, secret, event_types=["shipment.*"]),
+                        allow_private_targets=True)
+        create_endpoint(erp_db, endpoint_spec(everything.url, secret), allow_private_targets=True)
         append(erp_db, shipment_record(unique("SHP")))
         append(erp_db, confirmation_record(unique("PO")))
         dispatch(erp_settings)
@@ -125,7 +126,7 @@ def test_event_type_filter_selects_records(erp_settings, erp_db, secret):
 
 
 def test_same_record_twice_is_delivered_once(erp_settings, erp_db, erp, secret):
-    create_endpoint(erp_db, endpoint_spec(erp.url, secret))
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
     number = unique("SHP")
     assert append(erp_db, shipment_record(number)) is True
     assert append(erp_db, shipment_record(number)) is False
@@ -137,7 +138,7 @@ def test_same_record_twice_is_delivered_once(erp_settings, erp_db, erp, secret):
 def test_retry_schedule_with_jitter_on_a_manual_clock(erp_settings, erp_db, erp, secret, session_factory):
     clock = ManualClock(T0)
     session = session_factory(clock, RetryPolicy(jitter=0.1, rng=random.Random(3)))
-    create_endpoint(erp_db, endpoint_spec(erp.url, secret))
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
     append(erp_db, shipment_record(unique("SHP")))
     erp.fail("error", count=3)
     assert session.round().retried == 1  # attempt 1 goes out immediately and fails
@@ -162,7 +163,7 @@ def test_retry_schedule_with_jitter_on_a_manual_clock(erp_settings, erp_db, erp,
 def test_schedule_spent_dead_letters_and_replay_delivers(erp_settings, erp_db, erp, secret, session_factory):
     clock = ManualClock(T0)
     session = session_factory(clock)
-    create_endpoint(erp_db, endpoint_spec(erp.url, secret))
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
     record = shipment_record(unique("SHP"))
     append(erp_db, record)
     erp.fail("error", count=None)
@@ -184,7 +185,7 @@ def test_schedule_spent_dead_letters_and_replay_delivers(erp_settings, erp_db, e
 
 def test_replay_a_time_range_of_dead_deliveries(erp_settings, erp_db, erp, secret):
     policy = RetryPolicy(schedule=(timedelta(0),))  # one attempt, then dead
-    create_endpoint(erp_db, endpoint_spec(erp.url, secret))
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
     append_many(erp_db, [shipment_record(unique("SHP")) for _ in range(3)])
     erp.fail("error", count=3)
     assert dispatch(erp_settings, policy=policy).dead == 3
@@ -198,7 +199,7 @@ def test_replay_a_time_range_of_dead_deliveries(erp_settings, erp_db, erp, secre
 def test_retry_after_is_honoured(erp_settings, erp_db, erp, secret, session_factory):
     clock = ManualClock(T0)
     session = session_factory(clock)
-    create_endpoint(erp_db, endpoint_spec(erp.url, secret))
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
     append(erp_db, shipment_record(unique("SHP")))
     erp.fail("rate_limit", retry_after=120)
     session.round()
@@ -220,7 +221,7 @@ def test_retry_after_is_honoured(erp_settings, erp_db, erp, secret, session_fact
 def test_410_disables_the_endpoint_until_re_enabled(erp_settings, erp_db, erp, secret, session_factory):
     clock = ManualClock(T0)
     session = session_factory(clock)
-    endpoint = create_endpoint(erp_db, endpoint_spec(erp.url, secret))
+    endpoint = create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
     number = unique("SHP")
     append_many(erp_db, [shipment_record(number, minute) for minute in range(2)])  # one key: one at a time
     erp.fail("gone", count=1)
@@ -237,20 +238,22 @@ def test_410_disables_the_endpoint_until_re_enabled(erp_settings, erp_db, erp, s
     assert len(erp.records()) == 2
 
 
+def with_timeout(settings, timeout_s):
+    return settings.model_copy(update={"webhooks": settings.webhooks.model_copy(update={"timeout_s": timeout_s})})
+
+
 def test_timeout_is_retried_and_the_erp_ignores_the_duplicate(erp_db, erp, secret, server_url, erp_settings):
-    settings = erp_settings.model_copy(update={"webhooks": erp_settings.webhooks.model_copy(
-        update={"timeout_s": 0.3})})
     clock = ManualClock(T0)
-    create_endpoint(erp_db, endpoint_spec(erp.url, secret))
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
     record = shipment_record(unique("SHP"))
     append(erp_db, record)
-    erp.fail("timeout", delay_s=1.0)
-    report = dispatch(settings, clock=clock)
+    erp.fail("timeout", delay_s=60.0)  # stores the record, answers a minute later: long after the timeout
+    report = dispatch(with_timeout(erp_settings, 0.3), clock=clock)
     assert report.retried == 1
     [delivery] = list_deliveries(erp_db)
     assert delivery.last_error == "timeout after 0.3 s"
     clock.advance(6)
-    assert dispatch(settings, clock=clock).delivered == 1
+    assert dispatch(with_timeout(erp_settings, 60.0), clock=clock).delivered == 1  # no race with the timeout
     assert erp.duplicates == 1 and [r.webhook_id for r in erp.records()] == [record.id]
     [_, second] = list_attempts(erp_db, delivery.id)
     assert '"duplicate"' in second.response_excerpt
@@ -266,7 +269,7 @@ def test_garbage_answers_are_logged_and_retried(erp_settings, erp_db, secret):
     async def go():
         server = await asyncio.start_server(garbage, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        create_endpoint(erp_db, endpoint_spec(f"http://127.0.0.1:{port}/", secret))
+        create_endpoint(erp_db, endpoint_spec(f"http://127.0.0.1:{port}/", secret), allow_private_targets=True)
         append(erp_db, shipment_record(unique("SHP")))
         async with Dispatcher(erp_settings.database, erp_settings.webhooks, clock=ManualClock(T0)) as d:
             report = await d.run_until_idle()
@@ -283,7 +286,7 @@ def test_garbage_answers_are_logged_and_retried(erp_settings, erp_db, secret):
 def test_order_per_record_key_under_concurrency_and_failures(erp_settings, erp_db, erp, secret, session_factory):
     clock = ManualClock(T0)
     session = session_factory(clock, RetryPolicy(rng=random.Random(5)))
-    create_endpoint(erp_db, endpoint_spec(erp.url, secret))
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
     keys = [unique("SHP") for _ in range(12)]
     records = [shipment_record(key, minute) for minute in range(8) for key in keys]  # interleaved by key
     append_many(erp_db, records)
@@ -334,7 +337,7 @@ def test_official_verifier_accepts_rotated_signatures_directly(erp, secret):
 
 
 def test_run_delivers_what_arrives_until_stopped(erp_settings, erp_db, erp, secret):
-    create_endpoint(erp_db, endpoint_spec(erp.url, secret))
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
 
     async def go():
         stop = asyncio.Event()
@@ -367,7 +370,7 @@ def test_a_huge_answer_is_cut_to_an_excerpt(erp_settings, erp_db, secret):
     async def go():
         server = await asyncio.start_server(flood, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        create_endpoint(erp_db, endpoint_spec(f"http://127.0.0.1:{port}/", secret))
+        create_endpoint(erp_db, endpoint_spec(f"http://127.0.0.1:{port}/", secret), allow_private_targets=True)
         append(erp_db, shipment_record(unique("SHP")))
         async with Dispatcher(erp_settings.database, erp_settings.webhooks, clock=ManualClock(T0)) as d:
             report = await d.run_until_idle()
@@ -382,7 +385,7 @@ def test_a_huge_answer_is_cut_to_an_excerpt(erp_settings, erp_db, secret):
 
 def test_order_per_record_key_in_the_pipelined_run_loop(erp_settings, erp_db, erp, secret):
     """``run`` starts chains while others are in flight: order per key must still hold through failures."""
-    create_endpoint(erp_db, endpoint_spec(erp.url, secret))
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
     keys = [unique("SHP") for _ in range(10)]
     records = [shipment_record(key, minute) for minute in range(6) for key in keys]
     erp.fail("error", count=15)
@@ -427,7 +430,7 @@ def test_an_endpoint_deleted_while_its_delivery_is_in_flight(erp_settings, erp_d
         nonlocal endpoint
         server = await asyncio.start_server(slow, "127.0.0.1", 0)
         endpoint = create_endpoint(erp_db, endpoint_spec(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/",
-                                                         secret))
+                                                         secret), allow_private_targets=True)
         append(erp_db, shipment_record(unique("SHP")))
         async with Dispatcher(erp_settings.database, erp_settings.webhooks, clock=ManualClock(T0)) as d:
             report = await d.run_until_idle()
@@ -441,7 +444,7 @@ def test_an_endpoint_deleted_while_its_delivery_is_in_flight(erp_settings, erp_d
 
 
 def test_run_resumes_an_endpoint_re_enabled_after_410(erp_settings, erp_db, erp, secret):
-    endpoint = create_endpoint(erp_db, endpoint_spec(erp.url, secret))
+    endpoint = create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
     record = shipment_record(unique("SHP"))
     append(erp_db, record)
     erp.fail("gone")
@@ -498,7 +501,7 @@ def test_fanned_out_records_are_published_to_erp_events(erp_settings, erp_db, er
     from millstream.serde import decode
 
     create_topics(erp_settings.kafka, [ERP_EVENTS])
-    create_endpoint(erp_db, endpoint_spec(erp.url, secret))
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
     records = [shipment_record(unique("SHP"), m) for m in range(3)]
     append_many(erp_db, records)
     report = dispatch(erp_settings, kafka=erp_settings.kafka)
