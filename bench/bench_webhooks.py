@@ -155,7 +155,7 @@ def _scenario(server: str, base: str, secret: str, *, steady: bool) -> dict[str,
             migrate(conn, settings.database)
             conn.commit()
             create_endpoint(conn, WebhookEndpointCreate.model_validate(
-                {"url": base + "/webhooks", "secrets": [secret]}))
+                {"url": base + "/webhooks", "secrets": [secret]}), allow_private_targets=True)
             baseline_rate, baseline_lat = _run(_baseline(base + "/webhooks", secret,
                                                          _records(RECORDS, KEYS, datetime.now(UTC))))
             records = _records(RECORDS, KEYS, datetime.now(UTC))
@@ -186,14 +186,16 @@ def _scenario(server: str, base: str, secret: str, *, steady: bool) -> dict[str,
                 msg = f"burst delivered {report.delivered} of {len(records)} (dead {report.dead})"
                 raise RuntimeError(msg)
             rate = report.delivered / elapsed
+            # ``run`` keeps counters only; the attempt log has every request's latency
+            request_latencies = [r["latency_ms"] for r in conn.execute("SELECT latency_ms FROM webhook_attempts")]
             figures = {
                 "baseline_requests_per_s": baseline_rate,
                 "baseline_request_p95_ms": _pct(baseline_lat, 95),
                 "outbox_appends_per_s": append_rate,
                 "burst_deliveries_per_s": rate,
                 "burst_vs_baseline": rate / baseline_rate,
-                "burst_request_p50_ms": _pct(report.latencies_ms, 50),
-                "burst_request_p95_ms": _pct(report.latencies_ms, 95),
+                "burst_request_p50_ms": _pct(request_latencies, 50),
+                "burst_request_p95_ms": _pct(request_latencies, 95),
             }
             if steady:
                 latencies = _run(_steady(settings, conn, base))

@@ -19,7 +19,12 @@ event id) before the fan-out commits: at-least-once, consumers dedupe on the sta
 
 Scheduling uses the injected :class:`Clock`, so tests move time forward instead of sleeping. The
 ``webhook-timestamp`` is the wall clock, because receivers check it against theirs. One dispatcher per
-database (a PostgreSQL advisory lock) keeps per-key ordering simple and strict.
+database (a PostgreSQL advisory lock) keeps per-key ordering simple and strict; the lock belongs to the
+database session, so after a reconnect :meth:`Dispatcher.run` takes it again before any more work, and
+stops with :class:`DispatcherBusyError` if another dispatcher took it meanwhile.
+
+``run`` keeps only counters (its report has no latency samples: the ``millstream_webhook_latency_seconds``
+histogram and the attempt log have them); :meth:`Dispatcher.run_once` reports each attempt's latency.
 """
 
 from __future__ import annotations
@@ -33,18 +38,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-import orjson
 import psycopg
 from prometheus_client import Counter, Histogram
 from psycopg.rows import dict_row
 
 from connectors.erp.clock import Clock, SystemClock
+from connectors.erp.http_pool import ClientPool
 from connectors.erp.models import ErpError, WebhookEndpoint
 from connectors.erp.queue import AttemptResult, due_deliveries, enabled_endpoints, fan_out, record_attempts
+from connectors.erp.report import DispatchReport
 from connectors.erp.retry import RetryPolicy, parse_retry_after
+from connectors.erp.targets import redact_url
 from connectors.erp.webhook_request import USER_AGENT, read_excerpt, signed_request
 from connectors.kafka.producer import EventProducer
 from connectors.kafka.topics import ERP_EVENTS
+from millstream.events.erp import ErpRecord
 from millstream.settings import DatabaseSettings, KafkaSettings, WebhookSettings
 
 __all__ = ["DispatchReport", "Dispatcher", "DispatcherBusyError"]
@@ -54,56 +62,25 @@ logger = logging.getLogger(__name__)
 WEBHOOK_ATTEMPTS = Counter(
     "millstream_webhook_attempts_total", "Webhook delivery attempts by outcome.", ["outcome"])
 WEBHOOK_LATENCY = Histogram(
-    "millstream_webhook_latency_seconds", "Webhook request latency (request sent -> response read).",
+    "millstream_webhook_latency_seconds",
+    "Webhook request latency (connect if needed, send, read the answer's start; no queueing).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15))
 
 _LOCK_KEY = 0x77686B73  # "whks"
-#: httpx's connection pool slows down sharply with many connections in one client (encode/httpx#3215), so
-#: the dispatcher spreads its ``max_parallel`` connections over several small clients.
-_CONNECTIONS_PER_CLIENT = 4
 #: ``run`` starts a new round at most this often while deliveries are in flight ...
 _MIN_ROUND_S = 0.02
 #: ... and keeps at most this many chains per allowed parallel request waiting.
 _MAX_CHAINS_PER_REQUEST = 8
+
 
 class DispatcherBusyError(ErpError):
     """Another dispatcher already delivers from this database."""
 
 
 @dataclass
-class DispatchReport:
-    """Counts of one or more rounds."""
-
-    fanned_out: int = 0
-    attempts: int = 0
-    delivered: int = 0
-    retried: int = 0
-    dead: int = 0
-    disabled_endpoints: list[str] = field(default_factory=list)
-    latencies_ms: list[float] = field(default_factory=list)
-
-    def count(self, results: list[AttemptResult], disabled: list[str]) -> None:
-        """Add recorded attempts."""
-        self.attempts += len(results)
-        self.delivered += sum(r.outcome == "delivered" for r in results)
-        self.retried += sum(r.outcome in ("retry", "gone") for r in results)
-        self.dead += sum(r.outcome == "dead" for r in results)
-        self.disabled_endpoints += disabled
-        self.latencies_ms += [r.latency_ms for r in results]
-
-    def add(self, other: DispatchReport) -> None:
-        self.fanned_out += other.fanned_out
-        self.attempts += other.attempts
-        self.delivered += other.delivered
-        self.retried += other.retried
-        self.dead += other.dead
-        self.disabled_endpoints += other.disabled_endpoints
-        self.latencies_ms += other.latencies_ms
-
-
-@dataclass
 class _Flight:
-    """Chains on their way: keys in flight, finished attempts not yet recorded, endpoints that said 410."""
+    """Chains on their way: keys in flight, finished attempts not yet recorded, endpoints that said 410
+    (``gone``) and those of them whose 410 is recorded (disabled in the database: ``gone_recorded``)."""
 
     semaphore: asyncio.Semaphore
     busy: set[tuple[str, str]] = field(default_factory=set)
@@ -111,12 +88,15 @@ class _Flight:
     results: list[AttemptResult] = field(default_factory=list)
     finished: list[tuple[str, str]] = field(default_factory=list)
     gone: set[str] = field(default_factory=set)
+    gone_recorded: set[str] = field(default_factory=set)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    launched: int = 0
 
 
 class Dispatcher:
     """Delivers the outbox to webhook endpoints. Use as ``async with Dispatcher(...) as d: await d.run()``."""
+
+    #: Wait before reconnecting to the database after losing it.
+    reconnect_delay_s = 1.0
 
     def __init__(
         self,
@@ -136,34 +116,27 @@ class Dispatcher:
         self._batch_size = batch_size
         self._transport = transport
         self._conn: psycopg.AsyncConnection[dict[str, Any]] | None = None
-        self._clients: list[httpx.AsyncClient] = []
+        self._pool: ClientPool | None = None
         self._endpoints: dict[str, WebhookEndpoint] = {}
         self._kafka = kafka
         self._producer: EventProducer | None = None
 
     async def __aenter__(self) -> Dispatcher:
-        self._conn = await psycopg.AsyncConnection.connect(
-            self._database.url.get_secret_value(), autocommit=True, row_factory=dict_row, connect_timeout=10)
-        row = await (await self._conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_LOCK_KEY,))).fetchone()
-        if not row or not row["ok"]:
+        self._conn = await self._connect()
+        if not await self._take_lock(self._conn):
             await self._conn.close()
             msg = "another webhook dispatcher is already running on this database"
             raise DispatcherBusyError(msg)
-        per_client = min(_CONNECTIONS_PER_CLIENT, self._webhooks.max_parallel)
-        limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
-        self._clients = [
-            httpx.AsyncClient(timeout=self._webhooks.timeout_s, limits=limits, transport=self._transport,
-                              follow_redirects=False, headers={"user-agent": USER_AGENT})
-            for _ in range(max(1, self._webhooks.max_parallel // per_client))
-        ]
+        self._pool = ClientPool(self._webhooks.max_parallel, self._webhooks.timeout_s,
+                                headers={"user-agent": USER_AGENT}, transport=self._transport)
         if self._kafka is not None:
             self._producer = EventProducer(self._kafka)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for client in self._clients:
-            await client.aclose()
-        self._clients = []
+        if self._pool is not None:
+            await self._pool.aclose()
+            self._pool = None
         if self._producer is not None:
             await asyncio.to_thread(self._producer.flush, 10.0)
         if self._conn is not None:
@@ -176,31 +149,53 @@ class Dispatcher:
             raise ErpError(msg)
         return self._conn
 
+    @property
+    def pool(self) -> ClientPool:
+        if self._pool is None:
+            msg = "the dispatcher is not open; use `async with Dispatcher(...)`"
+            raise ErpError(msg)
+        return self._pool
+
+    async def _connect(self) -> psycopg.AsyncConnection[dict[str, Any]]:
+        return await psycopg.AsyncConnection.connect(
+            self._database.url.get_secret_value(), autocommit=True, row_factory=dict_row, connect_timeout=10)
+
+    @staticmethod
+    async def _take_lock(conn: psycopg.AsyncConnection[dict[str, Any]]) -> bool:
+        row = await (await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_LOCK_KEY,))).fetchone()
+        return bool(row and row["ok"])
+
     async def run(self, stop: asyncio.Event | None = None, poll_interval_s: float = 0.25) -> DispatchReport:
         """Deliver until ``stop`` is set. Unlike :meth:`run_once` it does not wait for a whole batch: as soon
         as chains finish their results are recorded, their keys released and more due deliveries started.
         Waits up to ``poll_interval_s`` for new records when nothing is in flight."""
         stop = stop or asyncio.Event()
-        total = DispatchReport()
+        total = DispatchReport(keep_latencies=False)
         flight = _Flight(asyncio.Semaphore(self._webhooks.max_parallel))
         endpoints_loaded = 0.0
         while not stop.is_set():
             round_started = time.monotonic()
             try:
-                report = DispatchReport()
+                report = DispatchReport(keep_latencies=False)
                 now = self.clock.now()
                 report.fanned_out = await self.fan_out(now)
                 await self._flush(flight, report)
                 if report.fanned_out or flight.gone or time.monotonic() - endpoints_loaded > 1.0:
+                    recorded = set(flight.gone_recorded)  # not a 410 that arrives while loading
                     await self._load_endpoints()
                     endpoints_loaded = time.monotonic()
-                    flight.gone.clear()  # recorded by the flush above: disabled endpoints are not loaded
+                    flight.gone -= recorded  # disabled before the load: not loaded (unless re-enabled)
+                    flight.gone_recorded -= recorded
                 started = 0
                 if len(flight.tasks) < _MAX_CHAINS_PER_REQUEST * self._webhooks.max_parallel:
                     started = await self._launch(now, flight)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 logger.error("webhook dispatcher lost the database: %s; reconnecting", exc)
-                await self._reconnect()
+                try:
+                    await self._reconnect()
+                except DispatcherBusyError:
+                    await self._abandon(flight)
+                    raise
                 continue
             except (psycopg.Error, ErpError) as exc:  # never let one bad round stop delivery
                 logger.error("webhook dispatcher round failed: %s: %s", type(exc).__name__, exc)
@@ -223,7 +218,7 @@ class Dispatcher:
                     pass
         if flight.tasks:
             await asyncio.gather(*flight.tasks)
-        final = DispatchReport()
+        final = DispatchReport(keep_latencies=False)
         await self._flush(flight, final)
         total.add(final)
         return total
@@ -262,7 +257,12 @@ class Dispatcher:
         assert producer is not None
         failed = producer.failed
         for event_id, record in records:
-            producer.send_raw(ERP_EVENTS, orjson.dumps(record), key=event_id.encode())
+            try:
+                event = ErpRecord.model_validate(record, context={"time_policy": None})
+            except ValueError as exc:
+                msg = f"outbox record {event_id} is not a valid ERP record: {exc}"
+                raise ErpError(msg) from None
+            producer.send(ERP_EVENTS, event, key=event_id.encode())
         queued = await asyncio.to_thread(producer.flush, self._webhooks.timeout_s)
         if queued or producer.failed > failed:
             msg = f"could not publish {len(records)} ERP records to {ERP_EVENTS.name}; fan-out will be retried"
@@ -276,9 +276,7 @@ class Dispatcher:
             chains[(row["endpoint_id"], row["record_key"])].append(row)
         for key, chain in chains.items():
             flight.busy.add(key)
-            client = self._clients[flight.launched % len(self._clients)]
-            flight.launched += 1
-            task = asyncio.create_task(self._send_chain(key, chain, client, flight))
+            task = asyncio.create_task(self._send_chain(key, chain, flight))
             flight.tasks.add(task)
             task.add_done_callback(flight.tasks.discard)
         return len(rows)
@@ -288,38 +286,59 @@ class Dispatcher:
         if not flight.results and not flight.finished:
             return
         results, finished = list(flight.results), list(flight.finished)
+        gone = set(flight.gone)  # a 410 joins ``gone`` together with its result: these are in ``results``
         if results:
-            gone = await record_attempts(self.conn, results)  # if this fails, both stay for the next flush
-            report.count(results, gone)
+            disabled = await record_attempts(self.conn, results)  # if this fails, all stay for the next flush
+            report.count(results, disabled)
+        flight.gone_recorded |= gone
         del flight.results[:len(results)]
         del flight.finished[:len(finished)]
         flight.busy.difference_update(finished)
 
     async def _reconnect(self) -> None:
-        await asyncio.sleep(1.0)
+        """A new connection holding the dispatcher lock (it went with the old session). If another
+        dispatcher holds it now, raise :class:`DispatcherBusyError`: never deliver beside it. If the
+        database is still away, the connection stays closed and the next round tries again."""
+        await asyncio.sleep(self.reconnect_delay_s)
+        if self._conn is not None:
+            await self._conn.close()
         try:
-            if self._conn is not None:
-                await self._conn.close()
-            self._conn = await psycopg.AsyncConnection.connect(
-                self._database.url.get_secret_value(), autocommit=True, row_factory=dict_row, connect_timeout=10)
-            row = await (await self._conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_LOCK_KEY,))).fetchone()
-            if not row or not row["ok"]:
-                logger.error("webhook dispatcher: another dispatcher took over the database lock")
+            conn = await self._connect()
         except psycopg.Error as exc:
             logger.error("webhook dispatcher cannot reconnect: %s", exc)
+            return
+        self._conn = conn
+        try:
+            locked = await self._take_lock(conn)
+        except psycopg.Error as exc:
+            logger.error("webhook dispatcher cannot take its lock after reconnecting: %s", exc)
+            await conn.close()
+            return
+        if not locked:
+            msg = ("webhook dispatcher lost its database lock when the connection dropped and another "
+                   "dispatcher holds it now; stopping")
+            raise DispatcherBusyError(msg)
+        logger.warning("webhook dispatcher reconnected to the database and holds its lock again")
+
+    @staticmethod
+    async def _abandon(flight: _Flight) -> None:
+        """Cancel chains in flight without recording them (another dispatcher sends them again)."""
+        for task in list(flight.tasks):
+            task.cancel()
+        await asyncio.gather(*flight.tasks, return_exceptions=True)
 
     async def _load_endpoints(self) -> None:
         self._endpoints = await enabled_endpoints(self.conn)
 
-    async def _send_chain(self, key: tuple[str, str], chain: list[dict[str, Any]], client: httpx.AsyncClient,
-                          flight: _Flight) -> None:
+    async def _send_chain(self, key: tuple[str, str], chain: list[dict[str, Any]], flight: _Flight) -> None:
         try:
             for row in chain:
-                endpoint = self._endpoints.get(row["endpoint_id"])
-                if endpoint is None or endpoint.id in flight.gone:
-                    return
-                async with flight.semaphore:
-                    result = await self._attempt(client, endpoint, row)
+                async with flight.semaphore:  # at most max_parallel requests, so a client is always free
+                    endpoint = self._endpoints.get(row["endpoint_id"])
+                    if endpoint is None or endpoint.id in flight.gone:  # checked once it is this one's turn
+                        return
+                    with self.pool.lease() as client:
+                        result = await self._attempt(client, endpoint, row)
                 flight.results.append(result)
                 if result.outcome == "gone":
                     flight.gone.add(endpoint.id)
@@ -338,7 +357,7 @@ class Dispatcher:
         error: str | None = None
         excerpt = ""
         retry_after: timedelta | None = None
-        started = time.perf_counter()
+        started = time.perf_counter()  # the caller holds a request slot and a free client: no queueing
         try:
             async with client.stream("POST", endpoint.url, content=body, headers=headers) as response:
                 status = response.status_code
@@ -355,7 +374,7 @@ class Dispatcher:
         WEBHOOK_ATTEMPTS.labels(outcome).inc()
         if outcome != "delivered":
             logger.warning("webhook %s to endpoint %s (%s) attempt %s: %s -> %s", row["event_id"], endpoint.id,
-                           endpoint.url, attempt, status if status is not None else error, outcome)
+                           redact_url(endpoint.url), attempt, status if status is not None else error, outcome)
         return AttemptResult(row["id"], endpoint.id, row["event_id"], attempt, attempted_at, status, latency_ms,
                              error, excerpt, outcome, next_at)
 

@@ -1,0 +1,256 @@
+"""The dispatcher under stress: losing the database (and its lock), parallel requests and connection pools,
+a 410 arriving mid-round, bounded run reports, redacted logs, audited 410s. Real PostgreSQL, real HTTP on
+127.0.0.1; waits are for events, never timed windows."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import psycopg
+import pytest
+
+from connectors.erp.clock import ManualClock
+from connectors.erp.dispatcher import _LOCK_KEY, Dispatcher, DispatcherBusyError, DispatchReport
+from connectors.erp.http_pool import ClientPool
+from connectors.erp.outbox import append, append_many
+from connectors.erp.queue import AttemptResult
+from connectors.erp.subscriptions import create_endpoint, get_endpoint, list_attempts, list_deliveries
+from connectors.postgres.audit import list_audit
+from tests.outputs.factories import T0, endpoint_spec, shipment_record, unique
+
+
+async def _until(condition, what: str, rounds: int = 3000) -> None:
+    """Wait for ``condition()`` by yielding to the loop (a bound on polls, not a timed window)."""
+    for _ in range(rounds):
+        if await asyncio.to_thread(condition):
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def _read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    await reader.readexactly(length)
+    return head
+
+
+def test_run_stops_when_another_dispatcher_took_the_lock_while_it_reconnected(erp_settings, erp_db, erp, secret):
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
+    append(erp_db, shipment_record(unique("SHP")))
+    url = erp_settings.database.url.get_secret_value()
+
+    async def go():
+        async with Dispatcher(erp_settings.database, erp_settings.webhooks) as d:
+            d.reconnect_delay_s = 0
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as rival:
+                await rival.execute("SELECT pg_terminate_backend(%s)", (d.conn.info.backend_pid,))
+                await rival.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))  # waits for the old session to end
+                with pytest.raises(DispatcherBusyError, match="lost its database lock"):
+                    await asyncio.wait_for(d.run(asyncio.Event(), poll_interval_s=0.01), 60)
+
+    asyncio.run(go())
+    assert erp.requests == 0
+    assert {d.status for d in list_deliveries(erp_db)} <= {"pending"}
+
+
+def test_run_takes_its_lock_again_after_reconnecting(erp_settings, erp_db, erp, secret):
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
+    record = shipment_record(unique("SHP"))
+    append(erp_db, record)
+
+    async def go():
+        stop = asyncio.Event()
+        async with Dispatcher(erp_settings.database, erp_settings.webhooks) as d:
+            d.reconnect_delay_s = 0
+            old_pid = d.conn.info.backend_pid
+            await asyncio.to_thread(erp_db.execute, "SELECT pg_terminate_backend(%s)", (old_pid,))
+            task = asyncio.create_task(d.run(stop, poll_interval_s=0.01))
+            await _until(lambda: bool(erp.records()), "delivery after the reconnect")
+            assert d.conn.info.backend_pid != old_pid
+            with pytest.raises(DispatcherBusyError, match="already running"):  # the new session holds the lock
+                async with Dispatcher(erp_settings.database, erp_settings.webhooks):
+                    pass
+            stop.set()
+            return await task
+
+    report = asyncio.run(go())
+    assert report.delivered == 1 and [r.webhook_id for r in erp.records()] == [record.id]
+
+
+@pytest.mark.parametrize("max_parallel", [1, 3, 4, 5, 8, 10, 16, 17, 33])
+def test_client_pool_has_a_connection_for_every_parallel_request(max_parallel):
+    async def go():
+        pool = ClientPool(max_parallel, 1.0)
+        try:
+            assert pool.connections >= max_parallel
+            with contextlib.ExitStack() as stack:
+                leased = [stack.enter_context(pool.lease()) for _ in range(max_parallel)]
+                assert max(pool.in_flight) <= pool.connections_per_client
+                assert len(leased) == max_parallel
+                for client in pool.clients:  # the pools themselves: no waiting for a connection, ever
+                    assert client._transport._pool._max_connections == pool.connections_per_client
+            assert pool.in_flight == [0] * len(pool.clients)
+        finally:
+            await pool.aclose()
+
+    asyncio.run(go())
+
+
+def test_max_parallel_requests_are_open_at_the_same_time(erp_settings, erp_db, secret):
+    """5 parallel requests need 5 connections: the receiver answers none until all 5 are open at once (with
+    4 connections for 5 requests, the fifth would wait for one that never frees up)."""
+    parallel = 5
+    settings = erp_settings.model_copy(update={"webhooks": erp_settings.webhooks.model_copy(
+        update={"max_parallel": parallel, "timeout_s": 60.0})})
+    open_at_once = 0
+
+    async def go():
+        nonlocal open_at_once
+        all_in = asyncio.Event()
+        waiting = 0
+
+        async def hold(reader, writer):
+            nonlocal waiting, open_at_once
+            await _read_request(reader)
+            waiting += 1
+            open_at_once = max(open_at_once, waiting)
+            if waiting >= parallel:
+                all_in.set()
+            await all_in.wait()
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(hold, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        create_endpoint(erp_db, endpoint_spec(f"http://127.0.0.1:{port}/", secret), allow_private_targets=True)
+        append_many(erp_db, [shipment_record(unique("SHP")) for _ in range(parallel)])  # 5 keys: 5 chains
+        async with Dispatcher(settings.database, settings.webhooks, clock=ManualClock(T0)) as d:
+            report = await d.run_until_idle()
+        server.close()
+        return report
+
+    report = asyncio.run(go())
+    assert report.delivered == parallel and open_at_once == parallel
+    assert all(latency < 60_000 for latency in report.latencies_ms)
+
+
+def test_a_410_arriving_while_endpoints_load_is_not_forgotten(erp_settings, erp_db, secret):
+    """The first request is answered 410 exactly while ``run`` reloads the endpoints (which still lists the
+    endpoint: the 410 is not recorded yet). A record for another key is due in that round: it must not be
+    sent to the endpoint that just said Gone."""
+    requests: list[bytes] = []
+    second = shipment_record(unique("SHP"))
+
+    async def go():
+        release = asyncio.Event()
+
+        async def gone(reader, writer):
+            requests.append(await _read_request(reader))
+            await release.wait()
+            writer.write(b"HTTP/1.1 410 Gone\r\ncontent-length: 0\r\n\r\n")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(gone, "127.0.0.1", 0)
+        endpoint = create_endpoint(erp_db, endpoint_spec(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/",
+                                                         secret), allow_private_targets=True)
+        append(erp_db, shipment_record(unique("SHP")))
+        async with Dispatcher(erp_settings.database, erp_settings.webhooks) as d:
+            answered = asyncio.Event()
+            attempt, load = d._attempt, d._load_endpoints
+
+            async def attempt_then_signal(*args):
+                result = await attempt(*args)
+                answered.set()  # the chain records the 410 right after this returns, without yielding
+                return result
+
+            async def load_while_the_410_arrives():
+                if requests and not release.is_set():  # the first request is held by the receiver
+                    append(erp_db, second)
+                    await d.fan_out(T0)  # the second record's delivery is due in this very round
+                    await load()
+                    release.set()
+                    await answered.wait()  # the 410 arrives before the load returns
+                    return
+                await load()
+
+            d._attempt, d._load_endpoints = attempt_then_signal, load_while_the_410_arrives
+            stop = asyncio.Event()
+            task = asyncio.create_task(d.run(stop, poll_interval_s=0.01))
+            await _until(lambda: not get_endpoint(erp_db, endpoint.id).enabled, "endpoint disabled")
+            await _until(lambda: d._endpoints.get(endpoint.id) is None, "disabled endpoint dropped")
+            stop.set()
+            report = await task
+        server.close()
+        return endpoint, report
+
+    endpoint, report = asyncio.run(go())
+    assert len(requests) == 1, "a request went to the endpoint after its 410"
+    assert report.disabled_endpoints == [endpoint.id]
+    waiting = [d for d in list_deliveries(erp_db) if d.event_id == second.id]
+    assert [(d.status, d.attempts) for d in waiting] == [("pending", 0)]
+
+
+def test_run_keeps_counts_only_and_run_once_keeps_latencies(erp_settings, erp_db, erp, secret):
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
+    records = [shipment_record(unique("SHP")) for _ in range(4)]
+
+    async def go():
+        stop = asyncio.Event()
+        async with Dispatcher(erp_settings.database, erp_settings.webhooks) as d:
+            await asyncio.to_thread(append_many, erp_db, records[:2])
+            once = await d.run_once()
+            await asyncio.to_thread(append_many, erp_db, records[2:])
+            task = asyncio.create_task(d.run(stop, poll_interval_s=0.01))
+            await _until(lambda: len(erp.records()) == 4, "all delivered")
+            stop.set()
+            return once, await task
+
+    once, report = asyncio.run(go())
+    assert once.delivered == 2 and len(once.latencies_ms) == 2
+    assert report.delivered == 2 and report.latencies_ms == []
+
+
+def test_report_lists_each_disabled_endpoint_once():
+    report = DispatchReport(keep_latencies=False)
+    result = AttemptResult(1, "ep_a", "e1", 1, T0, 410, 2.5, None, "", "gone", T0)
+    for _ in range(3):
+        round_report = DispatchReport()
+        round_report.count([result, result], ["ep_a", "ep_a"])
+        report.add(round_report)
+    report.count([result], ["ep_b"])
+    assert report.disabled_endpoints == ["ep_a", "ep_b"] and report.attempts == 7 and report.retried == 7
+    assert report.latencies_ms == [] and round_report.latencies_ms == [2.5, 2.5]
+
+
+def test_failure_log_and_410_disabling_keep_secrets_out_and_are_audited(erp_settings, erp_db, erp, secret, caplog):
+    base = erp.url.replace("http://", "http://ops:hunter2@")
+    endpoint = create_endpoint(erp_db, endpoint_spec(base + "?token=s3cret", secret), allow_private_targets=True)
+    append(erp_db, shipment_record(unique("SHP")))
+    erp.fail("error", count=1)
+    clock = ManualClock(T0)
+    caplog.set_level(logging.WARNING, logger="connectors.erp")
+
+    async def go():
+        async with Dispatcher(erp_settings.database, erp_settings.webhooks, clock=clock) as d:
+            first = await d.run_once()
+            erp.fail("gone", count=1)
+            clock.advance(60)
+            second = await d.run_once()
+            return first, second
+
+    first, second = asyncio.run(go())
+    assert first.retried == 1 and second.disabled_endpoints == [endpoint.id]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert endpoint.id in logged and "127.0.0.1" in logged
+    assert "hunter2" not in logged and "s3cret" not in logged and "ops:" not in logged
+    [delivery] = list_deliveries(erp_db)
+    assert [a.status_code for a in list_attempts(erp_db, delivery.id)] == [500, 410]
+    [entry] = list_audit(erp_db, resource="webhook_endpoints", resource_id=endpoint.id)
+    assert (entry.actor, entry.action) == ("dispatcher", "disable")
+    assert entry.details["enabled"] is False and "410" in entry.details["disabled_reason"]
