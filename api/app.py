@@ -1,11 +1,13 @@
 """The application factory: ``create_app(settings)`` wires the pool, routers, error handlers and OpenAPI.
 
 The connection pool opens when the app starts (without waiting: the API comes up even if PostgreSQL is not
-there yet, ``/readyz`` says so) and closes when it stops. Run it with ``millstream api serve``.
+there yet, ``/readyz`` says so) and closes when it stops; so does the Kafka producer that publishes alert
+changes (acknowledge, clear) to the ``alerts`` topic. Run it with ``millstream api serve``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.deps import access_denied, allowed_roles
 from api.errors import install_error_handlers
 from api.routers import alerts, audit, health, masterdata, webhooks
+from connectors.kafka.producer import EventProducer
 from connectors.postgres.database import create_pool
 from millstream import __version__
 from millstream.settings import Settings
@@ -69,10 +72,13 @@ def create_app(settings: Settings) -> FastAPI:
         pool = create_pool(settings.database, name="millstream-api")
         pool.open(wait=False)
         app.state.pool = pool
+        producer = EventProducer(settings.kafka)
+        app.state.producer = producer
         try:
             yield
         finally:
             pool.close()
+            await asyncio.to_thread(producer.flush, 10.0)
 
     app = FastAPI(
         title="Millstream API", version=__version__, description=_DESCRIPTION, lifespan=lifespan,

@@ -18,6 +18,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 
+from connectors.kafka.producer import EventProducer
 from connectors.postgres.apikeys import ROLES, ApiKey, Role, authenticate
 from millstream.settings import Settings
 
@@ -26,6 +27,7 @@ __all__ = [
     "WEBHOOK_ROLES",
     "AlertsUser",
     "ApiKeyDep",
+    "AppProducer",
     "AppSettings",
     "AuditReader",
     "Connection",
@@ -76,6 +78,14 @@ def _settings(request: Request) -> Settings:
 
 #: The settings the app was created with.
 AppSettings = Annotated[Settings, Depends(_settings)]
+
+
+def _producer(request: Request) -> EventProducer:
+    return request.app.state.producer  # type: ignore[no-any-return]
+
+
+#: The app's Kafka producer (opened and flushed with the app).
+AppProducer = Annotated[EventProducer, Depends(_producer)]
 
 
 def _api_key(

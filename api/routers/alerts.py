@@ -3,18 +3,23 @@
 Who sees what: engineers see maintenance and inventory alerts (machines, stock), dispatchers logistics
 alerts (shipments, trucks), admins all. Asking for a domain outside one's role is 403; an alert outside it
 is 404 (as if it did not exist). Acknowledging and clearing are recorded on the alert (by whom, when) and in
-the audit log, in one transaction; a change the alert's state does not allow is 409.
+the audit log, in one transaction; a change the alert's state does not allow is 409. Once committed, the
+changed alert is published to the ``alerts`` topic (key ``<subject_kind>:<subject_id>``, as the pipelines
+publish theirs), so the topic carries every lifecycle change.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Any
 
+from confluent_kafka import KafkaException
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel
 
-from api.deps import AlertsUser, Connection, forbidden
+from api.deps import AlertsUser, AppProducer, Connection, forbidden
+from connectors.kafka.topics import ALERTS
 from connectors.postgres.alerts import acknowledge_alert, clear_alert, get_alert, list_alerts
 from connectors.postgres.apikeys import ApiKey
 from connectors.postgres.audit import record_change
@@ -22,6 +27,8 @@ from millstream.events.alerts import ALERT_DOMAINS, Alert, AlertDomain, AlertSev
 from millstream.events.outputs import SubjectKind
 
 __all__ = ["ROLE_DOMAINS", "AlertPublic", "router"]
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -99,7 +106,7 @@ _CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _change(conn: Connection, caller: ApiKey, alert_id: str, action: str) -> AlertPublic:
+def _change(conn: Connection, producer: AppProducer, caller: ApiKey, alert_id: str, action: str) -> AlertPublic:
     change = acknowledge_alert if action == "acknowledge" else clear_alert
     with conn.transaction():
         _visible(caller, get_alert(conn, alert_id))
@@ -111,16 +118,20 @@ def _change(conn: Connection, caller: ApiKey, alert_id: str, action: str) -> Ale
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
         record_change(conn, actor=caller.actor, role=caller.role, action=action, resource="alerts",
                       resource_id=alert_id, details={"state": changed.state, "domain": changed.domain})
+    try:  # after the commit: the database is the record, the topic follows it
+        producer.send(ALERTS, changed)
+    except KafkaException as exc:
+        logger.error("alert %s %s but not published to %s: %s", alert_id, changed.state, ALERTS.name, exc)
     return AlertPublic.of(changed)
 
 
 @router.post("/{alert_id}/ack", response_model=AlertPublic, summary="Acknowledge an open alert",
              responses=_CHANGE_RESPONSES)
-def acknowledge(conn: Connection, caller: AlertsUser, alert_id: AlertId) -> AlertPublic:
-    return _change(conn, caller, alert_id, "acknowledge")
+def acknowledge(conn: Connection, producer: AppProducer, caller: AlertsUser, alert_id: AlertId) -> AlertPublic:
+    return _change(conn, producer, caller, alert_id, "acknowledge")
 
 
 @router.post("/{alert_id}/clear", response_model=AlertPublic, summary="Clear an open or acknowledged alert",
              responses=_CHANGE_RESPONSES)
-def clear(conn: Connection, caller: AlertsUser, alert_id: AlertId) -> AlertPublic:
-    return _change(conn, caller, alert_id, "clear")
+def clear(conn: Connection, producer: AppProducer, caller: AlertsUser, alert_id: AlertId) -> AlertPublic:
+    return _change(conn, producer, caller, alert_id, "clear")

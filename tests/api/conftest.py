@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from connectors.kafka.admin import create_topics
+from connectors.kafka.topics import ALERTS
 from connectors.postgres.apikeys import ROLES, create_api_key
 from connectors.postgres.database import connect
 from connectors.postgres.migrations import migrate
@@ -33,9 +35,15 @@ def api_database(server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def api_settings(api_database: str) -> Settings:
-    """The API on its database; webhook endpoints on 127.0.0.1 (the tests' receivers) are allowed."""
-    return load_settings(database={"url": api_database, "pool_max_size": 4}, webhooks={"allow_private_targets": True})
+def api_settings(api_database: str, kafka_bootstrap: str) -> Settings:
+    """The API on its database; alert changes go to topics of its own prefix; webhook endpoints on 127.0.0.1
+    (the tests' receivers) are allowed."""
+    prefix = f"api{uuid.uuid4().hex[:8]}."
+    settings = load_settings(database={"url": api_database, "pool_max_size": 4},
+                             kafka={"bootstrap_servers": kafka_bootstrap, "topic_prefix": prefix},
+                             webhooks={"allow_private_targets": True})
+    create_topics(settings.kafka, [ALERTS])
+    return settings
 
 
 @pytest.fixture

@@ -7,10 +7,15 @@ from typing import Any
 
 import psycopg
 import pytest
+from confluent_kafka import Consumer
 from fastapi.testclient import TestClient
 
+from connectors.kafka.clients import consumer_config
+from connectors.kafka.topics import ALERTS as ALERTS_TOPIC
 from connectors.postgres.alerts import upsert_alert
 from millstream.events.alerts import Alert
+from millstream.serde import decode
+from millstream.settings import Settings
 from tests.api.conftest import auth, unique
 
 ALERTS = "/api/v1/alerts"
@@ -89,3 +94,33 @@ def test_acknowledge_then_clear_is_recorded(client: TestClient, tokens: dict[str
     assert [(r["actor"], r["action"]) for r in rows] == [(f"apikey:{key_id}", "acknowledge"),
                                                          (f"apikey:{key_id}", "clear")]
     assert client.post(f"{ALERTS}/no-such-alert/ack", headers=engineer).status_code == 404
+
+
+def test_acknowledge_and_clear_are_published_to_the_alerts_topic(client: TestClient, tokens: dict[str, str],
+                                                                 alerts: dict[str, Alert],
+                                                                 api_settings: Settings) -> None:
+    """The ``alerts`` topic carries every lifecycle change, the API's included (real broker)."""
+    alert = alerts["logistics"]
+    dispatcher = auth(tokens["dispatcher"])
+    assert client.post(f"{ALERTS}/{alert.id}/ack", headers=dispatcher).status_code == 200
+    assert client.post(f"{ALERTS}/{alert.id}/clear", headers=dispatcher).status_code == 200
+    assert client.post(f"{ALERTS}/{alert.id}/clear", headers=dispatcher).status_code == 409  # no change: none sent
+    consumer = Consumer(consumer_config(api_settings.kafka, f"check-{unique('g')}"))
+    consumer.subscribe([ALERTS_TOPIC.full_name(api_settings.kafka)])
+    published: list[Alert] = []
+    try:
+        for _ in range(120):
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None and msg.key() == alert.subject.encode():
+                published.append(decode(msg.value(), Alert, time_policy=None))
+            if len(published) >= 2:
+                break
+        for _ in range(4):  # nothing more for this alert (the refused clear sent nothing)
+            msg = consumer.poll(0.25)
+            if msg is not None and msg.error() is None and msg.key() == alert.subject.encode():
+                published.append(decode(msg.value(), Alert, time_policy=None))
+    finally:
+        consumer.close()
+    assert [(a.id, a.state) for a in published] == [(alert.id, "acknowledged"), (alert.id, "cleared")]
+    key_id = tokens["dispatcher"].split("_")[1]
+    assert published[0].acknowledged_by == f"apikey:{key_id}" and published[1].cleared_at is not None
