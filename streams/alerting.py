@@ -14,7 +14,8 @@ evidence) and applies :func:`raise_alerts` with an :class:`AlertRule`. Per subje
   ``details.flaps`` counted) instead of starting a new episode, so a flapping condition is one alert.
 
 Samples older than the subject's latest one are ignored (the input topics are keyed by subject, so order
-per subject holds). Only changes are emitted: raise, re-trigger, escalation, clear.
+per subject holds) and counted in ``millstream_alert_late_samples_total`` (by alert type). Only changes are
+emitted: raise, re-trigger, escalation, clear.
 
 :func:`write_alerts` upserts alerts into PostgreSQL (:mod:`connectors.postgres.alerts`) and publishes them
 to the ``alerts`` topic keyed by subject.
@@ -31,16 +32,24 @@ import bytewax.operators as op
 import psycopg
 from bytewax.dataflow import Stream, operator
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from prometheus_client import Counter
 
 from connectors.kafka.topics import ALERTS
 from connectors.postgres.alerts import upsert_alerts
 from connectors.postgres.database import connect
 from millstream.events.alerts import ALERT_SEVERITIES, SYSTEM_ACTOR, Alert, AlertDomain, AlertSeverity
+from millstream.events.base import WITHOUT_TIME_CHECK
 from millstream.events.outputs import SubjectKind
 from millstream.settings import DatabaseSettings, Settings
 from streams.kafka_io import write_events
 
-__all__ = ["AlertRule", "AlertStoreSink", "Condition", "raise_alerts", "write_alerts"]
+__all__ = ["ALERT_LATE_SAMPLES", "AlertRule", "AlertStoreSink", "Condition", "raise_alerts", "write_alerts"]
+
+ALERT_LATE_SAMPLES = Counter(
+    "millstream_alert_late_samples_total",
+    "Condition samples ignored because they are older than the subject's latest one, by alert type.",
+    ["alert_type"],
+)
 
 _MAX_EVIDENCE_IDS = 20
 
@@ -127,6 +136,7 @@ class _Lifecycle:
     def __call__(self, track: _Track | None, sample: Condition) -> tuple[_Track, list[Alert]]:
         track = track or _Track()
         if track.last_at is not None and sample.at < track.last_at:
+            ALERT_LATE_SAMPLES.labels(self.rule.alert_type).inc()
             return track, []
         track.last_at = sample.at
         alert = track.alert
@@ -199,7 +209,7 @@ class _Lifecycle:
         evidence_ids = (*alert.evidence_ids, *sample.evidence_ids)[-_MAX_EVIDENCE_IDS:]
         data.update(occurred_at=sample.at, evidence=_evidence(sample), evidence_ids=evidence_ids,
                     details=details, **changes)
-        return Alert.model_validate(data, context={"time_policy": None})
+        return Alert.model_validate(data, context=WITHOUT_TIME_CHECK)
 
 
 @operator

@@ -52,6 +52,7 @@ from connectors.erp.targets import redact_url
 from connectors.erp.webhook_request import USER_AGENT, read_excerpt, signed_request
 from connectors.kafka.producer import EventProducer
 from connectors.kafka.topics import ERP_EVENTS
+from millstream.events.base import WITHOUT_TIME_CHECK
 from millstream.events.erp import ErpRecord
 from millstream.settings import DatabaseSettings, KafkaSettings, WebhookSettings
 
@@ -258,7 +259,7 @@ class Dispatcher:
         failed = producer.failed
         for event_id, record in records:
             try:
-                event = ErpRecord.model_validate(record, context={"time_policy": None})
+                event = ErpRecord.model_validate(record, context=WITHOUT_TIME_CHECK)
             except ValueError as exc:
                 msg = f"outbox record {event_id} is not a valid ERP record: {exc}"
                 raise ErpError(msg) from None

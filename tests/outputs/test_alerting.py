@@ -15,6 +15,7 @@ from confluent_kafka import Consumer
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from connectors.kafka.admin import create_topics
 from connectors.kafka.clients import consumer_config
@@ -83,11 +84,17 @@ def test_flapping_reopens_the_same_alert_and_a_later_raise_is_a_new_episode():
     assert alerts[4].id != alerts[0].id and alerts[4].details["flaps"] == 0
 
 
-def test_late_samples_are_ignored():
+def late_samples() -> float:
+    return REGISTRY.get_sample_value("millstream_alert_late_samples_total", {"alert_type": RULE.alert_type}) or 0.0
+
+
+def test_late_samples_are_ignored_and_counted():
     samples = series("M4", [0.9, 0.9, 0.9, 0.9])
     late = Condition("machine", "M4", 0.1, T0 - timedelta(minutes=1))
-    alerts = run_flow([*samples[:2], late, *samples[2:]])
+    before = late_samples()
+    alerts = run_flow([*samples[:2], late, late, *samples[2:]])
     assert [a.state for a in alerts] == ["open"]
+    assert late_samples() - before == 2
 
 
 def test_same_alerts_under_two_workers():
