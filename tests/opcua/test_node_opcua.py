@@ -79,6 +79,7 @@ def test_bad_and_uncertain_status_codes_propagate(node_opcua: NodeOpcuaServer, t
     try:
         items = collect(session, lambda items: bool(_readings(items)))
         _write(node_opcua.url, STATIC_DOUBLE, 2.0, ua.StatusCodes.UncertainLastUsableValue)
+        items = collect(session, lambda items: any(r.quality == "uncertain" for r in _readings(items)), into=items)
         _write(node_opcua.url, STATIC_DOUBLE, 3.0, ua.StatusCodes.BadSensorFailure)
         items = collect(session, lambda items: any(r.quality == "bad" for r in _readings(items)), into=items)
         by_quality = {r.quality: r for r in _readings(items)}
