@@ -148,7 +148,9 @@ def test_frozen_server_is_detected_by_keep_alive(node_opcua_home: Path, tmp_path
         seen = len(items)
         items = collect(session, lambda items: bool(_readings(items[seen:])), into=items)
         states = [s.state for s in items if isinstance(s, EndpointStatus)]
-        assert states == ["online", "offline", "online"]
+        # a loaded machine may add a spurious round trip, but the states always alternate and end online
+        assert states[0] == "online" and "offline" in states and states[-1] == "online"
+        assert all(a != b for a, b in zip(states, states[1:], strict=False))
     finally:
         session.stop()
         server.stop()
