@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import time
+from itertools import pairwise
 from pathlib import Path
 
 from asyncua import Client, ua
@@ -150,7 +151,7 @@ def test_frozen_server_is_detected_by_keep_alive(node_opcua_home: Path, tmp_path
         states = [s.state for s in items if isinstance(s, EndpointStatus)]
         # a loaded machine may add a spurious round trip, but the states always alternate and end online
         assert states[0] == "online" and "offline" in states and states[-1] == "online"
-        assert all(a != b for a, b in zip(states, states[1:], strict=False))
+        assert all(a != b for a, b in pairwise(states))
     finally:
         session.stop()
         server.stop()
