@@ -136,7 +136,6 @@ def test_max_parallel_requests_are_open_at_the_same_time(erp_settings, erp_db, s
 
     report = asyncio.run(go())
     assert report.delivered == parallel and open_at_once == parallel
-    assert all(latency < 60_000 for latency in report.latencies_ms)
 
 
 def test_a_410_arriving_while_endpoints_load_is_not_forgotten(erp_settings, erp_db, secret):
