@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 
 import psycopg
 import typer
@@ -10,17 +9,11 @@ from rich.table import Table
 
 from cli.common import EXIT_UNAVAILABLE, console, err_console, fail, settings
 from connectors.postgres.apikeys import ROLES, ApiKeyError, create_api_key, list_api_keys, revoke_api_key
-from connectors.postgres.audit import record_change
+from connectors.postgres.audit import cli_actor, record_change
 from connectors.postgres.database import DatabaseError, connect
 
 app = typer.Typer(help="API keys (roles: " + ", ".join(ROLES) + ").", no_args_is_help=True)
 
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
 
 
 def _connect() -> psycopg.Connection:
@@ -45,7 +38,7 @@ def create_command(
         try:
             with conn.transaction():
                 issued = create_api_key(conn, role, name or f"{role} key")
-                record_change(conn, actor=_actor(), action="create", resource="api_keys",
+                record_change(conn, actor=cli_actor(), action="create", resource="api_keys",
                               resource_id=issued.key.key_id, details={"role": role, "name": issued.key.name})
         except ApiKeyError as exc:
             fail(str(exc))
@@ -83,7 +76,7 @@ def revoke_command(key_id: str = typer.Argument(..., help="The key id (the part 
             with conn.transaction():
                 revoked = revoke_api_key(conn, key_id)
                 if revoked:
-                    record_change(conn, actor=_actor(), action="revoke", resource="api_keys", resource_id=key_id)
+                    record_change(conn, actor=cli_actor(), action="revoke", resource="api_keys", resource_id=key_id)
         except psycopg.Error as exc:
             _refused(exc)
     if not revoked:
