@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import psycopg
 import typer
 from rich.table import Table
