@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer
 
+from connectors.kafka.clients import consumer_config
 from connectors.opcua.config import ConnectorConfig, EndpointConfig, config_from_data
 from connectors.opcua.security import generate_client_certificate
 from connectors.opcua.session import Backoff, EndpointSession, SessionItem
 from millstream.events import DEFAULT_TIME_POLICY
+from millstream.settings import Settings
 from tests.opcua.servers import AsyncuaPlant, NodeOpcuaServer
 
 INSECURE = {"policy": "None", "mode": "None", "allow_insecure": True}
@@ -77,3 +82,18 @@ def collect(session: EndpointSession, until: Callable[[list[SessionItem]], bool]
             return items
         time.sleep(0.02)
     pytest.fail(f"condition not met within {timeout_s} s; got {len(items)} items: {items[-10:]}")
+
+
+def consume(settings: Settings, topic: str, expected: int, timeout_s: float = 30) -> list[bytes]:
+    consumer = Consumer(consumer_config(settings.kafka, f"check-{uuid.uuid4().hex[:6]}"))
+    consumer.subscribe([topic])
+    values: list[bytes] = []
+    deadline = datetime.now(UTC) + timedelta(seconds=timeout_s)
+    try:
+        while len(values) < expected and datetime.now(UTC) < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                values.append(msg.value())
+    finally:
+        consumer.close()
+    return values

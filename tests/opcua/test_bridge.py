@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,10 +10,8 @@ import orjson
 import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, cluster_main, run_main
-from confluent_kafka import Consumer
 
 from connectors.kafka.admin import create_topics
-from connectors.kafka.clients import consumer_config
 from connectors.kafka.topics import DLQ, TELEMETRY_READINGS
 from connectors.opcua.errors import OpcuaSecurityError
 from connectors.opcua.source import OpcuaSource
@@ -22,7 +19,7 @@ from millstream.events import SensorReading
 from millstream.events.connectivity import EndpointStatus
 from millstream.settings import Settings, load_settings
 from streams.opcua_bridge import build_flow, to_json_line
-from tests.opcua.conftest import connector, endpoint
+from tests.opcua.conftest import connector, consume, endpoint
 from tests.opcua.servers import AsyncuaPlant
 
 FAST = {"publishing_interval_ms": 50, "sampling_interval_ms": 0}
@@ -31,21 +28,6 @@ FAST = {"publishing_interval_ms": 50, "sampling_interval_ms": 0}
 def _nodes(machine: str) -> list[dict[str, object]]:
     return [{"node_id": AsyncuaPlant.node_id(machine, "Temperature"), "machine_id": machine, "tag": "temperature"},
             {"node_id": AsyncuaPlant.node_id(machine, "Speed"), "machine_id": machine, "tag": "speed"}]
-
-
-def consume(settings: Settings, topic: str, expected: int, timeout_s: float = 30) -> list[bytes]:
-    consumer = Consumer(consumer_config(settings.kafka, f"check-{uuid.uuid4().hex[:6]}"))
-    consumer.subscribe([topic])
-    values: list[bytes] = []
-    deadline = datetime.now(UTC) + timedelta(seconds=timeout_s)
-    try:
-        while len(values) < expected and datetime.now(UTC) < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                values.append(msg.value())
-    finally:
-        consumer.close()
-    return values
 
 
 @pytest.mark.parametrize("mode", ["run_main", "cluster_main_2_workers"])

@@ -10,14 +10,21 @@ from pathlib import Path
 
 import orjson
 
+from connectors.kafka.admin import create_topics
+from connectors.kafka.topics import DLQ, TELEMETRY_READINGS
+from millstream.events import SensorReading
+from millstream.settings import Settings
+from tests.opcua.conftest import consume
 from tests.opcua.servers import NodeOpcuaServer
 
 MILLSTREAM = str(Path(sys.executable).parent / "millstream")
 
 
-def run(*args: str, pki: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MILLSTREAM_OPCUA__PKI_DIR": str(pki), "COLUMNS": "200"}
-    return subprocess.run([MILLSTREAM, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False)
+def run(*args: str, pki: Path, timeout: float = 60, env: dict[str, str] | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "MILLSTREAM_OPCUA__PKI_DIR": str(pki), "COLUMNS": "200", **(env or {})}
+    return subprocess.run([MILLSTREAM, *args], capture_output=True, text=True, timeout=timeout, env=environment,
+                          check=False)
 
 
 def json_lines(stdout: str) -> list[dict[str, object]]:
@@ -71,3 +78,14 @@ def test_browse_prints_the_tree(node_opcua: NodeOpcuaServer, tmp_path: Path) -> 
     unreachable = run("opcua", "browse", "opc.tcp://127.0.0.1:1", "--allow-insecure", pki=tmp_path)
     assert unreachable.returncode == 3
     assert "opc.tcp://127.0.0.1:1" in unreachable.stderr and "connection refused" in unreachable.stderr
+
+
+def test_bridge_to_kafka(node_opcua: NodeOpcuaServer, settings: Settings, tmp_path: Path) -> None:
+    create_topics(settings.kafka, [TELEMETRY_READINGS, DLQ])
+    env = {"MILLSTREAM_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix}
+    result = run("bridge", "opcua", "--endpoint", node_opcua.url, "--node", "ns=1;s=FanSpeed", "--machine-id", "FAN-1",
+                 "--duration", "2", "--allow-insecure", pki=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    values = consume(settings, TELEMETRY_READINGS.full_name(settings.kafka), 3)
+    readings = [SensorReading.model_validate(orjson.loads(v)) for v in values]
+    assert len(readings) >= 3 and {r.machine_id for r in readings} == {"FAN-1"}
