@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from asyncua import Client, ua
+from pydantic import ValidationError
 
 from connectors.opcua.browse import browse_tree, resolve_nodes
 from connectors.opcua.config import config_from_scenario, load_config
@@ -16,12 +17,13 @@ from connectors.opcua.errors import OpcuaConfigError
 from connectors.opcua.readings import MappedNode, ReadingFactory
 from connectors.opcua.session import Backoff
 from millstream.events import DEFAULT_TIME_POLICY, DeadLetter, SensorReading
+from millstream.events.connectivity import EndpointStatus
 from millstream.masterdata import read_scenario
 from tests.opcua.conftest import endpoint
 from tests.opcua.servers import AsyncuaPlant
 
 ROOT = Path(__file__).resolve().parents[2]
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+NOW = datetime.now(UTC).replace(microsecond=0)
 NODE = MappedNode("ns=2;s=M1.Temperature", "M1", "temperature", "degC")
 
 
@@ -142,3 +144,17 @@ def test_backoff_is_quick_first_then_exponential_capped_and_jittered() -> None:
         delays = [backoff.delay(attempt, rng) for _ in range(200)]
         assert all(base * 0.5 <= d <= base for d in delays)
         assert max(delays) - min(delays) > base * 0.3  # jittered, not lockstep
+
+
+def test_endpoint_status_gap_and_ordering() -> None:
+    back = EndpointStatus(endpoint="plant", url="opc.tcp://h:4840", state="online", since=NOW,
+                          offline_since=NOW - timedelta(seconds=12.5), attempts=3)
+    assert back.gap_s == 12.5
+    again = EndpointStatus(endpoint="plant", url="opc.tcp://h:4840", state="online", since=NOW,
+                           offline_since=NOW - timedelta(seconds=12.5), attempts=3)
+    assert again.event_id == back.event_id  # stable id: endpoint, state, since
+    offline = EndpointStatus(endpoint="plant", url="opc.tcp://h:4840", state="offline", since=NOW)
+    assert offline.gap_s is None
+    with pytest.raises(ValidationError, match="offline_since must not be after since"):
+        EndpointStatus(endpoint="plant", url="opc.tcp://h:4840", state="online", since=NOW,
+                       offline_since=NOW + timedelta(seconds=1))
