@@ -5,8 +5,9 @@ process on 127.0.0.1 (it verifies every signature with ``standardwebhooks`` and 
 N records over K record keys in the outbox.
 
 Measured:
-- **baseline**: the same signed requests posted with httpx at the same concurrency, no database — the
-  ceiling of this client + receiver pair on this machine;
+- **baseline**: the same signed requests posted by a bare aiohttp ``ClientSession`` (the dispatcher's HTTP
+  client) at the same concurrency, in this process, no database — the ceiling of this client + receiver
+  pair on this machine;
 - **burst**: ``Dispatcher.run_until_idle`` over the whole outbox — deliveries/s (and the ratio to the
   baseline), p50/p95 request latency from the attempt log;
 - **steady**: records appended at a fixed rate while the dispatcher runs — p50/p95 end-to-end latency
@@ -30,6 +31,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import httpx
 import psycopg
 import uvloop
@@ -78,24 +80,21 @@ def _pct(values: list[float], q: float) -> float:
 async def _baseline(url: str, secret: str, records: list[ErpRecord]) -> tuple[float, list[float]]:
     keys = [secret_key(secret)]
     requests = [signed_request(r.model_dump(mode="json"), "structured", keys) for r in records]
-    per_client = min(4, PARALLEL)  # the dispatcher's layout: several small httpx clients
-    limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
-    clients = [httpx.AsyncClient(limits=limits, timeout=15) for _ in range(max(1, PARALLEL // per_client))]
     latencies: list[float] = []
     semaphore = asyncio.Semaphore(PARALLEL)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=PARALLEL)) as session:
 
-    async def post(i: int, headers: dict[str, str], body: bytes) -> None:
-        async with semaphore:
-            t = time.perf_counter()
-            response = await clients[i % len(clients)].post(url, content=body, headers=headers)
-            latencies.append((time.perf_counter() - t) * 1000)
-            response.raise_for_status()
+        async def post(headers: dict[str, str], body: bytes) -> None:
+            async with semaphore:
+                t = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                latencies.append((time.perf_counter() - t) * 1000)
+                response.raise_for_status()
 
-    started = time.perf_counter()
-    await asyncio.gather(*(post(i, h, b) for i, (h, b) in enumerate(requests)))
-    elapsed = time.perf_counter() - started
-    for client in clients:
-        await client.aclose()
+        started = time.perf_counter()
+        await asyncio.gather(*(post(h, b) for h, b in requests))
+        elapsed = time.perf_counter() - started
     return len(requests) / elapsed, latencies
 
 

@@ -5,24 +5,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-import httpx
 import psycopg
 import typer
 from pydantic import ValidationError
 from rich.table import Table
 
 from cli.common import EXIT_UNAVAILABLE, console, fail, settings
+from connectors.erp.http_client import post_once
 from connectors.erp.models import ErpError, WebhookEndpointCreate
 from connectors.erp.signing import SignatureError, secret_key
 from connectors.erp.subscriptions import create_endpoint, list_deliveries, list_endpoints, replay
-from connectors.erp.targets import TargetError
-from connectors.erp.webhook_request import EXCERPT_BYTES, USER_AGENT, signed_request
+from connectors.erp.targets import TargetError, redact_url
+from connectors.erp.webhook_request import signed_request
 from connectors.postgres.audit import cli_actor, record_change
 from connectors.postgres.database import DatabaseError, connect
 from millstream.events.base import utc_now
@@ -81,15 +82,12 @@ def send_test_command(
         fail(f"--secret: {exc}")
     record = example_record()
     headers, body = signed_request(record.model_dump(mode="json"), "binary" if binary else "structured", keys)
-    try:
-        response = httpx.post(url, content=body, headers={**headers, "user-agent": USER_AGENT},
-                              timeout=settings().webhooks.timeout_s)
-    except httpx.HTTPError as exc:
-        fail(f"{url}: {type(exc).__name__}: {exc}", EXIT_UNAVAILABLE)
-    excerpt = response.content[:EXCERPT_BYTES].decode("utf-8", "replace")
-    console.print(f"sent {record.id} ({record.cloudevent_type}) to {url}: HTTP {response.status_code} {excerpt}",
-                  highlight=False, markup=False)
-    if not response.is_success:
+    answer = asyncio.run(post_once(url, body, headers, settings().webhooks.timeout_s))  # as the dispatcher posts
+    if answer.status is None:
+        fail(f"{redact_url(url)}: {answer.error}", EXIT_UNAVAILABLE)
+    console.print(f"sent {record.id} ({record.cloudevent_type}) to {redact_url(url)}: HTTP {answer.status} "
+                  f"{answer.excerpt}", highlight=False, markup=False)
+    if not answer.ok:
         raise typer.Exit(1)
 
 

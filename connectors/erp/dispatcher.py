@@ -37,19 +37,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import psycopg
 from prometheus_client import Counter, Histogram
 from psycopg.rows import dict_row
 
 from connectors.erp.clock import Clock, SystemClock
-from connectors.erp.http_pool import ClientPool
+from connectors.erp.http_client import WebhookClient
 from connectors.erp.models import ErpError, WebhookEndpoint
 from connectors.erp.queue import AttemptResult, due_deliveries, enabled_endpoints, fan_out, record_attempts
 from connectors.erp.report import DispatchReport
 from connectors.erp.retry import RetryPolicy, parse_retry_after
 from connectors.erp.targets import redact_url
-from connectors.erp.webhook_request import USER_AGENT, read_excerpt, signed_request
+from connectors.erp.webhook_request import signed_request
 from connectors.kafka.producer import EventProducer
 from connectors.kafka.topics import ERP_EVENTS
 from millstream.events.base import WITHOUT_TIME_CHECK
@@ -107,7 +106,6 @@ class Dispatcher:
         clock: Clock | None = None,
         policy: RetryPolicy | None = None,
         batch_size: int = 1000,
-        transport: httpx.AsyncBaseTransport | None = None,
         kafka: KafkaSettings | None = None,
     ) -> None:
         self._database = database
@@ -115,9 +113,8 @@ class Dispatcher:
         self.clock = clock or SystemClock()
         self.policy = policy or RetryPolicy()
         self._batch_size = batch_size
-        self._transport = transport
         self._conn: psycopg.AsyncConnection[dict[str, Any]] | None = None
-        self._pool: ClientPool | None = None
+        self._client: WebhookClient | None = None
         self._endpoints: dict[str, WebhookEndpoint] = {}
         self._kafka = kafka
         self._producer: EventProducer | None = None
@@ -128,16 +125,16 @@ class Dispatcher:
             await self._conn.close()
             msg = "another webhook dispatcher is already running on this database"
             raise DispatcherBusyError(msg)
-        self._pool = ClientPool(self._webhooks.max_parallel, self._webhooks.timeout_s,
-                                headers={"user-agent": USER_AGENT}, transport=self._transport)
+        self._client = WebhookClient(self._webhooks.max_parallel, self._webhooks.timeout_s)
+        self._client.open()
         if self._kafka is not None:
             self._producer = EventProducer(self._kafka)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            await self._pool.aclose()
-            self._pool = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
         if self._producer is not None:
             await asyncio.to_thread(self._producer.flush, 10.0)
         if self._conn is not None:
@@ -151,11 +148,11 @@ class Dispatcher:
         return self._conn
 
     @property
-    def pool(self) -> ClientPool:
-        if self._pool is None:
+    def client(self) -> WebhookClient:
+        if self._client is None:
             msg = "the dispatcher is not open; use `async with Dispatcher(...)`"
             raise ErpError(msg)
-        return self._pool
+        return self._client
 
     async def _connect(self) -> psycopg.AsyncConnection[dict[str, Any]]:
         return await psycopg.AsyncConnection.connect(
@@ -334,12 +331,11 @@ class Dispatcher:
     async def _send_chain(self, key: tuple[str, str], chain: list[dict[str, Any]], flight: _Flight) -> None:
         try:
             for row in chain:
-                async with flight.semaphore:  # at most max_parallel requests, so a client is always free
+                async with flight.semaphore:  # at most max_parallel requests: a connection is always free
                     endpoint = self._endpoints.get(row["endpoint_id"])
                     if endpoint is None or endpoint.id in flight.gone:  # checked once it is this one's turn
                         return
-                    with self.pool.lease() as client:
-                        result = await self._attempt(client, endpoint, row)
+                    result = await self._attempt(endpoint, row)
                 flight.results.append(result)
                 if result.outcome == "gone":
                     flight.gone.add(endpoint.id)
@@ -349,35 +345,22 @@ class Dispatcher:
             flight.finished.append(key)
             flight.wake.set()
 
-    async def _attempt(self, client: httpx.AsyncClient, endpoint: WebhookEndpoint, row: dict[str, Any]
-                       ) -> AttemptResult:
+    async def _attempt(self, endpoint: WebhookEndpoint, row: dict[str, Any]) -> AttemptResult:
         attempt = row["attempts"] + 1
         attempted_at = self.clock.now()
         headers, body = signed_request(row["record"], endpoint.content_mode, endpoint.signing_keys())
-        status: int | None = None
-        error: str | None = None
-        excerpt = ""
-        retry_after: timedelta | None = None
-        started = time.perf_counter()  # the caller holds a request slot and a free client: no queueing
-        try:
-            async with client.stream("POST", endpoint.url, content=body, headers=headers) as response:
-                status = response.status_code
-                if status in (429, 503):
-                    retry_after = parse_retry_after(response.headers.get("retry-after"), attempted_at)
-                excerpt = (await read_excerpt(response)).decode("utf-8", "replace")
-        except httpx.TimeoutException:
-            error = f"timeout after {self._webhooks.timeout_s:g} s"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
-        latency_ms = (time.perf_counter() - started) * 1000
-        WEBHOOK_LATENCY.observe(latency_ms / 1000)
-        outcome, next_at = self._next(status, attempt, attempted_at, retry_after)
+        # the caller holds a request slot, so a connection is free: the latency has no queueing in it
+        answer = await self.client.post(endpoint.url, body, headers)
+        WEBHOOK_LATENCY.observe(answer.latency_ms / 1000)
+        retry_after = parse_retry_after(answer.retry_after, attempted_at)
+        outcome, next_at = self._next(answer.status, attempt, attempted_at, retry_after)
         WEBHOOK_ATTEMPTS.labels(outcome).inc()
         if outcome != "delivered":
             logger.warning("webhook %s to endpoint %s (%s) attempt %s: %s -> %s", row["event_id"], endpoint.id,
-                           redact_url(endpoint.url), attempt, status if status is not None else error, outcome)
-        return AttemptResult(row["id"], endpoint.id, row["event_id"], attempt, attempted_at, status, latency_ms,
-                             error, excerpt, outcome, next_at)
+                           redact_url(endpoint.url), attempt,
+                           answer.status if answer.status is not None else answer.error, outcome)
+        return AttemptResult(row["id"], endpoint.id, row["event_id"], attempt, attempted_at, answer.status,
+                             answer.latency_ms, answer.error, answer.excerpt, outcome, next_at)
 
     def _next(self, status: int | None, attempt: int, now: datetime, retry_after: timedelta | None
               ) -> tuple[str, datetime]:

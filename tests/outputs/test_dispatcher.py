@@ -280,7 +280,7 @@ def test_garbage_answers_are_logged_and_retried(erp_settings, erp_db, secret):
     assert report.retried == 1 and report.delivered == 0
     [delivery] = list_deliveries(erp_db)
     assert delivery.status == "pending" and delivery.last_status_code is None
-    assert "RemoteProtocolError" in delivery.last_error
+    assert "invalid HTTP answer" in delivery.last_error and "NOT HTTP AT ALL" in delivery.last_error
 
 
 def test_order_per_record_key_under_concurrency_and_failures(erp_settings, erp_db, erp, secret, session_factory):
