@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from millstream.errors import ScenarioError
 from millstream.events.base import UtcDatetime
 from millstream.gs1 import is_valid_gtin, is_valid_sscc
+from millstream.serde import format_validation_error
 
 __all__ = [
     "Bom",
@@ -364,13 +365,6 @@ def _dangling_references(s: Scenario) -> list[str]:
     return problems
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path
-
-
 def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
     """Validate already-parsed scenario data; :class:`ScenarioError` names ``source``, field and problem."""
     if not isinstance(data, dict):
@@ -379,12 +373,7 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False, include_input=False):
-            path = _field_path(err["loc"])
-            message = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{path}: {message}" if path else message)
-        msg = f"{source}: " + "; ".join(problems)
+        msg = f"{source}: {format_validation_error(exc)}"
         raise ScenarioError(msg) from None
 
 

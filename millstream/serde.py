@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from millstream.errors import DecodeError
 from millstream.events.base import DEFAULT_TIME_POLICY, TimePolicy
 
-__all__ = ["decode", "decode_json", "encode", "format_validation_error", "to_jsonable"]
+__all__ = ["decode", "decode_json", "encode", "field_path", "format_validation_error", "to_jsonable"]
 
 E = TypeVar("E", bound=BaseModel)
 
@@ -58,11 +58,22 @@ def decode(
         raise DecodeError(f"{model.__name__}: {format_validation_error(exc)}", "validation") from None
 
 
-def format_validation_error(exc: ValidationError) -> str:
-    """``field.path: message`` for each error, joined with ``; `` (values are not echoed)."""
+def field_path(loc: tuple[int | str, ...], root: str = "") -> str:
+    """A validation location as a path: ``("machines", 2, "site_id")`` -> ``machines[2].site_id``."""
+    path = root
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def format_validation_error(exc: ValidationError, root: str = "") -> str:
+    """``field.path: message`` for each error, joined with ``; `` (values are not echoed).
+
+    ``root`` prefixes every path (e.g. ``simulation`` for a nested section validated on its own).
+    """
     parts = []
     for err in exc.errors(include_url=False, include_input=False):
         message = err["msg"].removeprefix("Value error, ")
-        loc = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{loc}: {message}" if loc else message)
+        path = field_path(err["loc"], root)
+        parts.append(f"{path}: {message}" if path else message)
     return "; ".join(parts)

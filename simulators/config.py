@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from millstream.errors import MillstreamError
 from millstream.masterdata import Scenario
+from millstream.serde import format_validation_error
 
 __all__ = ["FleetParameters", "GateParameters", "PlantParameters", "SimulationConfig", "SimulationError",
            "check_speed", "simulation_config"]
@@ -86,10 +87,7 @@ def simulation_config(scenario: Scenario) -> SimulationConfig:
     try:
         return SimulationConfig.model_validate(scenario.simulation)
     except ValidationError as exc:
-        problems = "; ".join(
-            "simulation." + ".".join(str(p) for p in err["loc"]) + ": " + err["msg"]
-            for err in exc.errors(include_url=False))
-        msg = f"scenario {scenario.name!r}: {problems}"
+        msg = f"scenario {scenario.name!r}: {format_validation_error(exc, 'simulation')}"
         raise SimulationError(msg) from None
 
 

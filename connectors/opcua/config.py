@@ -291,7 +291,7 @@ def config_from_data(data: dict[str, Any], *, source: str = "config") -> Connect
 
 
 def _name_endpoints(problems: str, data: dict[str, Any]) -> str:
-    """Replace ``endpoints.2.`` by ``endpoints[plant].`` so the message names the endpoint."""
+    """Replace ``endpoints[2].`` by ``endpoints[plant].`` so the message names the endpoint."""
     endpoints = data.get("endpoints")
     if not isinstance(endpoints, list):
         return problems
@@ -302,7 +302,7 @@ def _name_endpoints(problems: str, data: dict[str, Any]) -> str:
         name = item.get("name") if isinstance(item, dict) else None
         return f"endpoints[{name}]." if name else match.group(0)
 
-    return re.sub(r"endpoints\.(\d+)\.", named, problems)
+    return re.sub(r"endpoints\[(\d+)\]\.", named, problems)
 
 
 def config_from_scenario(

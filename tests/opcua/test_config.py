@@ -40,7 +40,7 @@ def test_example_config_loads() -> None:
     ("endpoints: [{name: a, url: 'http://x', nodes: [{node_id: 'i=1', machine_id: M, tag: t}]}]",
      "endpoints[a].url"),
     ("endpoints: [{name: a, url: 'opc.tcp://x:1', nodes: [{node_id: 'ns=2;q=1', machine_id: M, tag: t}]}]",
-     "endpoints[a].nodes.0.node_id: 'ns=2;q=1' is not a NodeId"),
+     "endpoints[a].nodes[0].node_id: 'ns=2;q=1' is not a NodeId"),
     ("endpoints: [{name: a, url: 'opc.tcp://x:1', security: {policy: None, mode: Sign}, "
      "nodes: [{node_id: 'i=1', machine_id: M, tag: t}]}]", "do not agree"),
     ("endpoints: [{name: a, url: 'opc.tcp://x:1', identity: {type: username, username: u}, "
