@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from millstream.events import DeadLetter, GpsPing, RfidRead, SensorReading
 from millstream.events.alerts import Alert
+from millstream.events.connectivity import EndpointStatus
 from millstream.events.erp import ErpRecord
 from millstream.settings import KafkaSettings
 
@@ -18,6 +19,7 @@ __all__ = [
     "ERP_EVENTS",
     "FLEET_GPS",
     "TELEMETRY_READINGS",
+    "TELEMETRY_STATUS",
     "TOPICS",
     "WAREHOUSE_RFID",
     "Topic",
@@ -47,6 +49,8 @@ class Topic:
 
 TELEMETRY_READINGS = Topic("telemetry.readings", 6, "machine_id", timedelta(days=7), SensorReading,
                            "OPC-UA sensor readings from the bridge")
+TELEMETRY_STATUS = Topic("telemetry.status", 1, "endpoint", timedelta(days=30), EndpointStatus,
+                         "OPC-UA endpoint online/offline changes with the gap")
 FLEET_GPS = Topic("fleet.gps", 3, "truck_id", timedelta(days=7), GpsPing, "truck GPS pings")
 WAREHOUSE_RFID = Topic("warehouse.rfid", 3, "reader_id", timedelta(days=7), RfidRead, "RFID gate reads")
 ALERTS = Topic("alerts", 3, "subject", timedelta(days=30), Alert,
@@ -54,7 +58,7 @@ ALERTS = Topic("alerts", 3, "subject", timedelta(days=30), Alert,
 ERP_EVENTS = Topic("erp.events", 3, "event_id", timedelta(days=30), ErpRecord, "ERP records from the outbox")
 DLQ = Topic("dlq", 1, "source_topic", timedelta(days=30), DeadLetter, "rejected inputs with reasons")
 
-TOPICS: tuple[Topic, ...] = (TELEMETRY_READINGS, FLEET_GPS, WAREHOUSE_RFID, ALERTS, ERP_EVENTS, DLQ)
+TOPICS: tuple[Topic, ...] = (TELEMETRY_READINGS, TELEMETRY_STATUS, FLEET_GPS, WAREHOUSE_RFID, ALERTS, ERP_EVENTS, DLQ)
 
 
 def topic_by_name(name: str) -> Topic:
