@@ -37,9 +37,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import psycopg
 from prometheus_client import Counter, Histogram
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 
 from connectors.erp.clock import Clock, SystemClock
 from connectors.erp.http_client import WebhookClient
@@ -116,6 +118,7 @@ class Dispatcher:
         self._conn: psycopg.AsyncConnection[dict[str, Any]] | None = None
         self._client: WebhookClient | None = None
         self._endpoints: dict[str, WebhookEndpoint] = {}
+        self._keys: dict[str, list[bytes]] = {}
         self._kafka = kafka
         self._producer: EventProducer | None = None
 
@@ -155,8 +158,10 @@ class Dispatcher:
         return self._client
 
     async def _connect(self) -> psycopg.AsyncConnection[dict[str, Any]]:
-        return await psycopg.AsyncConnection.connect(
+        conn = await psycopg.AsyncConnection.connect(
             self._database.url.get_secret_value(), autocommit=True, row_factory=dict_row, connect_timeout=10)
+        set_json_loads(orjson.loads, conn)  # every due delivery brings its record as jsonb: orjson is ~5x faster
+        return conn
 
     @staticmethod
     async def _take_lock(conn: psycopg.AsyncConnection[dict[str, Any]]) -> bool:
@@ -327,6 +332,7 @@ class Dispatcher:
 
     async def _load_endpoints(self) -> None:
         self._endpoints = await enabled_endpoints(self.conn)
+        self._keys = {e.id: e.signing_keys() for e in self._endpoints.values()}  # decoded once per load
 
     async def _send_chain(self, key: tuple[str, str], chain: list[dict[str, Any]], flight: _Flight) -> None:
         try:
@@ -348,7 +354,8 @@ class Dispatcher:
     async def _attempt(self, endpoint: WebhookEndpoint, row: dict[str, Any]) -> AttemptResult:
         attempt = row["attempts"] + 1
         attempted_at = self.clock.now()
-        headers, body = signed_request(row["record"], endpoint.content_mode, endpoint.signing_keys())
+        keys = self._keys.get(endpoint.id) or endpoint.signing_keys()
+        headers, body = signed_request(row["record"], endpoint.content_mode, keys)
         # the caller holds a request slot, so a connection is free: the latency has no queueing in it
         answer = await self.client.post(endpoint.url, body, headers)
         WEBHOOK_LATENCY.observe(answer.latency_ms / 1000)

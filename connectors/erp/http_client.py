@@ -110,7 +110,9 @@ class WebhookClient:
         except (aiohttp.ClientError, ValueError) as exc:  # resets, refused, not HTTP, bad URL
             error = _describe(exc, url)
         latency_ms = (time.perf_counter() - started) * 1000
-        return Answer(status, retry_after, excerpt.decode("utf-8", "replace"), error, latency_ms)
+        # PostgreSQL text cannot hold NUL: a receiver's NUL bytes must not stop the attempt from being logged
+        text = excerpt.decode("utf-8", "replace").replace("\x00", "\ufffd")
+        return Answer(status, retry_after, text, error and error.replace("\x00", "\ufffd"), latency_ms)
 
     async def aclose(self) -> None:
         if self._session is not None:

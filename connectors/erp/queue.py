@@ -5,9 +5,9 @@
 - :func:`due_deliveries` picks pending deliveries whose time has come, skipping any whose endpoint + record
   key has an earlier delivery still waiting for a retry (a later update waits for an earlier one) and the
   keys the caller has in flight;
-- :func:`record_attempts` logs every attempt and moves each delivery on (delivered / retry / dead), and
-  disables endpoints that answered 410 (with an audit log entry by actor ``dispatcher``), in one
-  transaction.
+- :func:`record_attempts` logs every attempt and moves each delivery on (delivered / retry / dead) in one
+  statement per batch (arrays unnested), and disables endpoints that answered 410 (with an audit log entry
+  by actor ``dispatcher``), in one transaction.
 """
 
 from __future__ import annotations
@@ -68,17 +68,30 @@ ORDER BY d.outbox_seq, d.endpoint_id
 LIMIT %(limit)s
 """
 
-_LOG_ATTEMPT = """
-INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, error, response_excerpt)
-SELECT %(id)s, %(attempt)s, %(at)s, %(status)s, %(latency)s, %(error)s, %(excerpt)s
-WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = %(id)s)  -- its endpoint may have been deleted
+#: One statement per flush, whatever its size: the attempts as arrays, unnested; each attempt is logged
+#: only if its delivery still exists (its endpoint may have been deleted meanwhile).
+_RECORD_ATTEMPTS = """
+WITH r AS (
+    SELECT * FROM unnest(%(id)s::bigint[], %(attempt)s::integer[], %(at)s::timestamptz[], %(code)s::integer[],
+                         %(latency)s::double precision[], %(error)s::text[], %(excerpt)s::text[],
+                         %(status)s::text[], %(next)s::timestamptz[], %(last_error)s::text[],
+                         %(delivered)s::timestamptz[], %(dead)s::timestamptz[])
+        AS r(id, attempt, at, code, latency, error, excerpt, status, next_at, last_error, delivered_at, dead_at)
+), logged AS (
+    INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, error,
+                                  response_excerpt)
+    SELECT r.id, r.attempt, r.at, r.code, r.latency, r.error, r.excerpt
+    FROM r JOIN webhook_deliveries d ON d.id = r.id
+    ORDER BY r.id
+)
+UPDATE webhook_deliveries d SET status = r.status, attempts = r.attempt, next_attempt_at = r.next_at,
+    last_status_code = r.code, last_error = r.last_error, delivered_at = r.delivered_at, dead_at = r.dead_at,
+    updated_at = now()
+FROM r WHERE d.id = r.id
 """
 
-_UPDATE_DELIVERY = """
-UPDATE webhook_deliveries SET status = %s, attempts = %s, next_attempt_at = %s, last_status_code = %s,
-    last_error = %s, delivered_at = %s, dead_at = %s, updated_at = now()
-WHERE id = %s
-"""
+
+_DELIVERY_STATUS = {"delivered": "delivered", "dead": "dead"}  # retry and gone stay pending
 
 
 @dataclass(frozen=True)
@@ -130,19 +143,26 @@ async def enabled_endpoints(conn: Any) -> dict[str, WebhookEndpoint]:
 
 async def record_attempts(conn: Any, results: list[AttemptResult]) -> list[str]:
     """Log the attempts and apply their outcomes; returns the endpoints disabled (410 Gone)."""
-    attempts = [{"id": r.delivery_id, "attempt": r.attempt, "at": r.attempted_at, "status": r.status_code,
-                 "latency": r.latency_ms, "error": r.error, "excerpt": r.excerpt} for r in results]
-    updates = []
+    columns: dict[str, list[Any]] = {name: [] for name in (
+        "id", "attempt", "at", "code", "latency", "error", "excerpt", "status", "next", "last_error", "delivered",
+        "dead")}
     for r in results:
-        status = {"delivered": "delivered", "dead": "dead"}.get(r.outcome, "pending")
-        error = r.error or (None if r.outcome == "delivered" else f"HTTP {r.status_code}")
-        updates.append((status, r.attempt, r.next_attempt_at, r.status_code, error,
-                        r.attempted_at if status == "delivered" else None,
-                        r.attempted_at if status == "dead" else None, r.delivery_id))
+        status = _DELIVERY_STATUS.get(r.outcome, "pending")
+        columns["id"].append(r.delivery_id)
+        columns["attempt"].append(r.attempt)
+        columns["at"].append(r.attempted_at)
+        columns["code"].append(r.status_code)
+        columns["latency"].append(r.latency_ms)
+        columns["error"].append(r.error)
+        columns["excerpt"].append(r.excerpt)
+        columns["status"].append(status)
+        columns["next"].append(r.next_attempt_at)
+        columns["last_error"].append(r.error or (None if r.outcome == "delivered" else f"HTTP {r.status_code}"))
+        columns["delivered"].append(r.attempted_at if status == "delivered" else None)
+        columns["dead"].append(r.attempted_at if status == "dead" else None)
     gone = sorted({r.endpoint_id for r in results if r.outcome == "gone"})
     async with conn.transaction(), conn.cursor() as cur:
-        await cur.executemany(_LOG_ATTEMPT, attempts)
-        await cur.executemany(_UPDATE_DELIVERY, updates)
+        await cur.execute(_RECORD_ATTEMPTS, columns)
         for endpoint_id in gone:
             reason = f"410 Gone at {results[0].attempted_at.isoformat()}"
             await cur.execute(

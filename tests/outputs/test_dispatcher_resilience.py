@@ -95,7 +95,7 @@ def test_webhook_client_has_a_connection_for_every_parallel_request(max_parallel
 
 
 def test_webhook_client_turns_bad_answers_into_redacted_errors():
-    """Not HTTP, a reset, an endless body: an error or an excerpt on the answer, never an exception, and no
+    """Not HTTP, a reset, an endless body, NUL bytes: an error or an excerpt on the answer, never an exception, and no
     user-info or query of the URL in the error text (aiohttp prints whole URLs in some messages)."""
     async def go():
         async def garbage(reader, writer):
@@ -116,9 +116,15 @@ def test_webhook_client_turns_bad_answers_into_redacted_errors():
                     writer.write(b"400\r\n" + b"x" * 1024 + b"\r\n")
                     await writer.drain()
 
+        async def nul(reader, writer):
+            await _read_request(reader)
+            writer.write(b"HTTP/1.1 500 Oops\r\ncontent-length: 5\r\n\r\na\x00b\x00c")
+            await writer.drain()
+            writer.close()
+
         answers = []
         async with WebhookClient(2, 5.0) as client:
-            for handler in (garbage, reset, endless):
+            for handler in (garbage, reset, endless, nul):
                 server = await asyncio.start_server(handler, "127.0.0.1", 0)
                 port = server.sockets[0].getsockname()[1]
                 answers.append(await client.post(f"http://ops:hunter2@127.0.0.1:{port}/hook?token=s3cret",
@@ -126,10 +132,11 @@ def test_webhook_client_turns_bad_answers_into_redacted_errors():
                 server.close()
         return answers
 
-    garbage, reset, endless = asyncio.run(go())
+    garbage, reset, endless, nul = asyncio.run(go())
     assert garbage.status is None and "invalid HTTP answer" in garbage.error
     assert reset.status is None and reset.error
     assert endless.ok and endless.error is None and endless.excerpt == "x" * EXCERPT_BYTES
+    assert nul.status == 500 and nul.excerpt == "a\ufffdb\ufffdc"  # PostgreSQL text cannot hold NUL
     for answer in (garbage, reset):
         assert "s3cret" not in answer.error and "hunter2" not in answer.error
 
