@@ -42,6 +42,9 @@ __all__ = ["ErpReceiver", "FailureMode", "ReceivedRecord", "main"]
 
 logger = logging.getLogger(__name__)
 
+#: uvicorn options that save work per request: no proxy-header rewriting, no Server/Date headers.
+_LEAN: dict[str, Any] = {"proxy_headers": False, "server_header": False, "date_header": False}
+
 FailureMode = Literal["error", "timeout", "rate_limit", "unavailable", "gone"]
 _MODES: tuple[str, ...] = ("error", "timeout", "rate_limit", "unavailable", "gone")
 
@@ -127,7 +130,7 @@ class ErpReceiver:
 
     def start(self) -> ErpReceiver:
         config = uvicorn.Config(self.app, host=self._host, port=self._port, log_level="warning", lifespan="off",
-                                access_log=False, timeout_graceful_shutdown=1)
+                                access_log=False, timeout_graceful_shutdown=1, **_LEAN)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="erp-receiver", daemon=True)
         self._thread.start()
@@ -181,7 +184,7 @@ class ErpReceiver:
                 self.rejected += 1
             return JSONResponse({"error": "invalid webhook signature"}, status_code=401)
         try:
-            event = from_http(headers, body)
+            event = from_http(headers, body, data_unmarshaller=_data)
         except Exception as exc:  # the SDK raises several types for a malformed CloudEvent
             with self._lock:
                 self.rejected += 1
@@ -189,7 +192,7 @@ class ErpReceiver:
         status = self._store(headers["webhook-id"], event, headers.get("content-type", ""))
         if failure is not None:  # timeout: processed, but the answer comes too late
             await asyncio.sleep(failure.delay_s)
-        return JSONResponse({"status": status})
+        return Response(b'{"status":"%s"}' % status.encode(), media_type="application/json")
 
     def _verified(self, body: bytes, headers: dict[str, str]) -> bool:
         for verifier in self._verifiers:
@@ -238,6 +241,14 @@ class ErpReceiver:
         return JSONResponse({"status": "ok"})
 
 
+def _data(raw: str | bytes) -> Any:
+    """A CloudEvent's data: JSON if it parses (orjson: faster than the SDK's default), else as it came."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw
+
+
 def _failure_response(failure: _Failure) -> Response:
     if failure.mode == "rate_limit":
         return JSONResponse({"error": "too many requests"}, 429, headers={"retry-after": failure.retry_after})
@@ -260,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     receiver = ErpReceiver(args.secret, host=args.host, port=args.port)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(receiver.app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                lifespan="off")
+                lifespan="off", **_LEAN)
 
 
 if __name__ == "__main__":
