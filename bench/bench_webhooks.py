@@ -1,17 +1,22 @@
 """Webhook delivery throughput and latency to a local ERP receiver.
 
-Setup: a fresh database on ``MILLSTREAM_DATABASE__URL``'s server, the ERP receiver simulator in its own
-process on 127.0.0.1 (it verifies every signature with ``standardwebhooks`` and parses every CloudEvent),
-N records over K record keys in the outbox.
+Setup: a fresh database on ``MILLSTREAM_DATABASE__URL``'s server, a receiver in its own process on
+127.0.0.1, N records over K record keys in the outbox. Two receivers, one after the other: ``erp`` = the
+ERP receiver simulator (it verifies every signature with ``standardwebhooks`` and parses every CloudEvent
+with ``cloudevents``), ``null`` = a bare HTTP/1.1 responder (what the dispatcher can do by itself).
 
 Measured:
 - **baseline**: the same signed requests posted by a bare aiohttp ``ClientSession`` (the dispatcher's HTTP
   client) at the same concurrency, in this process, no database — the ceiling of this client + receiver
   pair on this machine;
-- **burst**: ``Dispatcher.run_until_idle`` over the whole outbox — deliveries/s (and the ratio to the
-  baseline), p50/p95 request latency from the attempt log;
-- **steady**: records appended at a fixed rate while the dispatcher runs — p50/p95 end-to-end latency
-  from outbox insert to the receiver storing the record.
+- **burst**: ``Dispatcher.run`` (as ``millstream dispatch``) until the whole outbox is delivered —
+  deliveries/s (and the ratio to the baseline), p50/p95 request latency from the attempt log;
+- **steady**: records appended at ``BENCH_WEBHOOK_STEADY_RATE`` per second while the dispatcher runs —
+  p50/p95 end-to-end latency from the append's commit to the end of the delivering request.
+
+Everything runs on uvloop, as ``millstream dispatch`` does. The machine is shared: note its load average
+with the figures. Environment: ``BENCH_WEBHOOK_RECORDS``, ``_KEYS``, ``_PARALLEL``, ``_STEADY_RATE`` (0: no
+steady phase), ``_STEADY_SECONDS``, ``_RECEIVERS`` (``erp,null``).
 
 Goal (issue 5): >= 2,000 deliveries/s and p95 < 50 ms.
 """
@@ -55,6 +60,7 @@ KEYS = int(os.environ.get("BENCH_WEBHOOK_KEYS", "600"))
 PARALLEL = int(os.environ.get("BENCH_WEBHOOK_PARALLEL", "16"))
 STEADY_RATE = float(os.environ.get("BENCH_WEBHOOK_STEADY_RATE", "200"))
 STEADY_SECONDS = float(os.environ.get("BENCH_WEBHOOK_STEADY_SECONDS", "4"))
+RECEIVERS = os.environ.get("BENCH_WEBHOOK_RECEIVERS", "erp,null").split(",")
 
 
 def _records(n: int, keys: int, start: datetime) -> list[ErpRecord]:
@@ -98,8 +104,9 @@ async def _baseline(url: str, secret: str, records: list[ErpRecord]) -> tuple[fl
     return len(requests) / elapsed, latencies
 
 
-async def _steady(settings: Any, conn: psycopg.Connection, base: str) -> list[float]:
-    """Append at STEADY_RATE while the dispatcher runs; end-to-end latencies in ms."""
+async def _steady(settings: Any, conn: psycopg.Connection) -> list[float]:
+    """Append at STEADY_RATE while the dispatcher runs; end-to-end latencies in ms, from the append's commit
+    to the end of the delivering request (attempt log: ``attempted_at`` + ``latency_ms``)."""
     stop = asyncio.Event()
     async with Dispatcher(settings.database, settings.webhooks, batch_size=2000) as dispatcher:
         task = asyncio.create_task(dispatcher.run(stop, poll_interval_s=0.005))
@@ -115,16 +122,21 @@ async def _steady(settings: Any, conn: psycopg.Connection, base: str) -> list[fl
             delay = started + (i + batch) / STEADY_RATE - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-        for _ in range(200):
-            async with httpx.AsyncClient() as client:
-                got = (await client.get(base + "/records")).json()["records"]
-            received = {r["webhook_id"]: r["received_at"] for r in got if r["webhook_id"] in appended_at}
-            if len(received) == len(records):
+        ids = list(appended_at)
+        rows: list[dict[str, Any]] = []
+        for _ in range(600):
+            rows = await asyncio.to_thread(lambda: conn.execute(
+                "SELECT d.event_id, a.attempted_at, a.latency_ms FROM webhook_attempts a "
+                "JOIN webhook_deliveries d ON d.id = a.delivery_id "
+                "WHERE d.status = 'delivered' AND a.status_code BETWEEN 200 AND 299 AND d.event_id = ANY(%s)",
+                (ids,)).fetchall())
+            if len(rows) >= len(ids):
                 break
             await asyncio.sleep(0.1)
         stop.set()
         await task
-    return [(datetime.fromisoformat(at).timestamp() - appended_at[wid]) * 1000 for wid, at in received.items()]
+    return [(r["attempted_at"].timestamp() + r["latency_ms"] / 1000 - appended_at[r["event_id"]]) * 1000
+            for r in rows]
 
 
 @contextmanager
@@ -197,7 +209,7 @@ def _scenario(server: str, base: str, secret: str, *, steady: bool) -> dict[str,
                 "burst_request_p95_ms": _pct(request_latencies, 95),
             }
             if steady:
-                latencies = _run(_steady(settings, conn, base))
+                latencies = _run(_steady(settings, conn))
                 figures |= {"steady_rate_per_s": STEADY_RATE,
                             "steady_end_to_end_p50_ms": _pct(latencies, 50),
                             "steady_end_to_end_p95_ms": _pct(latencies, 95)}
@@ -249,13 +261,16 @@ def main() -> dict[str, float]:
     server = load_settings().database.url.get_secret_value()
     secret = generate_secret()
     figures: dict[str, float] = {}
-    for label, args, steady in (
-        ("erp", ["-m", "simulators.erp_receiver", "--secret", secret], True),
-        ("null", ["-m", "bench.bench_webhooks", "--null-receiver"], False),
+    for label, args in (
+        ("erp", ["-m", "simulators.erp_receiver", "--secret", secret]),
+        ("null", ["-m", "bench.bench_webhooks", "--null-receiver"]),
     ):
+        if label not in RECEIVERS:
+            continue
         proc, base = _start(args)
         try:
-            figures |= {f"{label}_{k}": v for k, v in _scenario(server, base, secret, steady=steady).items()}
+            measured = _scenario(server, base, secret, steady=STEADY_RATE > 0)
+            figures |= {f"{label}_{k}": v for k, v in measured.items()}
         finally:
             proc.terminate()
             proc.wait(timeout=10)
