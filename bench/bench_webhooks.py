@@ -11,8 +11,9 @@ Measured:
   pair on this machine;
 - **burst**: ``Dispatcher.run`` (as ``millstream dispatch``) until the whole outbox is delivered —
   deliveries/s (and the ratio to the baseline), p50/p95 request latency from the attempt log;
-- **steady**: records appended at ``BENCH_WEBHOOK_STEADY_RATE`` per second while the dispatcher runs —
-  p50/p95 end-to-end latency from the append's commit to the end of the delivering request.
+- **steady**: records appended at ``BENCH_WEBHOOK_STEADY_RATE`` per second by another process (as the
+  pipelines do) while the dispatcher runs — p50/p95 end-to-end latency from the append's commit to the
+  end of the delivering request.
 
 Everything runs on uvloop, as ``millstream dispatch`` does. The machine is shared: note its load average
 with the figures. Environment: ``BENCH_WEBHOOK_RECORDS``, ``_KEYS``, ``_PARALLEL``, ``_STEADY_RATE`` (0: no
@@ -38,6 +39,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import orjson
 import psycopg
 import uvloop
 from psycopg import sql
@@ -58,7 +60,7 @@ __all__ = ["main"]
 RECORDS = int(os.environ.get("BENCH_WEBHOOK_RECORDS", "6000"))
 KEYS = int(os.environ.get("BENCH_WEBHOOK_KEYS", "600"))
 PARALLEL = int(os.environ.get("BENCH_WEBHOOK_PARALLEL", "16"))
-STEADY_RATE = float(os.environ.get("BENCH_WEBHOOK_STEADY_RATE", "200"))
+STEADY_RATE = float(os.environ.get("BENCH_WEBHOOK_STEADY_RATE", "1000"))
 STEADY_SECONDS = float(os.environ.get("BENCH_WEBHOOK_STEADY_SECONDS", "4"))
 RECEIVERS = os.environ.get("BENCH_WEBHOOK_RECEIVERS", "erp,null").split(",")
 
@@ -104,24 +106,41 @@ async def _baseline(url: str, secret: str, records: list[ErpRecord]) -> tuple[fl
     return len(requests) / elapsed, latencies
 
 
-async def _steady(settings: Any, conn: psycopg.Connection) -> list[float]:
-    """Append at STEADY_RATE while the dispatcher runs; end-to-end latencies in ms, from the append's commit
-    to the end of the delivering request (attempt log: ``attempted_at`` + ``latency_ms``)."""
-    stop = asyncio.Event()
-    async with Dispatcher(settings.database, settings.webhooks, batch_size=2000) as dispatcher:
-        task = asyncio.create_task(dispatcher.run(stop, poll_interval_s=0.005))
-        records = _records(int(STEADY_RATE * STEADY_SECONDS), KEYS, datetime.now(UTC))
-        appended_at: dict[str, float] = {}
-        batch = max(1, int(STEADY_RATE / 50))  # 50 appends per second
+def _append_steadily(database_url: str) -> dict[str, float]:
+    """Append STEADY_RATE records per second for STEADY_SECONDS (50 appends per second); when each was
+    committed. Runs in a process of its own, as the pipelines do (``--steady-appender``)."""
+    records = _records(int(STEADY_RATE * STEADY_SECONDS), KEYS, datetime.now(UTC))
+    appended_at: dict[str, float] = {}
+    batch = max(1, int(STEADY_RATE / 50))
+    settings = load_settings(database={"url": database_url})
+    with connect(settings.database, autocommit=True) as conn:
         started = time.perf_counter()
         for i in range(0, len(records), batch):
             chunk = records[i:i + batch]
-            await asyncio.to_thread(append_many, conn, chunk)
+            append_many(conn, chunk)
             now = time.time()
             appended_at.update((r.id, now) for r in chunk)
             delay = started + (i + batch) / STEADY_RATE - time.perf_counter()
             if delay > 0:
-                await asyncio.sleep(delay)
+                time.sleep(delay)
+    return appended_at
+
+
+async def _steady(settings: Any, conn: psycopg.Connection) -> list[float]:
+    """Records appended by another process at STEADY_RATE while the dispatcher runs; end-to-end latencies in
+    ms, from the append's commit to the end of the delivering request (attempt log: ``attempted_at`` +
+    ``latency_ms``)."""
+    stop = asyncio.Event()
+    async with Dispatcher(settings.database, settings.webhooks, batch_size=2000) as dispatcher:
+        task = asyncio.create_task(dispatcher.run(stop, poll_interval_s=0.005))
+        appender = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.bench_webhooks", "--steady-appender",
+            settings.database.url.get_secret_value(), stdout=asyncio.subprocess.PIPE)
+        out, _ = await appender.communicate()
+        if appender.returncode != 0:
+            msg = f"the steady appender failed (exit {appender.returncode})"
+            raise RuntimeError(msg)
+        appended_at: dict[str, float] = orjson.loads(out)
         ids = list(appended_at)
         rows: list[dict[str, Any]] = []
         for _ in range(600):
@@ -285,5 +304,7 @@ def main() -> dict[str, float]:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--null-receiver"]:
         uvloop.run(_null_receiver(int(sys.argv[3])))
+    elif sys.argv[1:2] == ["--steady-appender"]:
+        sys.stdout.buffer.write(orjson.dumps(_append_steadily(sys.argv[2])))
     else:
         main()
