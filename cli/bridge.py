@@ -7,12 +7,12 @@ the command-line options; the simulated plant needs ``--allow-insecure``). For a
     millstream bridge opcua --endpoint opc.tcp://127.0.0.1:4840 --node "ns=1;s=Temperature" \\
         --sink stdout --duration 5
 
-prints one JSON object per reading (and per endpoint status change) on stdout.
+prints one JSON object per reading (and per endpoint status change) on stdout (``--count N`` stops after N
+readings instead). With ``--sink kafka`` endpoint status changes go to ``telemetry.status``.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,7 +20,14 @@ import typer
 from bytewax.run import cli_main
 
 from cli.common import EXIT_INPUT, fail, settings
-from cli.opcua import AllowInsecureOption, PasswordOption, SecurityModeOption, UsernameOption, connection_options
+from cli.opcua import (
+    AllowInsecureOption,
+    PasswordOption,
+    SecurityModeOption,
+    UsernameOption,
+    connection_options,
+    prompt_password,
+)
 from connectors.opcua.config import (
     ConnectorConfig,
     Identity,
@@ -28,6 +35,7 @@ from connectors.opcua.config import (
     config_from_data,
     config_from_scenario,
     load_config,
+    safe_name,
 )
 from connectors.opcua.errors import OpcuaError
 from connectors.opcua.source import OpcuaSource
@@ -42,8 +50,7 @@ app = typer.Typer(help="Bridges from the plant floor into Kafka.", no_args_is_he
 
 def _tag_of(node_id: str) -> str:
     """A tag name from a NodeId's identifier (``ns=1;s=Temperature`` -> ``Temperature``)."""
-    identifier = node_id.rsplit(";", 1)[-1].split("=", 1)[-1]
-    return re.sub(r"[^A-Za-z0-9._:-]+", "_", identifier).strip("_")[:128] or "value"
+    return safe_name(node_id.rsplit(";", 1)[-1].split("=", 1)[-1], "value")
 
 
 def _quick_look_config(url: str, nodes: list[str], machine_id: str | None, subscription: dict[str, object],
@@ -65,6 +72,8 @@ def opcua_command(
     machine_id: str | None = typer.Option(None, "--machine-id", help="Quick look: machine id for the readings."),
     sink: str = typer.Option("kafka", "--sink", help="kafka (telemetry.readings) or stdout (JSON lines)."),
     duration: float | None = typer.Option(None, "--duration", min=0.1, help="Stop after this many seconds."),
+    count: int | None = typer.Option(
+        None, "--count", min=1, help="Stop after this many readings (per endpoint), or --duration, if sooner."),
     publishing_interval_ms: float = typer.Option(500.0, "--publishing-interval-ms", min=1),
     sampling_interval_ms: float = typer.Option(250.0, "--sampling-interval-ms", min=0),
     security_mode: str | None = SecurityModeOption,
@@ -79,8 +88,7 @@ def opcua_command(
                                         ("--endpoint", endpoint and not scenario)) if given]
     if len(sources) != 1:
         fail("give exactly one of --config FILE, --scenario FILE [--endpoint URL] or --endpoint URL --node NODEID")
-    if username and password is None:
-        password = typer.prompt("password", hide_input=True)
+    password = prompt_password(username, password)
     app_settings = settings()
     if config is not None and (security_mode or allow_insecure or username):
         fail("with --config, set security and identity per endpoint in the file "
@@ -103,7 +111,8 @@ def opcua_command(
                 str(endpoint), node, machine_id, subscription, security_mode=security_mode,
                 allow_insecure=allow_insecure, username=username, password=password)
         source = OpcuaSource(app_settings, connector,
-                             duration=timedelta(seconds=duration) if duration is not None else None)
+                             duration=timedelta(seconds=duration) if duration is not None else None,
+                             max_readings=count)
     except (OpcuaError, ScenarioError) as exc:
         fail(str(exc), EXIT_INPUT)
     flow = build_flow(app_settings, connector, sink=sink, source=source)  # type: ignore[arg-type]

@@ -1,13 +1,14 @@
 """``millstream opcua``: browse a server's address space, make a client certificate, trust a server.
 
-Connection options are shared with ``millstream bridge opcua`` (:func:`connection_options`): security is
-Basic256Sha256 SignAndEncrypt by default; ``--allow-insecure`` is the explicit opt-in to security mode None.
+Connection options are shared with ``millstream bridge opcua`` (:func:`connection_options`,
+:func:`prompt_password`): security is Basic256Sha256 SignAndEncrypt by default; ``--allow-insecure`` (or the
+setting ``MILLSTREAM_OPCUA__ALLOW_INSECURE=true``) is the explicit opt-in to security mode None, which then
+becomes the default mode.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import typer
 from cli.common import EXIT_INPUT, EXIT_UNAVAILABLE, console, fail, settings
 from connectors.opcua.browse import browse_tree
 from connectors.opcua.client import connect_client, describe_error, disconnect_quietly
-from connectors.opcua.config import ConnectionConfig, parse_node_id
+from connectors.opcua.config import ConnectionConfig, parse_node_id, safe_name
 from connectors.opcua.errors import OpcuaConnectionError, OpcuaError, OpcuaSecurityError
 from connectors.opcua.security import (
     OWN_CERTIFICATE,
@@ -30,7 +31,7 @@ from connectors.opcua.security import (
     trust_certificate,
 )
 
-__all__ = ["app", "connection_options", "endpoint_name"]
+__all__ = ["app", "connection_options", "endpoint_name", "prompt_password"]
 
 app = typer.Typer(help="OPC-UA: browse servers, client certificates, trusted servers.", no_args_is_help=True)
 
@@ -40,13 +41,15 @@ SECURITY_MODES = ("None", "Sign", "SignAndEncrypt")
 def endpoint_name(url: str) -> str:
     """A readable endpoint name from its URL (``opc.tcp://127.0.0.1:4840/x`` -> ``127.0.0.1-4840``)."""
     host_port = url.removeprefix("opc.tcp://").split("/", 1)[0]
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", host_port).strip("-") or "endpoint"
+    return safe_name(host_port.replace(":", "-"), "endpoint")
 
 
 def connection_options(
     url: str, *, security_mode: str | None, allow_insecure: bool, username: str | None, password: str | None,
 ) -> dict[str, object]:
-    """Endpoint fields (name, url, security, identity) from command-line options."""
+    """Endpoint fields (name, url, security, identity) from command-line options. Insecure is allowed by
+    ``--allow-insecure`` or by the setting ``MILLSTREAM_OPCUA__ALLOW_INSECURE`` (then mode None is the default)."""
+    allow_insecure = allow_insecure or settings().opcua.allow_insecure
     mode = security_mode or ("None" if allow_insecure else "SignAndEncrypt")
     if mode not in SECURITY_MODES:
         fail(f"--security-mode must be one of {', '.join(SECURITY_MODES)}, not {mode!r}")
@@ -68,7 +71,8 @@ UsernameOption = typer.Option(None, "--username", help="Log in with this user na
 PasswordOption = typer.Option(None, "--password", help="Password for --username (prompted when omitted).")
 
 
-def _password(username: str | None, password: str | None) -> str | None:
+def prompt_password(username: str | None, password: str | None) -> str | None:
+    """The password for ``--username``: as given, or prompted (hidden) when omitted."""
     if username and password is None:
         return typer.prompt("password", hide_input=True)
     return password
@@ -89,13 +93,13 @@ def browse_command(
         root_id = parse_node_id(root)
         connection = ConnectionConfig.model_validate(connection_options(
             url, security_mode=security_mode, allow_insecure=allow_insecure, username=username,
-            password=_password(username, password)))
+            password=prompt_password(username, password)))
     except ValueError as exc:
         fail(str(exc))
     pki_dir = settings().opcua.pki_dir
 
     async def browse() -> list:
-        client = await connect_client(connection, pki_dir, allow_insecure=False)
+        client = await connect_client(connection, pki_dir)
         try:
             return await browse_tree(client, root_id, depth)
         finally:

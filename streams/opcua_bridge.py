@@ -4,7 +4,8 @@ OPC UA is live-only (see :mod:`connectors.opcua.source`), so this bridge is the 
 is written to Kafka as it arrives, keyed by machine id, with a stable event id; downstream dataflows read
 Kafka, whose offsets replay after a crash. Dead letters (unresolvable nodes, values that cannot be readings)
 go to ``dlq``. Endpoint status changes (offline/online with the gap) are logged, exported as Prometheus
-metrics (``millstream_opcua_endpoint_online``) and, when a ``status_topic`` is given, published there.
+metrics (``millstream_opcua_endpoint_online``) and published to ``telemetry.status`` (keyed by endpoint; pass
+``status_topic=None`` to leave them out).
 
 For a quick look, ``sink="stdout"`` prints one JSON object per item instead: readings, status changes and
 dead letters, each with a ``"type"`` field.
@@ -17,17 +18,16 @@ from datetime import timedelta
 from typing import Any, Literal
 
 import bytewax.operators as op
-import orjson
 from bytewax.connectors.stdio import StdOutSink
 from bytewax.dataflow import Dataflow, Stream
 
-from connectors.kafka.topics import TELEMETRY_READINGS, Topic
+from connectors.kafka.topics import TELEMETRY_READINGS, TELEMETRY_STATUS, Topic
 from connectors.opcua.config import ConnectorConfig
 from connectors.opcua.source import OpcuaSource
 from millstream.events import DeadLetter, SensorReading
 from millstream.events.connectivity import EndpointStatus
 from millstream.metrics import EVENTS_ACCEPTED
-from millstream.serde import to_jsonable
+from millstream.serde import encode
 from millstream.settings import Settings
 from streams.kafka_io import write_dead_letters, write_events
 
@@ -41,8 +41,9 @@ Sink = Literal["kafka", "stdout"]
 
 
 def to_json_line(item: SensorReading | EndpointStatus | DeadLetter) -> str:
-    """One item as a single JSON line with its ``type`` (``sensor_reading``, ``endpoint_status``...)."""
-    return orjson.dumps({"type": item.kind, **to_jsonable(item)}, option=orjson.OPT_UTC_Z).decode()
+    """One item as a single JSON line with its ``type`` (``sensor_reading``, ``endpoint_status``...) first,
+    then the fields as :func:`millstream.serde.encode` writes them (an event always has fields)."""
+    return f'{{"type":"{item.kind}",{encode(item).decode()[1:]}'
 
 
 def _log_status(status: EndpointStatus) -> EndpointStatus:
@@ -63,7 +64,7 @@ def build_flow(
     *,
     sink: Sink = "kafka",
     duration: timedelta | None = None,
-    status_topic: Topic | None = None,
+    status_topic: Topic | None = TELEMETRY_STATUS,
     source: OpcuaSource | None = None,
 ) -> Dataflow:
     """OPC-UA endpoints of ``config`` -> Kafka (or stdout). ``duration`` ends the flow after that long."""

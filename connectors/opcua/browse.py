@@ -8,12 +8,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from asyncua import Client, Node, ua
 
-from connectors.opcua.config import Discovery, EndpointConfig, parse_browse_path, parse_node_id
+from connectors.opcua.config import Discovery, EndpointConfig, parse_browse_path, parse_node_id, safe_name
 from connectors.opcua.readings import MappedNode
 
 __all__ = ["BrowsedNode", "Unresolved", "browse_tree", "resolve_nodes"]
@@ -73,18 +72,15 @@ async def browse_tree(client: Client, root: ua.NodeId | None = None, depth: int 
     return result
 
 
-def _machine_id(browse_name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._:-]+", "-", browse_name).strip("-") or "machine"
-
-
 async def _walk(client: Client, rule: Discovery, wanted: ua.NodeId | None, node: Node, name: str,
                 type_definition: ua.NodeId | None, level: int, found: list[MappedNode]) -> None:
     refs = await node.get_children_descriptions()
     variables = [r for r in refs if r.NodeClass == ua.NodeClass.Variable]
     is_machine = type_definition == wanted if wanted is not None else bool(variables)
     if is_machine:
-        machine = rule.machine_id or _machine_id(name)
-        found.extend(MappedNode(r.NodeId.to_string(), machine, _machine_id(r.BrowseName.Name)) for r in variables)
+        machine = rule.machine_id or safe_name(name, "machine")
+        found.extend(MappedNode(r.NodeId.to_string(), machine, safe_name(r.BrowseName.Name, "value"))
+                     for r in variables)
         if wanted is not None:
             return
     if level < rule.max_depth:

@@ -53,10 +53,19 @@ __all__ = [
     "load_config",
     "parse_browse_path",
     "parse_node_id",
+    "safe_name",
 ]
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 _BROWSE_ELEMENT = re.compile(r"^\d+:[^/]+$")
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9._:-]+")
+
+
+def safe_name(text: str, default: str) -> str:
+    """``text`` made a valid endpoint, machine or tag name (runs of other characters become ``-``; it starts
+    with a letter or digit; at most 128 characters), or ``default`` when nothing is left."""
+    cleaned = _NOT_IN_NAME.sub("-", text).lstrip("-._:")[:128].rstrip("-._:")
+    return cleaned or default
 
 
 def parse_node_id(text: str) -> ua.NodeId:
@@ -319,7 +328,7 @@ def config_from_scenario(
     if not by_url:
         msg = f"scenario {scenario.name!r} has no machines with an OPC-UA mapping"
         raise OpcuaConfigError(msg)
-    base = re.sub(r"[^A-Za-z0-9._:-]+", "-", scenario.name).strip("-._:") or "plant"
+    base = safe_name(scenario.name, "plant")
     endpoints = []
     for index, (url, nodes) in enumerate(sorted(by_url.items())):
         endpoints.append(EndpointConfig(

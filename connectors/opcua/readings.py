@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -24,6 +24,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from millstream.events import DeadLetter, SensorReading, TimePolicy
+from millstream.events.base import as_utc
 from millstream.serde import format_validation_error
 
 __all__ = ["READINGS_STAGE", "TIMESTAMP_FALLBACKS", "MappedNode", "ReadingFactory"]
@@ -47,12 +48,6 @@ class MappedNode:
     unit: str | None = None
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _scalar(value: Any) -> bool | int | float | str | None:
     """A reading value, or raise ``TypeError`` naming the OPC UA type that cannot be one."""
     if value is None or isinstance(value, bool | str):
@@ -65,7 +60,7 @@ def _scalar(value: Any) -> bool | int | float | str | None:
             raise TypeError(msg)
         return value
     if isinstance(value, datetime):
-        return _aware(value).isoformat()  # type: ignore[union-attr]
+        return as_utc(value).isoformat()
     if isinstance(value, ua.LocalizedText):
         return value.Text
     if isinstance(value, ua.QualifiedName):
@@ -110,8 +105,8 @@ class ReadingFactory:
         status = data_value.StatusCode.value if data_value.StatusCode is not None else 0
         variant = data_value.Value
         raw_value = variant.Value if variant is not None else None
-        source = _aware(data_value.SourceTimestamp)
-        server = _aware(data_value.ServerTimestamp)
+        source = as_utc(data_value.SourceTimestamp) if data_value.SourceTimestamp is not None else None
+        server = as_utc(data_value.ServerTimestamp) if data_value.ServerTimestamp is not None else None
         try:
             value = _scalar(raw_value)
         except TypeError as exc:

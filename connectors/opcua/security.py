@@ -126,7 +126,8 @@ def require_security_allowed(endpoint: ConnectionConfig, *, allow_insecure: bool
     if endpoint.security.insecure and not (endpoint.security.allow_insecure or allow_insecure):
         msg = (f"endpoint {endpoint.name!r} ({endpoint.url}): security mode None is refused — traffic would be "
                "unauthenticated and unencrypted; use Basic256Sha256 Sign/SignAndEncrypt, or set "
-               "`allow_insecure: true` on the endpoint (CLI: --allow-insecure) if you accept that")
+               "`allow_insecure: true` on the endpoint (CLI: --allow-insecure; for every endpoint: "
+               "MILLSTREAM_OPCUA__ALLOW_INSECURE=true) if you accept that")
         raise OpcuaSecurityError(msg)
 
 

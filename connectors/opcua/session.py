@@ -12,7 +12,8 @@ as OPC UA gateways do, so consumers of ``telemetry.readings`` see the gap in the
 exponential backoff and jitter, creating a fresh session and subscription; on success it emits ``online``
 with the time the outage began, so the gap is visible downstream. An unreachable endpoint, a rejected
 certificate or a refused login only affects this endpoint: it is logged (naming the endpoint), reported as
-``offline`` with the reason, and retried.
+``offline`` with the reason, and retried. So is any other exception while connecting or subscribing (asyncua
+raises more than its own error types): the session thread never ends on its own.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ __all__ = ["Backoff", "EndpointSession", "SessionItem"]
 logger = logging.getLogger(__name__)
 
 SessionItem = SensorReading | EndpointStatus | DeadLetter
+
+# Failures of connecting/subscribing that are part of life (server down, refused, timed out): no traceback.
+_EXPECTED = (TimeoutError, UaError, OSError)
 
 ENDPOINT_ONLINE = Gauge("millstream_opcua_endpoint_online", "1 while the endpoint's session is up.", ["endpoint"])
 RECONNECTS = Counter("millstream_opcua_reconnects_total", "Sessions re-established after a loss.", ["endpoint"])
@@ -186,11 +190,18 @@ class EndpointSession:
             try:
                 client = await connect_client(self.endpoint, self.pki_dir, allow_insecure=self.allow_insecure)
                 subscription = await self._subscribe(client)
-            except (TimeoutError, OpcuaError, UaError, OSError) as exc:
+            except Exception as exc:  # whatever asyncua raises, the endpoint goes offline and retries
                 if client is not None:
                     await disconnect_quietly(client)
                 attempts += 1
-                reason = str(exc) if isinstance(exc, OpcuaError) else f"endpoint {name!r}: {describe_error(exc)}"
+                if isinstance(exc, OpcuaError):
+                    reason = str(exc)
+                elif isinstance(exc, _EXPECTED):
+                    reason = f"endpoint {name!r}: {describe_error(exc)}"
+                else:  # not a connection problem we know: keep the traceback for the bug report
+                    reason = f"endpoint {name!r}: unexpected {type(exc).__name__}: {describe_error(exc)}"
+                    logger.error("endpoint %s: unexpected error while connecting or subscribing", name,
+                                 exc_info=exc)
                 if offline_since is None:
                     offline_since = self.clock()
                     self._status("offline", offline_since, reason=reason, attempts=attempts)
@@ -209,7 +220,11 @@ class EndpointSession:
             logger.info("endpoint %s: session up (%s)%s", name, self.endpoint.url,
                         f" after {(now - offline_since).total_seconds():.2f} s offline" if offline_since else "")
             attempts, offline_since, last_reason = 0, None, None
-            reason = await self._pump(client, subscription)
+            try:
+                reason = await self._pump(client, subscription)
+            except Exception as exc:  # a bug while pumping must not end the session thread either
+                logger.error("endpoint %s: unexpected error in the subscription", name, exc_info=exc)
+                reason = f"unexpected {type(exc).__name__}: {describe_error(exc)}"
             self._set_online(False)
             if not stopping.is_set():
                 offline_since = self.clock()

@@ -11,7 +11,8 @@ snapshot is ``None``: after a restart the source resumes with the current values
 downstream dataflow reads Kafka, whose offsets *are* replayable, with stable event ids for idempotent sinks.
 
 ``next_batch`` never blocks: it drains what the session thread buffered and, when nothing is there, asks
-Bytewax to come back after ``poll_interval``.
+Bytewax to come back after ``poll_interval``. A partition ends after ``duration`` or, with ``max_readings``,
+after that many readings of its endpoint (quick looks: ``--count``), whichever comes first.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from pathlib import Path
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from connectors.opcua.config import ConnectorConfig, EndpointConfig
+from connectors.opcua.errors import OpcuaSecurityError
 from connectors.opcua.security import check_credentials
 from connectors.opcua.session import Backoff, EndpointSession, SessionItem
-from millstream.events import TimePolicy, utc_now
+from millstream.events import SensorReading, TimePolicy, utc_now
 from millstream.settings import Settings
 
 __all__ = ["EndpointPartition", "OpcuaSource"]
@@ -34,19 +36,34 @@ logger = logging.getLogger(__name__)
 
 
 class EndpointPartition(StatefulSourcePartition[SessionItem, None]):
-    """One endpoint's session, drained in batches; ends after ``until`` when given (quick looks, tests)."""
+    """One endpoint's session, drained in batches; ends after ``until`` or after ``max_readings`` readings
+    when given (quick looks, tests)."""
 
     def __init__(self, session: EndpointSession, *, batch_size: int, poll_interval: timedelta,
-                 until: datetime | None) -> None:
+                 until: datetime | None, max_readings: int | None = None) -> None:
         self._session = session
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._until = until
+        self._remaining = max_readings
         self._awake: datetime | None = None
         session.start()
 
+    def _up_to_limit(self, batch: list[SessionItem]) -> list[SessionItem]:
+        """The batch up to and including the last reading allowed by ``max_readings``."""
+        for index, item in enumerate(batch):
+            if isinstance(item, SensorReading):
+                self._remaining -= 1  # type: ignore[operator]
+                if self._remaining == 0:
+                    return batch[: index + 1]
+        return batch
+
     def next_batch(self) -> list[SessionItem]:
+        if self._remaining == 0:
+            raise StopIteration
         batch = self._session.drain(self._batch_size)
+        if batch and self._remaining is not None:
+            batch = self._up_to_limit(batch)
         if batch:
             self._awake = None
             return batch
@@ -72,7 +89,10 @@ class OpcuaSource(FixedPartitionedSource[SessionItem, None]):
 
     Checked here, before the dataflow starts: security mode None is refused unless the endpoint sets
     ``allow_insecure`` (or ``MILLSTREAM_OPCUA__ALLOW_INSECURE`` is true), and a secured endpoint's client
-    certificate, key and trust directory must exist (:class:`OpcuaSecurityError` naming the endpoint).
+    certificate, key and trust directory must exist. An endpoint failing these checks is logged as an error
+    naming it (``refused`` keeps the reasons) and its partition reports it ``offline`` with the reason while
+    the other endpoints run (it connects once the missing certificate appears; refused insecurity stays
+    refused). Only when *every* endpoint fails does this raise :class:`OpcuaSecurityError`: nothing could run.
     """
 
     def __init__(
@@ -81,16 +101,28 @@ class OpcuaSource(FixedPartitionedSource[SessionItem, None]):
         config: ConnectorConfig,
         *,
         duration: timedelta | None = None,
+        max_readings: int | None = None,
         batch_size: int = 5_000,
         poll_interval: timedelta = timedelta(milliseconds=20),
         pki_dir: Path | None = None,
     ) -> None:
         self.pki_dir = pki_dir or settings.opcua.pki_dir
+        problems: list[OpcuaSecurityError] = []
+        self.refused: dict[str, str] = {}
         for endpoint in config.endpoints:
-            check_credentials(endpoint, self.pki_dir, allow_insecure=settings.opcua.allow_insecure)
+            try:
+                check_credentials(endpoint, self.pki_dir, allow_insecure=settings.opcua.allow_insecure)
+            except OpcuaSecurityError as exc:
+                problems.append(exc)
+                self.refused[endpoint.name] = str(exc)
+        if problems and len(problems) == len(config.endpoints):
+            raise problems[0]
+        for reason in self.refused.values():
+            logger.error("%s (the other endpoints keep running)", reason)
         self.settings = settings
         self.config = config
         self.duration = duration
+        self.max_readings = max_readings
         self.batch_size = batch_size
         self.poll_interval = poll_interval
 
@@ -110,4 +142,4 @@ class OpcuaSource(FixedPartitionedSource[SessionItem, None]):
             logger.debug("endpoint %s: ignoring resume state (OPC-UA is live-only)", for_part)
         until = utc_now() + self.duration if self.duration is not None else None
         return EndpointPartition(self.session(self.config.endpoint(for_part)), batch_size=self.batch_size,
-                                 poll_interval=self.poll_interval, until=until)
+                                 poll_interval=self.poll_interval, until=until, max_readings=self.max_readings)

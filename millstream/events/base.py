@@ -29,6 +29,7 @@ __all__ = [
     "EventId",
     "TimePolicy",
     "UtcDatetime",
+    "as_utc",
     "stable_id",
     "utc_now",
 ]
@@ -40,6 +41,12 @@ EVENT_NAMESPACE = uuid.UUID("6f1d2c1e-5b7a-4f0e-9a43-6d3f0c2b9e11")
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` as timezone-aware UTC; a naive datetime is taken to be UTC already (as OPC UA and most wire
+    formats define their timestamps). For validated fields use :data:`UtcDatetime`, which refuses naive ones."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None or value.utcoffset() is None else value.astimezone(UTC)
 
 
 def _to_utc(value: datetime) -> datetime:

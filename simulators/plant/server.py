@@ -120,12 +120,34 @@ class PlantServer:
         await self._write_all()
         logger.info("simulated plant serving %s", self.endpoint)
 
-    async def stop(self) -> None:
-        """Stop serving (clients lose their session); the simulation keeps running until :meth:`start`."""
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop serving (clients lose their session); the simulation keeps running until :meth:`start`.
+
+        Stops like a dying process: first no new connections, then every open connection closed, including
+        ones accepted while stopping. (asyncua's ``Server.stop`` closes the open connections once, then waits
+        for the listening socket, which waits for *every* connection to end: a client that reconnects within
+        that window keeps it waiting forever.) The wait is bounded by ``timeout_s``."""
         server, self._server = self._server, None
-        if server is not None:
-            await server.stop()
-            logger.info("simulated plant stopped at %s", self.endpoint)
+        if server is None:
+            return
+        listener = server.bserver._server if server.bserver is not None else None  # private: stop accepting first
+        if listener is not None:
+            listener.close()
+        stopping = asyncio.ensure_future(server.stop())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not stopping.done():
+            for transport in list(server.iserver.asyncio_transports):
+                transport.close()
+            await asyncio.wait({stopping}, timeout=0.05)
+            if not stopping.done() and loop.time() > deadline:
+                stopping.cancel()
+                logger.warning("simulated plant at %s: server stop did not finish within %.0f s; abandoned",
+                               self.endpoint, timeout_s)
+                break
+        if stopping.done() and not stopping.cancelled() and stopping.exception() is not None:
+            logger.warning("simulated plant at %s: server stop raised %r", self.endpoint, stopping.exception())
+        logger.info("simulated plant stopped at %s", self.endpoint)
 
     async def __aenter__(self) -> PlantServer:
         await self.start()

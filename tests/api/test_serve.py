@@ -20,6 +20,7 @@ from millstream.settings import Settings
 from tests.api import factories as f
 from tests.api.conftest import auth
 from tests.conftest import ROOT
+from tests.net import free_port
 
 
 @pytest.fixture
@@ -58,9 +59,7 @@ def test_served_over_http(base_url: str, tokens: dict[str, str]) -> None:
 
 def test_readyz_says_when_the_database_is_unreachable() -> None:
     # nothing listens on this port: a real refused connection, no mock
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead_port = probe.getsockname()[1]
+    dead_port = free_port()
     settings = Settings(database={"url": f"postgresql://postgres@127.0.0.1:{dead_port}/nowhere"})
 
     with TestClient(create_app(settings)) as client:
@@ -76,9 +75,7 @@ def test_readyz_says_when_the_database_is_unreachable() -> None:
 
 
 def test_millstream_api_serve_command(api_settings: Settings, tokens: dict[str, str]) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "MILLSTREAM_DATABASE__URL": api_settings.database.url.get_secret_value(),
            "MILLSTREAM_API__PORT": str(port)}
     command = [sys.executable, "-c", "from cli.main import run; run()", "api", "serve", "--host", "127.0.0.1"]

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
+from bytewax.inputs import StatefulSourcePartition
 
-from connectors.kafka.clients import consumer_config
 from connectors.opcua.config import ConnectorConfig, EndpointConfig, config_from_data
 from connectors.opcua.security import generate_client_certificate
 from connectors.opcua.session import Backoff, EndpointSession, SessionItem
+from connectors.opcua.source import OpcuaSource
 from millstream.events import DEFAULT_TIME_POLICY
 from millstream.settings import Settings
 from tests.opcua.servers import AsyncuaPlant, NodeOpcuaServer
@@ -84,16 +85,64 @@ def collect(session: EndpointSession, until: Callable[[list[SessionItem]], bool]
     pytest.fail(f"condition not met within {timeout_s} s; got {len(items)} items: {items[-10:]}")
 
 
-def consume(settings: Settings, topic: str, expected: int, timeout_s: float = 30) -> list[bytes]:
-    consumer = Consumer(consumer_config(settings.kafka, f"check-{uuid.uuid4().hex[:6]}"))
-    consumer.subscribe([topic])
-    values: list[bytes] = []
-    deadline = datetime.now(UTC) + timedelta(seconds=timeout_s)
-    try:
-        while len(values) < expected and datetime.now(UTC) < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                values.append(msg.value())
-    finally:
-        consumer.close()
-    return values
+Condition = Callable[[list[SessionItem]], bool]
+
+
+class ObservedSource(OpcuaSource):
+    """An :class:`OpcuaSource` whose partitions end as soon as ``until(items)`` holds for everything the
+    source has emitted so far (all partitions): a dataflow that runs until a condition, not for a time.
+    ``timeout_s`` is only the upper bound (then ``done`` stays unset and the test says what arrived).
+    Other threads can wait on what the flow has seen with :meth:`wait_for`."""
+
+    def __init__(self, settings: Settings, config: ConnectorConfig, until: Condition, *, timeout_s: float = 60,
+                 **kwargs: Any) -> None:
+        super().__init__(settings, config, duration=timedelta(seconds=timeout_s), **kwargs)
+        self.until = until
+        self.done = threading.Event()
+        self._seen: list[SessionItem] = []
+        self._lock = threading.Lock()
+
+    @property
+    def seen(self) -> list[SessionItem]:
+        with self._lock:
+            return list(self._seen)
+
+    def observe(self, batch: list[SessionItem]) -> None:
+        with self._lock:
+            self._seen.extend(batch)
+            if not self.done.is_set() and self.until(list(self._seen)):
+                self.done.set()
+
+    def wait_for(self, condition: Condition, timeout_s: float = 30) -> list[SessionItem]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            seen = self.seen
+            if condition(seen):
+                return seen
+            time.sleep(0.02)
+        pytest.fail(f"the flow did not see the condition within {timeout_s} s; saw {self.seen[-10:]}")
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ObservedPartition:
+        return _ObservedPartition(super().build_part(step_id, for_part, resume_state), self)
+
+
+class _ObservedPartition(StatefulSourcePartition[SessionItem, None]):
+    def __init__(self, inner: StatefulSourcePartition[SessionItem, None], source: ObservedSource) -> None:
+        self.inner = inner
+        self.source = source
+
+    def next_batch(self) -> list[SessionItem]:
+        if self.source.done.is_set():
+            raise StopIteration
+        batch = self.inner.next_batch()
+        self.source.observe(batch)
+        return batch
+
+    def next_awake(self) -> datetime | None:
+        return self.inner.next_awake()
+
+    def snapshot(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.inner.close()

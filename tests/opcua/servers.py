@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -19,6 +18,8 @@ from typing import Any, TypeVar
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.user_managers import CertificateUserManager, UserManager
+
+from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_OPCUA_DIR = ROOT / "deploy" / "node-opcua"
@@ -57,12 +58,6 @@ async def cancel_pending() -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _Users(UserManager):
@@ -229,9 +224,9 @@ class NodeOpcuaServer:
         assert node, "Node.js is required for the node-opcua peer (scripts/bootstrap-system.sh installs it)"
         script = ensure_node_opcua()
         env = {**os.environ, "XDG_CONFIG_HOME": str(self.home)}
-        log = self.log.open("ab")
-        self.process = subprocess.Popen([node, str(script), "-p", str(self.port), "--silent"], env=env,
-                                        stdout=log, stderr=subprocess.STDOUT, cwd=NODE_OPCUA_DIR)
+        with self.log.open("ab") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen([node, str(script), "-p", str(self.port), "--silent"], env=env,
+                                            stdout=log, stderr=subprocess.STDOUT, cwd=NODE_OPCUA_DIR)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -15,8 +15,9 @@ from asyncua import Client, ua
 from connectors.opcua.browse import browse_tree
 from millstream.events import DeadLetter, SensorReading
 from millstream.events.connectivity import EndpointStatus
+from tests.net import free_port
 from tests.opcua.conftest import collect, endpoint, start_session
-from tests.opcua.servers import NodeOpcuaServer, free_port
+from tests.opcua.servers import NodeOpcuaServer
 
 FAST = {"publishing_interval_ms": 100, "sampling_interval_ms": 50}
 SAMPLE_NODES = [{"node_id": "ns=1;s=Temperature", "machine_id": "SAMPLE", "tag": "temperature"},

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from asyncua import ua
+import pytest
+from asyncua import Client, ua
 
 from connectors.opcua.session import EndpointSession
-from millstream.events import DeadLetter, SensorReading
+from millstream.events import DeadLetter, SensorReading, utc_now
 from millstream.events.connectivity import EndpointStatus
+from tests.net import free_port
 from tests.opcua.conftest import collect, endpoint, start_session
-from tests.opcua.servers import AsyncuaPlant, free_port
+from tests.opcua.servers import AsyncuaPlant
 
 TEMPERATURE = AsyncuaPlant.node_id("M1", "Temperature")
 SPEED = AsyncuaPlant.node_id("M1", "Speed")
@@ -97,7 +100,11 @@ def test_restart_reconnects_resumes_values_and_reports_gap(plant: AsyncuaPlant, 
     session = start_session(ep, tmp_path)
     try:
         items = collect(session, lambda items: len(readings(items)) >= 1)
-        plant.restart(down_s=1.0)
+        stopped_at = utc_now()
+        plant.stop()
+        items = collect(session, lambda items: statuses(items)[-1].state == "offline", into=items)
+        started_at = utc_now()
+        plant.start()
         plant.write(TEMPERATURE, 33.25)
         items = collect(session, has_value("temperature", 33.25), into=items)
         states = [s.state for s in statuses(items)]
@@ -105,7 +112,9 @@ def test_restart_reconnects_resumes_values_and_reports_gap(plant: AsyncuaPlant, 
         offline, back = statuses(items)[1:]
         assert offline.reason
         assert back.offline_since == offline.since
-        assert back.gap_s is not None and 0.5 < back.gap_s < 15
+        # causal order, not durations: lost after the stop began, back only after the server started again
+        assert stopped_at <= offline.since < started_at <= back.since
+        assert back.gap_s == (back.since - offline.since).total_seconds()
         assert session.connects == 2
         marker = next(r for r in readings(items) if r.quality == "bad")  # the gap, visible in the readings
         assert marker.status_code == ua.StatusCodes.BadNoCommunication and marker.value is None
@@ -157,3 +166,34 @@ def test_absolute_deadband_reduces_traffic(plant: AsyncuaPlant, tmp_path: Path) 
     assert len(without) >= 35  # nearly every write is reported
     assert len(with_deadband) <= 8  # only changes larger than 5.0 since the last reported value
     assert with_deadband[-1].value == 5000.0
+
+
+def test_unexpected_error_while_subscribing_goes_offline_and_retries(
+    plant: AsyncuaPlant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection into the real client: its first create_subscription raises RuntimeError (not an
+    OPC UA or socket error). The endpoint must report offline, back off, and come back, not die silently."""
+    real = Client.create_subscription
+    calls: list[int] = []
+
+    async def fails_once(self: Client, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            msg = "injected: the subscription service broke"
+            raise RuntimeError(msg)
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "create_subscription", fails_once)
+    ep = endpoint(plant.url, [{"node_id": TEMPERATURE, "machine_id": "M1", "tag": "temperature"}],
+                  subscription={"publishing_interval_ms": 50, "sampling_interval_ms": 0})
+    session = start_session(ep, tmp_path)
+    try:
+        items = collect(session, lambda items: len(readings(items)) >= 1)
+        offline, online = statuses(items)
+        assert offline.state == "offline" and online.state == "online"
+        assert "endpoint 'test'" in (offline.reason or "") and "RuntimeError" in (offline.reason or "")
+        assert "injected" in (offline.reason or "")
+        assert online.offline_since == offline.since and online.attempts == 1
+        assert session.alive and session.connects == 1 and len(calls) == 2
+    finally:
+        session.stop()

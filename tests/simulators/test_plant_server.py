@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from simulators.config import PlantParameters
 from simulators.plant.server import PlantServer
 from simulators.plant.simulation import PlantSimulation
 from tests.conftest import ROOT
+from tests.net import free_port
 
 START = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 ANALOG = {"spindle_temperature", "vibration_rms", "motor_current", "spindle_speed"}
@@ -156,14 +156,8 @@ def test_restart_on_the_same_port(scenario: Scenario) -> None:
     asyncio.run(scenario_run())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_cli_simulate_plant_serves_a_browsable_address_space(tmp_path) -> None:
-    port = _free_port()
+    port = free_port()
     truth = tmp_path / "truth.jsonl"
     cli = os.path.join(os.path.dirname(sys.executable), "millstream")
     proc = subprocess.Popen([cli, "simulate", "plant", "--duration", "10", "--speed", "10", "--port", str(port),
