@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 import typer
 from rich.table import Table
@@ -15,7 +17,7 @@ app = typer.Typer(help="API keys (roles: " + ", ".join(ROLES) + ").", no_args_is
 
 
 
-def _connect() -> psycopg.Connection:
+def _connect() -> psycopg.Connection[dict[str, Any]]:
     try:
         return connect(settings().database)
     except DatabaseError as exc:

@@ -307,7 +307,7 @@ def _duplicate_ids(s: Scenario) -> list[str]:
     return problems
 
 
-def repeated_materials(lines: Sequence[BomLine] | Sequence[ShipmentItem]) -> list[tuple[int, str]]:
+def repeated_materials(lines: Sequence[BomLine | ShipmentItem]) -> list[tuple[int, str]]:
     """``(index, material_id)`` of each line whose material an earlier line already has.
 
     BOM components and shipment items are keyed by material: each material appears once per parent.

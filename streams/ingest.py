@@ -17,6 +17,7 @@ from bytewax.dataflow import Dataflow
 from connectors.kafka.topics import FLEET_GPS, TELEMETRY_READINGS, WAREHOUSE_RFID
 from connectors.postgres.sink import PostgresSink
 from connectors.postgres.timeseries import store_dead_letters, store_gps_pings, store_readings, store_rfid_reads
+from millstream.events import GpsPing, RfidRead, SensorReading
 from millstream.settings import Settings
 from streams.kafka_io import read_events, write_dead_letters
 
@@ -27,9 +28,9 @@ def build_flow(settings: Settings, *, follow: bool = True) -> Dataflow:
     """The ingest dataflow; with ``follow=False`` it stops at the end of each topic partition."""
     flow = Dataflow("ingest")
     db = settings.database
-    readings = read_events("readings", flow, TELEMETRY_READINGS, settings, tail=follow)
-    pings = read_events("pings", flow, FLEET_GPS, settings, tail=follow)
-    reads = read_events("rfid", flow, WAREHOUSE_RFID, settings, tail=follow)
+    readings = read_events("readings", flow, TELEMETRY_READINGS, settings, model=SensorReading, tail=follow)
+    pings = read_events("pings", flow, FLEET_GPS, settings, model=GpsPing, tail=follow)
+    reads = read_events("rfid", flow, WAREHOUSE_RFID, settings, model=RfidRead, tail=follow)
     op.output("store_readings", readings.oks, PostgresSink(db, store_readings, "readings"))
     op.output("store_pings", pings.oks, PostgresSink(db, store_gps_pings, "GPS pings"))
     op.output("store_rfid", reads.oks, PostgresSink(db, store_rfid_reads, "RFID reads"))

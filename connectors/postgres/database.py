@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -20,10 +22,10 @@ def redacted_url(url: str) -> str:
     info = psycopg.conninfo.conninfo_to_dict(url)
     if info.get("password"):
         info["password"] = "***"  # noqa: S105 - a mask, not a secret
-    return psycopg.conninfo.make_conninfo(**{k: v for k, v in info.items() if v is not None})
+    return psycopg.conninfo.make_conninfo("", **{k: v for k, v in info.items() if v is not None})
 
 
-def connect(settings: DatabaseSettings, *, autocommit: bool = False) -> psycopg.Connection:
+def connect(settings: DatabaseSettings, *, autocommit: bool = False) -> psycopg.Connection[dict[str, Any]]:
     """One connection (for CLI commands and migrations)."""
     url = settings.url.get_secret_value()
     try:
