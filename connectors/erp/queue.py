@@ -118,12 +118,14 @@ async def fan_out(conn: Any, now: datetime, publish: Publisher | None = None) ->
     is rolled back and fanned out again next time: at-least-once, with stable ids)."""
     total = 0
     while True:
-        async with conn.transaction():
-            cur = await conn.execute(_FAN_OUT, {"now": now, "limit": FAN_OUT_BATCH,
-                                                "with_records": publish is not None})
-            rows = await cur.fetchall()
-            if rows and publish is not None:
-                await publish([(r["event_id"], r["record"]) for r in rows])
+        params = {"now": now, "limit": FAN_OUT_BATCH, "with_records": publish is not None}
+        if publish is None and conn.autocommit:  # one statement is atomic: no BEGIN/COMMIT round trips
+            rows = await (await conn.execute(_FAN_OUT, params)).fetchall()
+        else:
+            async with conn.transaction():
+                rows = await (await conn.execute(_FAN_OUT, params)).fetchall()
+                if rows and publish is not None:
+                    await publish([(r["event_id"], r["record"]) for r in rows])
         total += len(rows)
         if len(rows) < FAN_OUT_BATCH:
             return total
@@ -161,6 +163,9 @@ async def record_attempts(conn: Any, results: list[AttemptResult]) -> list[str]:
         columns["delivered"].append(r.attempted_at if status == "delivered" else None)
         columns["dead"].append(r.attempted_at if status == "dead" else None)
     gone = sorted({r.endpoint_id for r in results if r.outcome == "gone"})
+    if not gone and conn.autocommit:  # one statement is atomic: no BEGIN/COMMIT round trips
+        await conn.execute(_RECORD_ATTEMPTS, columns)
+        return gone
     async with conn.transaction(), conn.cursor() as cur:
         await cur.execute(_RECORD_ATTEMPTS, columns)
         for endpoint_id in gone:
