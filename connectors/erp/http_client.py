@@ -3,8 +3,8 @@ connections (the dispatcher and ``millstream webhooks send-test`` both post thro
 
 Why aiohttp: measured on the 2-core development machine (uvloop, 800-byte POSTs at concurrency 16 to a
 bare HTTP/1.1 responder in another process), httpx's ``AsyncClient`` managed about 740 requests/s and
-aiohttp's ``ClientSession`` 10,000-11,000/s; with httpx the dispatcher could not get past ~1,000
-deliveries/s whatever the database did.
+aiohttp's ``ClientSession`` 10,000-11,000/s; with httpx the dispatcher stayed at ~800-1,000 deliveries/s
+(``bench/bench_webhooks.py``), with aiohttp it reaches 2,400-5,000/s.
 
 - **Connections.** One connector with ``max_parallel`` connections (no per-host limit). The dispatcher
   keeps at most ``max_parallel`` requests in flight, so a request never waits for a connection and the
@@ -13,7 +13,9 @@ deliveries/s whatever the database did.
   socket read/connect.
 - **Answers.** Only the first :data:`~connectors.erp.webhook_request.EXCERPT_BYTES` of a body are read; a
   longer (or endless) body drops the connection instead of being drained. Garbage that is not HTTP, a
-  reset or a timeout becomes an error text on the :class:`Answer`, never an exception.
+  reset or a timeout becomes an error text on the :class:`Answer`, never an exception (with the URL's
+  user-info and query redacted: aiohttp puts whole URLs into some messages). NUL bytes, which PostgreSQL
+  text cannot hold, are replaced.
 - **No state between endpoints.** Redirects are not followed, cookies are not kept, proxies from the
   environment are not used.
 """
