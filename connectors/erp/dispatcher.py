@@ -183,7 +183,7 @@ class Dispatcher:
                 now = self.clock.now()
                 report.fanned_out = await self.fan_out(now)
                 await self._flush(flight, report)
-                if report.fanned_out or flight.gone or time.monotonic() - endpoints_loaded > 1.0:
+                if flight.gone or time.monotonic() - endpoints_loaded > 1.0:  # new endpoints: see _launch
                     recorded = set(flight.gone_recorded)  # not a 410 that arrives while loading
                     await self._load_endpoints()
                     endpoints_loaded = time.monotonic()
@@ -274,6 +274,8 @@ class Dispatcher:
     async def _launch(self, now: datetime, flight: _Flight) -> int:
         """Start a task per endpoint + record key with due deliveries (keys in flight excluded)."""
         rows = await due_deliveries(self.conn, now, self._batch_size, flight.busy)
+        if any(row["endpoint_id"] not in self._endpoints for row in rows):  # subscribed or re-enabled since
+            await self._load_endpoints()
         chains: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
             chains[(row["endpoint_id"], row["record_key"])].append(row)
