@@ -37,6 +37,7 @@ from prometheus_client import Counter, Gauge
 from connectors.opcua.browse import resolve_nodes
 from connectors.opcua.client import connect_client, describe_error, disconnect_quietly
 from connectors.opcua.config import Deadband, EndpointConfig
+from connectors.opcua.deadband import PercentDeadband, read_percent_deadbands
 from connectors.opcua.errors import OpcuaError, OpcuaSecurityError
 from connectors.opcua.readings import MappedNode, ReadingFactory
 from connectors.opcua.security import require_security_allowed
@@ -54,6 +55,9 @@ _EXPECTED = (TimeoutError, UaError, OSError)
 
 ENDPOINT_ONLINE = Gauge("millstream_opcua_endpoint_online", "1 while the endpoint's session is up.", ["endpoint"])
 RECONNECTS = Counter("millstream_opcua_reconnects_total", "Sessions re-established after a loss.", ["endpoint"])
+SUPPRESSED = Counter("millstream_opcua_deadband_suppressed_total",
+                     "Data changes within a percent deadband the server did not apply (see connectors.opcua.deadband).",
+                     ["endpoint"])
 DROPPED = Counter("millstream_opcua_dropped_total",
                   "Readings dropped because the source buffer was full (the dataflow is not keeping up).",
                   ["endpoint"])
@@ -105,6 +109,7 @@ class EndpointSession:
         self._ready = threading.Event()
         self.online = False
         self.connects = 0
+        self._deadbands: dict[int, PercentDeadband] = {}
 
     # -- the worker side -------------------------------------------------------------------------------
 
@@ -252,9 +257,12 @@ class EndpointSession:
                                                         overflow=OverflowPolicy.WARN)
         overrides = {(n.machine_id, n.tag): n.deadband for n in endpoint.nodes if n.deadband is not None}
         requests = []
+        percent: dict[int, tuple[str, float]] = {}
         for handle, node in enumerate(nodes, start=1):
             deadband = overrides.get((node.machine_id, node.tag), config.deadband)
             requests.append(_monitored_item(handle, node, config.sampling_interval_ms, config.queue_size, deadband))
+            if deadband.type == "percent":
+                percent[handle] = (node.node_id, deadband.value)
         handles: dict[int, MappedNode] = {}
         if requests:
             results = await subscription.create_monitored_items(requests)
@@ -266,6 +274,8 @@ class EndpointSession:
                     self._put(self.factory.dead_letter(node, reason, "opcua_node"))
                 else:
                     handles[handle] = node
+        self._deadbands = await read_percent_deadbands(
+            client, endpoint.name, {h: wanted for h, wanted in percent.items() if h in handles})
         logger.info("endpoint %s: monitoring %d of %d nodes", endpoint.name, len(handles), len(nodes))
         return subscription, handles
 
@@ -295,14 +305,22 @@ class EndpointSession:
         return "stopped"
 
     async def _consume(self, subscription: Subscription, handles: dict[int, MappedNode]) -> str:
-        reading, put, clock = self.factory.reading, self._put, self.clock
+        reading, put, clock, deadbands = self.factory.reading, self._put, self.clock, self._deadbands
+        suppressed = SUPPRESSED.labels(self.endpoint.name)
         while True:
             event = await subscription.next_event()
             if isinstance(event, DataChangeEvent):
                 item = event.data.monitored_item
                 node = handles.get(item.ClientHandle)
-                if node is not None:
-                    put(reading(node, item.Value, clock()))
+                if node is None:
+                    continue
+                deadband = deadbands.get(item.ClientHandle)
+                if deadband is not None and not deadband.passes(
+                        item.Value.Value.Value if item.Value.Value is not None else None,
+                        item.Value.StatusCode.value if item.Value.StatusCode is not None else 0):
+                    suppressed.inc()
+                    continue
+                put(reading(node, item.Value, clock()))
             elif isinstance(event, StatusChangeEvent):
                 status = event.notification.Status
                 if not status.is_good():

@@ -6,7 +6,6 @@ import asyncio
 import os
 import shutil
 import signal
-import time
 from itertools import pairwise
 from pathlib import Path
 
@@ -159,25 +158,27 @@ def test_frozen_server_is_detected_by_keep_alive(node_opcua_home: Path, tmp_path
 
 
 def test_deadband_reduces_traffic_from_node_opcua(node_opcua: NodeOpcuaServer, tmp_path: Path) -> None:
-    """TemperatureAnalogItem: a new random value in 19..20 at every sample; an absolute deadband of 5 keeps
-    only the first. (A percent deadband is sent as well, but this item's values lie outside its EURange
-    100..200, where node-opcua reports every change, as OPC UA Part 8 allows.)"""
+    """TemperatureAnalogItem: a new random value in 19..20 at every sample. Three sessions watch it at once;
+    the one without deadband sets the pace (20 values). Over that same period an absolute deadband of 5 keeps
+    only the first value. A percent deadband is accepted (no dead letter) but keeps reporting: the values lie
+    below the item's EURange 100..200, and a value at or beyond a limit is always reported (by node-opcua,
+    and by the connector's own percent check alike)."""
     node = [{"node_id": "ns=1;s=TemperatureAnalogItem", "machine_id": "SAMPLE", "tag": "analog"}]
-
-    def count(deadband: dict[str, object] | None) -> int:
-        sub: dict[str, object] = {**FAST, "queue_size": 50}
-        if deadband:
-            sub["deadband"] = deadband
-        session = start_session(endpoint(node_opcua.url, node, subscription=sub), tmp_path)
-        try:
-            items = collect(session, lambda items: bool(_readings(items)))
-            time.sleep(1.5)
-            items.extend(session.drain())
-            assert not any(isinstance(i, DeadLetter) for i in items)
-            return len(_readings(items))
-        finally:
+    deadbands: dict[str, dict[str, object] | None] = {
+        "none": None, "absolute": {"type": "absolute", "value": 5.0}, "percent": {"type": "percent", "value": 5.0}}
+    sessions = {}
+    try:
+        for name, deadband in deadbands.items():
+            sub: dict[str, object] = {**FAST, "queue_size": 50}
+            if deadband:
+                sub["deadband"] = deadband
+            sessions[name] = start_session(endpoint(node_opcua.url, node, name=name, subscription=sub), tmp_path)
+        seen = {name: collect(session, lambda items: bool(_readings(items))) for name, session in sessions.items()}
+        collect(sessions["none"], lambda items: len(_readings(items)) >= 20, into=seen["none"])
+        collect(sessions["percent"], lambda items: len(_readings(items)) >= 10, into=seen["percent"])
+        seen["absolute"].extend(sessions["absolute"].drain())
+        assert not any(isinstance(i, DeadLetter) for items in seen.values() for i in items)
+        assert len(_readings(seen["absolute"])) == 1
+    finally:
+        for session in sessions.values():
             session.stop()
-
-    assert count(None) >= 10
-    assert count({"type": "absolute", "value": 5.0}) == 1
-    assert count({"type": "percent", "value": 5.0}) >= 10  # accepted by the server, no dead letter

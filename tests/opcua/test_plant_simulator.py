@@ -16,11 +16,11 @@ import pytest
 from asyncua import ua
 
 from connectors.opcua.config import SecurityConfig, SubscriptionConfig, config_from_scenario
-from millstream.events import SensorReading
+from millstream.events import DeadLetter, SensorReading
 from millstream.events.connectivity import EndpointStatus
 from millstream.masterdata import Scenario, read_scenario
 from simulators.plant.server import PlantServer
-from tests.opcua.conftest import collect, start_session
+from tests.opcua.conftest import collect, endpoint, start_session
 from tests.opcua.servers import cancel_pending
 
 DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.yaml"
@@ -101,3 +101,63 @@ def test_bridge_command_with_the_demo_scenario(plant: PlantThread, tmp_path: Pat
     readings = [line for line in lines if line["type"] == "sensor_reading"]
     assert len(readings) == nodes
     assert {r["machine_id"] for r in readings} == {m.id for m in read_scenario(DEMO).machines}
+
+
+ANALOG = {"spindle_temperature": (-20.0, 150.0), "vibration_rms": (0.0, 50.0), "motor_current": (0.0, 200.0),
+          "spindle_speed": (0.0, 30000.0)}  # the simulator's EURanges (simulators/plant/address_space.py)
+
+
+def _within_percent_deadband(values: list[float], percent: float, low: float, high: float) -> list[float]:
+    """The test's own statement of the Part 8 rule: report when the change since the last reported value
+    exceeds percent of the EURange, or when the value is at or beyond a limit."""
+    kept = values[:1]
+    for value in values[1:]:
+        if value <= low or value >= high or abs(value - kept[-1]) > percent / 100 * (high - low):
+            kept.append(value)
+    return kept
+
+
+def test_percent_deadband_reduces_traffic_from_the_plant(plant: PlantThread, tmp_path: Path) -> None:
+    """The same 40 simulation ticks (no timer: PlantServer.tick) seen by two sessions at once, one without
+    deadband and one with 1 % of each analog tag's EURange: the second gets exactly what the rule keeps of
+    the first's sequence, a fraction of it. (asyncua's server accepts a percent filter but does not apply
+    it; the connector does, see connectors/opcua/deadband.py.)"""
+    machine = next(m for m in read_scenario(DEMO).machines if m.id == "CNC-01")
+    nodes = [{"node_id": machine.opcua.nodes[tag], "machine_id": "CNC-01", "tag": tag} for tag in ANALOG]
+    sub: dict[str, object] = {"publishing_interval_ms": 50, "sampling_interval_ms": 0, "queue_size": 1000}
+    url = plant.plant.endpoint
+    every = start_session(endpoint(url, nodes, name="every", subscription=sub), tmp_path)
+    percent = start_session(endpoint(url, nodes, name="percent",
+                                     subscription={**sub, "deadband": {"type": "percent", "value": 1.0}}), tmp_path)
+
+    def values(items: list, tag: str) -> list[float]:
+        return [r.value for r in items if isinstance(r, SensorReading) and r.tag == tag]
+
+    def all_tags(items: list) -> bool:
+        return all(values(items, tag) for tag in ANALOG)
+
+    def marker(items: list) -> bool:
+        return 140.0 in values(items, "spindle_temperature")
+
+    try:
+        seen_every, seen_percent = collect(every, all_tags), collect(percent, all_tags)
+
+        async def ticks() -> None:
+            for _ in range(40):
+                await plant.plant.tick()
+            await plant.plant.set_value("CNC-01", "spindle_temperature", 140.0)
+
+        plant.call(ticks())
+        collect(every, marker, into=seen_every)
+        collect(percent, marker, into=seen_percent)
+        assert not any(isinstance(i, DeadLetter) for i in seen_every + seen_percent)
+        total_every = total_percent = 0
+        for tag, (low, high) in ANALOG.items():
+            full, filtered = values(seen_every, tag), values(seen_percent, tag)
+            assert filtered == _within_percent_deadband(full, 1.0, low, high), tag
+            total_every, total_percent = total_every + len(full), total_percent + len(filtered)
+        assert total_every >= 4 * 30  # (nearly) every tick changes every analog value
+        assert total_percent * 4 <= total_every
+    finally:
+        every.stop()
+        percent.stop()
