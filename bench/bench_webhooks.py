@@ -126,7 +126,7 @@ def _append_steadily(database_url: str) -> dict[str, float]:
     return appended_at
 
 
-async def _steady(settings: Any, conn: psycopg.Connection) -> list[float]:
+async def _steady(settings: Any, conn: psycopg.Connection[dict[str, Any]]) -> list[float]:
     """Records appended by another process at STEADY_RATE while the dispatcher runs; end-to-end latencies in
     ms, from the append's commit to the end of the delivering request (attempt log: ``attempted_at`` +
     ``latency_ms``)."""
