@@ -31,7 +31,7 @@ from simulators.groundtruth import GroundTruth
 from simulators.plant.address_space import NAMESPACE_URI, TagNode, build_address_space
 from simulators.plant.simulation import PlantSimulation, require_machines
 
-__all__ = ["PlantServer"]
+__all__ = ["PlantServer", "stop_server"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,31 @@ def _endpoint_parts(scenario: Scenario) -> tuple[str, int, str]:
                    f"{scenario.machines[0].opcua.endpoint!r}; the simulated plant is one server")
             raise SimulationError(msg)
     return url.hostname or "127.0.0.1", url.port or 4840, url.path or "/"
+
+
+async def stop_server(server: Server, timeout_s: float = 10.0) -> None:
+    """Stop an asyncua server like a dying process: first no new connections, then every open connection
+    closed, including ones accepted while stopping; bounded by ``timeout_s``.
+
+    asyncua's ``Server.stop`` closes the open connections once, then waits for the listening socket, which
+    waits for *every* connection to end: a client that reconnects within that window (a good client does,
+    quickly) keeps it waiting forever."""
+    listener = server.bserver._server if server.bserver is not None else None  # private: stop accepting first
+    if listener is not None:
+        listener.close()
+    stopping = asyncio.ensure_future(server.stop())
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not stopping.done():
+        for transport in list(server.iserver.asyncio_transports):
+            transport.close()
+        await asyncio.wait({stopping}, timeout=0.05)
+        if not stopping.done() and loop.time() > deadline:
+            stopping.cancel()
+            logger.warning("OPC-UA server stop did not finish within %.0f s; abandoned", timeout_s)
+            return
+    if not stopping.cancelled() and stopping.exception() is not None:
+        logger.warning("OPC-UA server stop raised %r", stopping.exception())
 
 
 class PlantServer:
@@ -122,32 +147,11 @@ class PlantServer:
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Stop serving (clients lose their session); the simulation keeps running until :meth:`start`.
-
-        Stops like a dying process: first no new connections, then every open connection closed, including
-        ones accepted while stopping. (asyncua's ``Server.stop`` closes the open connections once, then waits
-        for the listening socket, which waits for *every* connection to end: a client that reconnects within
-        that window keeps it waiting forever.) The wait is bounded by ``timeout_s``."""
+        Late connections cannot keep it waiting (see :func:`stop_server`)."""
         server, self._server = self._server, None
-        if server is None:
-            return
-        listener = server.bserver._server if server.bserver is not None else None  # private: stop accepting first
-        if listener is not None:
-            listener.close()
-        stopping = asyncio.ensure_future(server.stop())
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while not stopping.done():
-            for transport in list(server.iserver.asyncio_transports):
-                transport.close()
-            await asyncio.wait({stopping}, timeout=0.05)
-            if not stopping.done() and loop.time() > deadline:
-                stopping.cancel()
-                logger.warning("simulated plant at %s: server stop did not finish within %.0f s; abandoned",
-                               self.endpoint, timeout_s)
-                break
-        if stopping.done() and not stopping.cancelled() and stopping.exception() is not None:
-            logger.warning("simulated plant at %s: server stop raised %r", self.endpoint, stopping.exception())
-        logger.info("simulated plant stopped at %s", self.endpoint)
+        if server is not None:
+            await stop_server(server, timeout_s)
+            logger.info("simulated plant stopped at %s", self.endpoint)
 
     async def __aenter__(self) -> PlantServer:
         await self.start()

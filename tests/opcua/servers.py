@@ -19,6 +19,7 @@ from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.user_managers import CertificateUserManager, UserManager
 
+from simulators.plant.server import stop_server
 from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,23 +34,6 @@ VARIABLES: dict[str, Any] = {
     "Temperature": 20.0, "Speed": 1000.0, "Count": ua.Variant(0, ua.VariantType.Int32), "Label": "idle",
     "Matrix": [1.0, 2.0, 3.0],
 }
-
-
-async def stop_server(server: Server) -> None:
-    """``server.stop()``, closing connections accepted while it stops.
-
-    asyncua's stop closes the open connections, then waits for the listening socket to close, which waits for
-    *every* connection to end. A client that reconnects within that window (ours does, quickly) gets a fresh
-    connection to the stopping server, stays connected, and the stop never returns. A real restart (process
-    exit) closes everything; this closes the late connections the same way."""
-    if server.bserver is not None and server.bserver._server is not None:
-        server.bserver._server.close()  # stop accepting first, as a dying process would
-    stopping = asyncio.ensure_future(server.stop())
-    while not stopping.done():
-        for transport in list(server.iserver.asyncio_transports):
-            transport.close()
-        await asyncio.wait({stopping}, timeout=0.05)
-    await stopping
 
 
 async def cancel_pending() -> None:
@@ -162,12 +146,6 @@ class AsyncuaPlant:
         if self._server is not None:
             server, self._server = self._server, None
             self.call(stop_server(server))
-
-    def restart(self, down_s: float = 0.0) -> None:
-        self.stop()
-        if down_s:
-            time.sleep(down_s)
-        self.start()
 
     async def _write(self, node_id: str, value: Any, status: int, source_timestamp: datetime | None,
                      variant_type: ua.VariantType | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -161,3 +162,20 @@ def test_percent_deadband_reduces_traffic_from_the_plant(plant: PlantThread, tmp
     finally:
         every.stop()
         percent.stop()
+
+
+def test_plant_stop_is_not_held_up_by_a_connection_arriving_while_it_stops(plant: PlantThread) -> None:
+    """A client connecting while the server stops (a quick reconnect) must not keep PlantServer.stop waiting:
+    the connection is made (kernel handshake) while the plant's event loop is busy, so the server accepts it
+    only once stopping has begun."""
+    async def connect_then_stop() -> None:
+        late = socket.create_connection(("127.0.0.1", plant.plant.port))  # blocking: the loop has not accepted
+        try:
+            await asyncio.wait_for(plant.plant.stop(), timeout=20)
+        finally:
+            late.close()
+
+    plant.call(connect_then_stop())
+    assert not plant.plant.running
+    plant.call(plant.plant.start())  # and it serves again on the same port
+    assert plant.plant.running
