@@ -16,14 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import orjson
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from millstream.errors import ScenarioError
+from millstream.errors import DecodeError, ScenarioError
 from millstream.events.base import UtcDatetime
 from millstream.gs1 import is_valid_gtin, is_valid_sscc
-from millstream.serde import format_validation_error
+from millstream.serde import format_validation_error, read_document
 
 __all__ = [
     "Bom",
@@ -381,13 +379,7 @@ def read_scenario(path: str | Path) -> Scenario:
     """Read and validate a YAML (``.yaml``/``.yml``) or JSON scenario file."""
     path = Path(path)
     try:
-        text = path.read_bytes()
-    except OSError as exc:
-        msg = f"{path}: cannot read scenario file: {exc.strerror}"
-        raise ScenarioError(msg) from None
-    try:
-        data = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
-        msg = f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"
-        raise ScenarioError(msg) from None
+        data = read_document(path, "scenario file")
+    except DecodeError as exc:
+        raise ScenarioError(exc.reason) from None
     return parse_scenario(data, str(path))

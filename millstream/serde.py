@@ -7,15 +7,17 @@ precise reason (``lat: Input should be less than or equal to 90``) and an error 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
+import yaml
 from pydantic import BaseModel, ValidationError
 
 from millstream.errors import DecodeError
 from millstream.events.base import DEFAULT_TIME_POLICY, TimePolicy
 
-__all__ = ["decode", "decode_json", "encode", "field_path", "format_validation_error", "to_jsonable"]
+__all__ = ["decode", "decode_json", "encode", "field_path", "format_validation_error", "read_document", "to_jsonable"]
 
 E = TypeVar("E", bound=BaseModel)
 
@@ -64,6 +66,24 @@ def field_path(loc: tuple[int | str, ...], root: str = "") -> str:
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path
+
+
+def read_document(path: Path, what: str) -> Any:
+    """Parse a YAML (any other suffix) or JSON (``.json``) file; :class:`DecodeError` names the file.
+
+    ``what`` says what the file is for in messages (``scenario file``, ``OPC-UA config``).
+    """
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        msg = f"{path}: cannot read {what}: {exc.strerror or exc}"
+        raise DecodeError(msg, "unreadable") from None
+    is_json = path.suffix.lower() == ".json"
+    try:
+        return orjson.loads(text) if is_json else yaml.safe_load(text)
+    except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+        msg = f"{path}: not valid {'JSON' if is_json else 'YAML'}: {exc}"
+        raise DecodeError(msg, "malformed_document") from None
 
 
 def format_validation_error(exc: ValidationError, root: str = "") -> str:

@@ -29,14 +29,13 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import orjson
-import yaml
 from asyncua import ua
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from connectors.opcua.errors import OpcuaConfigError
+from millstream.errors import DecodeError
 from millstream.masterdata import Scenario
-from millstream.serde import format_validation_error
+from millstream.serde import format_validation_error, read_document
 
 __all__ = [
     "ConnectionConfig",
@@ -275,15 +274,9 @@ class ConnectorConfig(_Model):
 def load_config(path: Path) -> ConnectorConfig:
     """Read and validate a connector configuration file (YAML or JSON)."""
     try:
-        text = path.read_bytes()
-    except OSError as exc:
-        msg = f"{path}: cannot read OPC-UA config: {exc.strerror or exc}"
-        raise OpcuaConfigError(msg) from None
-    try:
-        data: Any = orjson.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
-        msg = f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}"
-        raise OpcuaConfigError(msg) from None
+        data: Any = read_document(path, "OPC-UA config")
+    except DecodeError as exc:
+        raise OpcuaConfigError(exc.reason) from None
     if not isinstance(data, dict):
         msg = f"{path}: expected a mapping with 'endpoints', got {type(data).__name__}"
         raise OpcuaConfigError(msg)
