@@ -39,4 +39,4 @@ bench: install
 	scripts/with-infra.sh $(BIN)/python -m bench
 
 clean: infra-down
-	rm -rf .cache/postgres-* .cache/kafka/data-* .pytest_cache
+	rm -rf .cache/postgres-* .cache/kafka/data-* .cache/run-* .pytest_cache
