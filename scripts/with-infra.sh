@@ -32,12 +32,12 @@ print(*ports)
 PY
 )
 export KAFKA_PORT CONTROLLER_PORT POSTGRES_PORT
-export KAFKA_DATA="$run_dir/kafka" POSTGRES_DATA="$run_dir/postgres"
+export KAFKA_DATA="$run_dir/kafka" KAFKA_LOGS="$run_dir" POSTGRES_DATA="$run_dir/postgres"
 export INFRA_STATE="$run_dir/started"
 
 show_logs() {
   echo "[infra] service logs of this run:" >&2
-  tail -n 40 ".cache/kafka/broker-$KAFKA_PORT.out" >&2 2>/dev/null || true
+  tail -n 40 ".cache/kafka/broker-$KAFKA_PORT.out" "$run_dir/server.log" >&2 2>/dev/null || true
   tail -n 40 "$POSTGRES_DATA/server.log" >&2 2>/dev/null || true
 }
 

@@ -17,6 +17,7 @@ export KAFKA_PORT="${KAFKA_PORT:-19092}"
 export CONTROLLER_PORT="${CONTROLLER_PORT:-19093}"
 export KAFKA_DATA="${KAFKA_DATA:-$cache/data-$KAFKA_PORT}"
 pidfile="$cache/broker-$KAFKA_PORT.pid"
+logs="${KAFKA_LOGS:-$cache}"  # server.log (log4j2); scripts/with-infra.sh gives each run its own
 heap="${KAFKA_HEAP:--Xms256m -Xmx512m}"
 
 log() { echo "[kafka] $*" >&2; }
@@ -56,7 +57,7 @@ format_storage() {
   cluster_id="$(java -cp "$libs/*" org.apache.kafka.common.Uuid 2>/dev/null || true)"
   [ -n "$cluster_id" ] || cluster_id="$(java -cp "$libs/*" kafka.tools.StorageTool random-uuid)"
   log "formatting storage in $KAFKA_DATA (cluster $cluster_id)"
-  java -Dkafka.logs.dir="$cache" -Dlog4j2.configurationFile="$here/log4j2.properties" \
+  java -Dkafka.logs.dir="$logs" -Dlog4j2.configurationFile="$here/log4j2.properties" \
       -cp "$libs/*" kafka.tools.StorageTool format --standalone \
       -t "$cluster_id" -c "$cache/server-$KAFKA_PORT.properties" >/dev/null
 }
@@ -70,7 +71,7 @@ start() {
   log "starting broker on 127.0.0.1:$KAFKA_PORT"
   # shellcheck disable=SC2086
   nohup java $heap -XX:+UseG1GC -Djava.awt.headless=true \
-      -Dkafka.logs.dir="$cache" -Dlog4j2.configurationFile="$here/log4j2.properties" \
+      -Dkafka.logs.dir="$logs" -Dlog4j2.configurationFile="$here/log4j2.properties" \
       -cp "$libs/*" kafka.Kafka "$cache/server-$KAFKA_PORT.properties" \
       > "$cache/broker-$KAFKA_PORT.out" 2>&1 &
   echo $! > "$pidfile"
@@ -78,7 +79,7 @@ start() {
     if answers; then log "broker ready on 127.0.0.1:$KAFKA_PORT"; return 0; fi
     if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
       log "broker exited during start; last lines of its output:"; tail -n 30 "$cache/broker-$KAFKA_PORT.out" >&2
-      tail -n 30 "$cache/server.log" >&2 2>/dev/null || true
+      tail -n 30 "$logs/server.log" >&2 2>/dev/null || true
       exit 1
     fi
     sleep 1
