@@ -16,6 +16,7 @@ simulated source timestamp. The server offers the ``None`` security policy only:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,13 +48,16 @@ def _endpoint_parts(scenario: Scenario) -> tuple[str, int, str]:
     return url.hostname or "127.0.0.1", url.port or 4840, url.path or "/"
 
 
-async def stop_server(server: Server, timeout_s: float = 10.0) -> None:
+async def stop_server(server: Server, timeout_s: float = 10.0, *, strict: bool = False) -> None:
     """Stop an asyncua server like a dying process: first no new connections, then every open connection
     closed, including ones accepted while stopping; bounded by ``timeout_s``.
 
     asyncua's ``Server.stop`` closes the open connections once, then waits for the listening socket, which
     waits for *every* connection to end: a client that reconnects within that window (a good client does,
-    quickly) keeps it waiting forever."""
+    quickly) keeps it waiting forever.
+
+    A stop that raises or does not finish in time (it is then cancelled and awaited) is logged as a warning;
+    with ``strict`` (tests) it is raised instead: the exception of ``server.stop()``, or ``TimeoutError``."""
     listener = server.bserver._server if server.bserver is not None else None  # private: stop accepting first
     if listener is not None:
         listener.close()
@@ -66,10 +70,18 @@ async def stop_server(server: Server, timeout_s: float = 10.0) -> None:
         await asyncio.wait({stopping}, timeout=0.05)
         if not stopping.done() and loop.time() > deadline:
             stopping.cancel()
-            logger.warning("OPC-UA server stop did not finish within %.0f s; abandoned", timeout_s)
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopping
+            msg = f"OPC-UA server stop did not finish within {timeout_s:.0f} s; abandoned"
+            if strict:
+                raise TimeoutError(msg)
+            logger.warning("%s", msg)
             return
-    if not stopping.cancelled() and stopping.exception() is not None:
-        logger.warning("OPC-UA server stop raised %r", stopping.exception())
+    error = None if stopping.cancelled() else stopping.exception()
+    if error is not None:
+        if strict:
+            raise error
+        logger.warning("OPC-UA server stop raised %r", error)
 
 
 class PlantServer:

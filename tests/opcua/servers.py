@@ -145,7 +145,7 @@ class AsyncuaPlant:
     def stop(self) -> None:
         if self._server is not None:
             server, self._server = self._server, None
-            self.call(stop_server(server))
+            self.call(stop_server(server, strict=True))
 
     async def _write(self, node_id: str, value: Any, status: int, source_timestamp: datetime | None,
                      variant_type: ua.VariantType | None) -> None:

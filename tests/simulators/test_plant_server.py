@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from asyncua import Client, Node, ua
+from asyncua import Client, Node, Server, ua
 
 from millstream.masterdata import Scenario, read_scenario
 from simulators.config import PlantParameters
-from simulators.plant.server import PlantServer
+from simulators.plant.server import PlantServer, stop_server
 from simulators.plant.simulation import PlantSimulation
 from tests.conftest import ROOT
 from tests.net import free_port
@@ -189,3 +189,52 @@ def test_cli_simulate_plant_serves_a_browsable_address_space(tmp_path) -> None:
     assert proc.returncode == 0, err.decode()
     kinds = [line for line in truth.read_text().splitlines() if '"order_started"' in line]
     assert len(kinds) == 6
+
+
+def test_stop_server_strict_raises_a_failing_stop_and_lenient_logs_it(caplog: pytest.LogCaptureFixture) -> None:
+    async def failing_stop_run(strict: bool) -> None:
+        server = Server()
+        await server.init()
+        server.set_endpoint(f"opc.tcp://127.0.0.1:{free_port()}/stop-test")
+        await server.start()
+        real_stop = server.stop
+
+        async def stop_then_fail() -> None:  # the real stop runs; then it fails like a broken shutdown would
+            await real_stop()
+            raise RuntimeError("stop failed")
+
+        server.stop = stop_then_fail  # type: ignore[method-assign]
+        await stop_server(server, 5.0, strict=strict)
+
+    with pytest.raises(RuntimeError, match="stop failed"):
+        asyncio.run(failing_stop_run(strict=True))
+    with caplog.at_level("WARNING", logger="simulators.plant.server"):
+        asyncio.run(failing_stop_run(strict=False))
+    assert "stop failed" in caplog.text
+
+
+def test_stop_server_strict_raises_on_timeout_after_awaiting_the_cancelled_stop() -> None:
+    async def hanging_stop_run() -> None:
+        server = Server()
+        await server.init()
+        server.set_endpoint(f"opc.tcp://127.0.0.1:{free_port()}/stop-test")
+        await server.start()
+        real_stop = server.stop
+        cancelled = asyncio.Event()
+
+        async def hanging_stop() -> None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        server.stop = hanging_stop  # type: ignore[method-assign]
+        try:
+            with pytest.raises(TimeoutError, match="did not finish"):
+                await stop_server(server, 0.2, strict=True)
+            assert cancelled.is_set()  # awaited: the cancellation has run to completion, not just been requested
+        finally:
+            await real_stop()
+
+    asyncio.run(hanging_stop_run())
