@@ -178,6 +178,9 @@ class Dispatcher:
         endpoints_loaded = 0.0
         while not stop.is_set():
             round_started = time.monotonic()
+            # cleared before this round looks at the flight: a chain finishing while the round awaits the
+            # database sets it again, and the wait below returns at once instead of losing that wake-up
+            flight.wake.clear()
             try:
                 report = DispatchReport(keep_latencies=False)
                 now = self.clock.now()
@@ -205,7 +208,6 @@ class Dispatcher:
                 await asyncio.sleep(poll_interval_s)
                 continue
             total.add(report)
-            flight.wake.clear()
             if flight.tasks:
                 waiter = asyncio.create_task(flight.wake.wait())
                 stopper = asyncio.create_task(stop.wait())

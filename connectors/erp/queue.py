@@ -162,14 +162,18 @@ async def record_attempts(conn: Any, results: list[AttemptResult]) -> list[str]:
         columns["last_error"].append(r.error or (None if r.outcome == "delivered" else f"HTTP {r.status_code}"))
         columns["delivered"].append(r.attempted_at if status == "delivered" else None)
         columns["dead"].append(r.attempted_at if status == "dead" else None)
-    gone = sorted({r.endpoint_id for r in results if r.outcome == "gone"})
+    gone_at: dict[str, datetime] = {}  # each endpoint's own (earliest) 410
+    for r in results:
+        if r.outcome == "gone":
+            gone_at[r.endpoint_id] = min(r.attempted_at, gone_at.get(r.endpoint_id, r.attempted_at))
+    gone = sorted(gone_at)
     if not gone and conn.autocommit:  # one statement is atomic: no BEGIN/COMMIT round trips
         await conn.execute(_RECORD_ATTEMPTS, columns)
         return gone
     async with conn.transaction(), conn.cursor() as cur:
         await cur.execute(_RECORD_ATTEMPTS, columns)
         for endpoint_id in gone:
-            reason = f"410 Gone at {results[0].attempted_at.isoformat()}"
+            reason = f"410 Gone at {gone_at[endpoint_id].isoformat()}"
             await cur.execute(
                 "UPDATE webhook_endpoints SET enabled = false, disabled_reason = %s, updated_at = now() "
                 "WHERE id = %s AND enabled RETURNING id", (reason, endpoint_id))

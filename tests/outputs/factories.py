@@ -1,8 +1,10 @@
-"""Builders shared by the output tests: ERP records, endpoints."""
+"""Builders shared by the output tests: ERP records, endpoints; and :func:`until`, their condition wait."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,3 +45,13 @@ def endpoint_spec(url: str, *secrets: str, event_types: list[str] | None = None,
         "url": url, "secrets": list(secrets) or [generate_secret()], "event_types": event_types or [],
         "content_mode": content_mode, "description": "test endpoint",
     })
+
+
+async def until(condition: Callable[[], object], what: str, rounds: int = 3000) -> None:
+    """Wait for ``condition()`` (run in a thread: it may query the database) by yielding to the loop; a
+    generous bound on polls (at least 15 s), not a timed window. Fails naming ``what`` never happened."""
+    for _ in range(rounds):
+        if await asyncio.to_thread(condition):
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"never happened: {what}")

@@ -27,7 +27,7 @@ from connectors.erp.subscriptions import (
     update_endpoint,
 )
 from simulators.erp_receiver import ErpReceiver
-from tests.outputs.factories import T0, confirmation_record, endpoint_spec, shipment_record, unique
+from tests.outputs.factories import T0, confirmation_record, endpoint_spec, shipment_record, unique, until
 
 
 def dispatch(settings, clock=None, policy=None, **kwargs):
@@ -346,10 +346,8 @@ def test_run_delivers_what_arrives_until_stopped(erp_settings, erp_db, erp, secr
             records = [shipment_record(unique("SHP"), m) for m in range(3)]
             for record in records:
                 await asyncio.to_thread(append, erp_db, record)
-            for _ in range(500):  # waits for the delivery, it does not time a retry
-                if len(erp.records()) == len(records):
-                    break
-                await asyncio.sleep(0.01)
+            await until(lambda: len(erp.records()) == len(records),
+                        f"all {len(records)} records delivered: {[r.id for r in records]}")
             stop.set()
             report = await task
         return records, report
@@ -453,15 +451,9 @@ def test_run_resumes_an_endpoint_re_enabled_after_410(erp_settings, erp_db, erp,
         stop = asyncio.Event()
         async with Dispatcher(erp_settings.database, erp_settings.webhooks) as d:
             task = asyncio.create_task(d.run(stop, poll_interval_s=0.02))
-            for _ in range(500):
-                if not await asyncio.to_thread(lambda: get_endpoint(erp_db, endpoint.id).enabled):
-                    break
-                await asyncio.sleep(0.01)
+            await until(lambda: not get_endpoint(erp_db, endpoint.id).enabled, "endpoint disabled by its 410")
             await asyncio.to_thread(update_endpoint, erp_db, endpoint.id, WebhookEndpointUpdate(enabled=True))
-            for _ in range(500):
-                if erp.records():
-                    break
-                await asyncio.sleep(0.01)
+            await until(erp.records, "delivery after the endpoint was re-enabled")
             stop.set()
             return await task
 

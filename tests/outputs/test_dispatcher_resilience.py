@@ -7,28 +7,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from connectors.erp.clock import ManualClock
 from connectors.erp.dispatcher import _LOCK_KEY, Dispatcher, DispatcherBusyError, DispatchReport
 from connectors.erp.http_client import WebhookClient
 from connectors.erp.outbox import append, append_many
-from connectors.erp.queue import AttemptResult
+from connectors.erp.queue import AttemptResult, record_attempts
 from connectors.erp.subscriptions import create_endpoint, get_endpoint, list_attempts, list_deliveries
 from connectors.erp.webhook_request import EXCERPT_BYTES
 from connectors.postgres.audit import list_audit
-from tests.outputs.factories import T0, endpoint_spec, shipment_record, unique
-
-
-async def _until(condition, what: str, rounds: int = 3000) -> None:
-    """Wait for ``condition()`` by yielding to the loop (a bound on polls, not a timed window)."""
-    for _ in range(rounds):
-        if await asyncio.to_thread(condition):
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"never happened: {what}")
+from tests.outputs.factories import T0, endpoint_spec, shipment_record, unique, until
 
 
 async def _read_request(reader: asyncio.StreamReader) -> bytes:
@@ -70,7 +63,7 @@ def test_run_takes_its_lock_again_after_reconnecting(erp_settings, erp_db, erp, 
             old_pid = d.conn.info.backend_pid
             await asyncio.to_thread(erp_db.execute, "SELECT pg_terminate_backend(%s)", (old_pid,))
             task = asyncio.create_task(d.run(stop, poll_interval_s=0.01))
-            await _until(lambda: bool(erp.records()), "delivery after the reconnect")
+            await until(lambda: bool(erp.records()), "delivery after the reconnect")
             assert d.conn.info.backend_pid != old_pid
             with pytest.raises(DispatcherBusyError, match="already running"):  # the new session holds the lock
                 async with Dispatcher(erp_settings.database, erp_settings.webhooks):
@@ -222,8 +215,8 @@ def test_a_410_arriving_while_endpoints_load_is_not_forgotten(erp_settings, erp_
             d._attempt, d._load_endpoints = attempt_then_signal, load_while_the_410_arrives
             stop = asyncio.Event()
             task = asyncio.create_task(d.run(stop, poll_interval_s=0.01))
-            await _until(lambda: not get_endpoint(erp_db, endpoint.id).enabled, "endpoint disabled")
-            await _until(lambda: d._endpoints.get(endpoint.id) is None, "disabled endpoint dropped")
+            await until(lambda: not get_endpoint(erp_db, endpoint.id).enabled, "endpoint disabled")
+            await until(lambda: d._endpoints.get(endpoint.id) is None, "disabled endpoint dropped")
             stop.set()
             report = await task
         server.close()
@@ -247,7 +240,7 @@ def test_run_keeps_counts_only_and_run_once_keeps_latencies(erp_settings, erp_db
             once = await d.run_once()
             await asyncio.to_thread(append_many, erp_db, records[2:])
             task = asyncio.create_task(d.run(stop, poll_interval_s=0.01))
-            await _until(lambda: len(erp.records()) == 4, "all delivered")
+            await until(lambda: len(erp.records()) == 4, "all delivered")
             stop.set()
             return once, await task
 
@@ -294,3 +287,82 @@ def test_failure_log_and_410_disabling_keep_secrets_out_and_are_audited(erp_sett
     [entry] = list_audit(erp_db, resource="webhook_endpoints", resource_id=endpoint.id)
     assert (entry.actor, entry.action) == ("dispatcher", "disable")
     assert entry.details["enabled"] is False and "410" in entry.details["disabled_reason"]
+
+
+def test_a_410_reason_carries_the_time_of_that_endpoint_s_own_answer(erp_settings, erp_db, erp, secret):
+    """In one flush, another endpoint's earlier result comes first: each disabled endpoint's reason still names
+    the time of its own 410 answer."""
+    early = create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
+    late = create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
+    results = [AttemptResult(1, early.id, "e1", 1, T0, 200, 1.0, None, "", "delivered", T0),
+               AttemptResult(2, late.id, "e2", 1, T0 + timedelta(minutes=5), 410, 1.0, None, "", "gone", T0),
+               AttemptResult(3, early.id, "e3", 1, T0 + timedelta(minutes=9), 410, 1.0, None, "", "gone", T0)]
+
+    async def go():
+        url = erp_settings.database.url.get_secret_value()
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            return await record_attempts(conn, results)
+
+    assert asyncio.run(go()) == sorted([early.id, late.id])
+    assert get_endpoint(erp_db, late.id).disabled_reason == f"410 Gone at {(T0 + timedelta(minutes=5)).isoformat()}"
+    assert get_endpoint(erp_db, early.id).disabled_reason == f"410 Gone at {(T0 + timedelta(minutes=9)).isoformat()}"
+
+
+def test_a_chain_finishing_while_a_round_awaits_the_database_wakes_the_next_round(erp_settings, erp_db, secret):
+    """Three chains in flight, ``poll_interval_s`` an hour. A's answer starts round 2; while that round
+    launches (awaits the database), B finishes. Its result must be recorded by the next round at once, not
+    after the poll interval (C stays held, so nothing else could wake ``run``)."""
+    a, b, c = (shipment_record(unique("SHP")) for _ in range(3))
+
+    async def go():
+        held = {r.id: asyncio.Event() for r in (a, b, c)}
+        arrived: set[str] = set()
+
+        async def receiver(reader, writer):
+            head = await _read_request(reader)
+            event_id = next(line.split(b":", 1)[1].strip().decode() for line in head.split(b"\r\n")
+                            if line.lower().startswith(b"webhook-id:"))
+            arrived.add(event_id)
+            await held[event_id].wait()
+            writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(receiver, "127.0.0.1", 0)
+        create_endpoint(erp_db, endpoint_spec(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/", secret),
+                        allow_private_targets=True)
+        append_many(erp_db, [a, b, c])
+
+        def status(record):
+            return next(d.status for d in list_deliveries(erp_db) if d.event_id == record.id)
+
+        patient = erp_settings.webhooks.model_copy(update={"timeout_s": 120.0})  # C is held until the end
+        async with Dispatcher(erp_settings.database, patient) as d:
+            stop = asyncio.Event()
+            task = asyncio.create_task(d.run(stop, poll_interval_s=3600))
+            await until(lambda: len(arrived) == 3, "all three requests in flight")
+            launch = d._launch
+            b_done = False
+
+            async def launch_while_b_finishes(now, flight):
+                nonlocal b_done
+                if not b_done:
+                    b_done = True
+                    held[b.id].set()
+                    for _ in range(3000):  # B's chain appends its key, then sets ``wake``, without yielding
+                        if any(key[1] == b.record_key for key in flight.finished):
+                            break
+                        await asyncio.sleep(0.005)
+                return await launch(now, flight)
+
+            d._launch = launch_while_b_finishes
+            held[a.id].set()  # A's chain finishing starts round 2
+            await until(lambda: status(b) == "delivered", "B's result recorded while C is still in flight")
+            assert status(c) == "pending"
+            stop.set()
+            held[c.id].set()
+            report = await task
+        server.close()
+        return report
+
+    assert asyncio.run(go()).delivered == 3
