@@ -15,7 +15,9 @@ One round (:meth:`Dispatcher.run_once`):
    after the last one the delivery is ``dead`` (visible in the API, replayable).
 
 With ``kafka`` settings the dispatcher also publishes every fanned-out record to ``erp.events`` (key: its
-event id) before the fan-out commits: at-least-once, consumers dedupe on the stable id.
+event id) before the fan-out commits: at-least-once, consumers dedupe on the stable id. An outbox record
+that is not a valid ERP record is sent to ``dlq`` (stage ``erp.outbox``), logged, counted and left fanned
+out without deliveries: the rest of its batch goes on.
 
 Scheduling uses the injected :class:`Clock`, so tests move time forward instead of sleeping. The
 ``webhook-timestamp`` is the wall clock, because receivers check it against theirs. One dispatcher per
@@ -52,9 +54,11 @@ from connectors.erp.retry import RetryPolicy, parse_retry_after
 from connectors.erp.targets import redact_url
 from connectors.erp.webhook_request import signed_request
 from connectors.kafka.producer import EventProducer
-from connectors.kafka.topics import ERP_EVENTS
+from connectors.kafka.topics import DLQ, ERP_EVENTS
 from millstream.events.base import WITHOUT_TIME_CHECK
+from millstream.events.deadletter import DeadLetter
 from millstream.events.erp import ErpRecord
+from millstream.metrics import DEAD_LETTERS
 from millstream.settings import DatabaseSettings, KafkaSettings, WebhookSettings
 
 __all__ = ["DispatchReport", "Dispatcher", "DispatcherBusyError"]
@@ -69,6 +73,8 @@ WEBHOOK_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15))
 
 _LOCK_KEY = 0x77686B73  # "whks"
+#: The dead-letter stage of outbox records that are not valid ERP records (set aside at fan-out).
+OUTBOX_STAGE = "erp.outbox"
 #: ``run`` starts a new round at most this often while deliveries are in flight ...
 _MIN_ROUND_S = 0.02
 #: ... and keeps at most this many chains per allowed parallel request waiting.
@@ -256,22 +262,34 @@ class Dispatcher:
         publish = self._publish if self._producer is not None else None
         return await fan_out(self.conn, now or self.clock.now(), publish)
 
-    async def _publish(self, records: list[tuple[str, dict[str, Any]]]) -> None:
-        """Put fanned-out records on ``erp.events`` (key: the event id) before their fan-out commits."""
+    async def _publish(self, records: list[tuple[str, dict[str, Any]]]) -> set[str]:
+        """Put fanned-out records on ``erp.events`` (key: the event id) before their fan-out commits. A record
+        that is not a valid :class:`ErpRecord` goes to ``dlq`` instead (logged, counted) and is returned: it
+        is set aside without deliveries, so it cannot hold up the batch forever."""
         producer = self._producer
         assert producer is not None
         failed = producer.failed
+        set_aside: dict[str, DeadLetter] = {}
         for event_id, record in records:
             try:
                 event = ErpRecord.model_validate(record, context=WITHOUT_TIME_CHECK)
             except ValueError as exc:
-                msg = f"outbox record {event_id} is not a valid ERP record: {exc}"
-                raise ErpError(msg) from None
+                letter = DeadLetter.of(orjson.dumps(record), stage=OUTBOX_STAGE, error_type=type(exc).__name__,
+                                       reason=f"outbox record {event_id} is not a valid ERP record: {exc}",
+                                       key=event_id)
+                producer.send(DLQ, letter, key=event_id.encode())
+                set_aside[event_id] = letter
+                continue
             producer.send(ERP_EVENTS, event, key=event_id.encode())
         queued = await asyncio.to_thread(producer.flush, self._webhooks.timeout_s)
         if queued or producer.failed > failed:
             msg = f"could not publish {len(records)} ERP records to {ERP_EVENTS.name}; fan-out will be retried"
             raise ErpError(msg)
+        for event_id, letter in set_aside.items():  # counted once published (a failed batch is retried)
+            DEAD_LETTERS.labels(letter.stage, letter.error_type).inc()
+            logger.error("outbox record %s is not a valid ERP record: set aside without deliveries (sent to %s)",
+                         event_id, DLQ.name)
+        return set(set_aside)
 
     async def _launch(self, now: datetime, flight: _Flight) -> int:
         """Start a task per endpoint + record key with due deliveries (keys in flight excluded)."""

@@ -1,7 +1,8 @@
 """The delivery queue in PostgreSQL, as the dispatcher sees it: fan-out, due deliveries, attempt results.
 
 - :func:`fan_out` turns new outbox records into one delivery per matching enabled endpoint (in outbox
-  order) and marks the records fanned out, in one statement;
+  order) and marks the records fanned out, in one statement (a publisher may set records aside: marked
+  fanned out, without deliveries);
 - :func:`due_deliveries` picks pending deliveries whose time has come, skipping any whose endpoint + record
   key has an earlier delivery still waiting for a retry (a later update waits for an earlier one) and the
   keys the caller has in flight;
@@ -13,7 +14,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,8 +30,9 @@ FAN_OUT_BATCH = 5000
 #: The audit log's actor for what the dispatcher changes by itself.
 DISPATCHER_ACTOR = "dispatcher"
 
-#: Receives ``(event_id, record)`` pairs of a fan-out batch (e.g. to publish them to ``erp.events``).
-Publisher = Callable[[list[tuple[str, dict[str, Any]]]], Awaitable[None]]
+#: Receives ``(event_id, record)`` pairs of a fan-out batch (e.g. to publish them to ``erp.events``) and
+#: returns the event ids it set aside (records it could not take): they stay fanned out with no deliveries.
+Publisher = Callable[[list[tuple[str, dict[str, Any]]]], Awaitable[Collection[str]]]
 
 _FAN_OUT = """
 WITH batch AS (
@@ -51,6 +53,10 @@ WITH batch AS (
     RETURNING 1
 )
 SELECT m.event_id, m.record, (SELECT count(*) FROM created) AS deliveries FROM marked m ORDER BY m.seq
+"""
+
+_DROP_DELIVERIES = """
+DELETE FROM webhook_deliveries WHERE event_id = ANY (%(event_ids)s::text[]) AND status = 'pending' AND attempts = 0
 """
 
 _DUE = """
@@ -115,7 +121,8 @@ class AttemptResult:
 async def fan_out(conn: Any, now: datetime, publish: Publisher | None = None) -> int:
     """Create deliveries for new outbox records; returns how many records were fanned out. With
     ``publish``, each batch of records is handed to it before the batch commits (if it raises, the batch
-    is rolled back and fanned out again next time: at-least-once, with stable ids)."""
+    is rolled back and fanned out again next time: at-least-once, with stable ids); the records it sets
+    aside lose the deliveries just created for them and stay marked fanned out (never retried)."""
     total = 0
     while True:
         params = {"now": now, "limit": FAN_OUT_BATCH, "with_records": publish is not None}
@@ -125,7 +132,10 @@ async def fan_out(conn: Any, now: datetime, publish: Publisher | None = None) ->
             async with conn.transaction():
                 rows = await (await conn.execute(_FAN_OUT, params)).fetchall()
                 if rows and publish is not None:
-                    await publish([(r["event_id"], r["record"]) for r in rows])
+                    set_aside = list(await publish([(r["event_id"], r["record"]) for r in rows]))
+                    if set_aside:  # created by this very statement: nothing was attempted yet
+                        await conn.execute(_DROP_DELIVERIES, {"event_ids": set_aside})
+                        total -= len(set_aside)
         total += len(rows)
         if len(rows) < FAN_OUT_BATCH:
             return total

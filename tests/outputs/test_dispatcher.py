@@ -513,3 +513,66 @@ def test_fanned_out_records_are_published_to_erp_events(erp_settings, erp_db, er
     assert sorted(m.key().decode() for m in messages) == sorted(r.id for r in records)
     published = sorted((decode(m.value(), ErpRecord, time_policy=None) for m in messages), key=lambda r: r.id)
     assert published == sorted(records, key=lambda r: r.id)
+
+
+def _consume(settings, topic, count: int) -> list:
+    """Up to ``count`` messages of ``topic`` from the start (polls with a generous bound)."""
+    from confluent_kafka import Consumer
+
+    from connectors.kafka.clients import consumer_config
+
+    consumer = Consumer(consumer_config(settings.kafka, f"check-{unique('g')}"))
+    consumer.subscribe([topic.full_name(settings.kafka)])
+    messages = []
+    try:
+        for _ in range(120):
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                messages.append(msg)
+            if len(messages) >= count:
+                break
+    finally:
+        consumer.close()
+    return messages
+
+
+def test_a_corrupted_outbox_record_is_set_aside_and_the_rest_fans_out(erp_settings, erp_db, erp, secret, caplog):
+    """With publishing to ``erp.events``, one outbox row that is no valid ERP record must not hold up its
+    batch: the others are published and delivered, it goes to ``dlq`` (logged, counted) and is left fanned
+    out without deliveries, so the next round does not try it again."""
+    from prometheus_client import REGISTRY
+
+    from connectors.erp.dispatcher import OUTBOX_STAGE
+    from connectors.kafka.admin import create_topics
+    from connectors.kafka.topics import DLQ, ERP_EVENTS
+    from millstream.events.deadletter import DeadLetter
+    from millstream.serde import decode
+
+    create_topics(erp_settings.kafka, [ERP_EVENTS, DLQ])
+    create_endpoint(erp_db, endpoint_spec(erp.url, secret), allow_private_targets=True)
+    good_first, bad, good_last = (shipment_record(unique("SHP"), m) for m in range(3))
+    append_many(erp_db, [good_first, bad, good_last])
+    erp_db.execute("UPDATE erp_outbox SET record = jsonb_set(record, '{occurred_at}', '\"not a time\"') "
+                   "WHERE event_id = %s", (bad.id,))
+    labels = {"stage": OUTBOX_STAGE, "error_type": "ValidationError"}
+    counted = REGISTRY.get_sample_value("millstream_dead_letters_total", labels) or 0.0
+
+    report = dispatch(erp_settings, kafka=erp_settings.kafka)
+    assert report.fanned_out == 2 and report.delivered == 2
+    assert sorted(r.webhook_id for r in erp.records()) == sorted([good_first.id, good_last.id])
+    assert bad.id not in {d.event_id for d in list_deliveries(erp_db)}
+    row = erp_db.execute("SELECT fanned_out_at FROM erp_outbox WHERE event_id = %s", (bad.id,)).fetchone()
+    assert row["fanned_out_at"] is not None
+    assert REGISTRY.get_sample_value("millstream_dead_letters_total", labels) == counted + 1
+    assert any(bad.id in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+    published = _consume(erp_settings, ERP_EVENTS, 2)
+    assert sorted(m.key().decode() for m in published) == sorted([good_first.id, good_last.id])
+    [letter_msg] = _consume(erp_settings, DLQ, 1)
+    letter = decode(letter_msg.value(), DeadLetter, time_policy=None)
+    assert letter_msg.key().decode() == bad.id and letter.stage == OUTBOX_STAGE
+    assert bad.id in letter.reason and "occurred_at" in letter.reason and b"not a time" in letter.raw_bytes()
+
+    again = dispatch(erp_settings, kafka=erp_settings.kafka)  # set aside for good: not fanned out again
+    assert again.fanned_out == 0 and again.attempts == 0
+    assert REGISTRY.get_sample_value("millstream_dead_letters_total", labels) == counted + 1
