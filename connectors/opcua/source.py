@@ -12,7 +12,9 @@ downstream dataflow reads Kafka, whose offsets *are* replayable, with stable eve
 
 ``next_batch`` never blocks: it drains what the session thread buffered and, when nothing is there, asks
 Bytewax to come back after ``poll_interval``. A partition ends after ``duration`` or, with ``max_readings``,
-after that many readings of its endpoint (quick looks: ``--count``), whichever comes first.
+after that many readings of its endpoint (quick looks: ``--count``), whichever comes first; and once its
+session has stopped for good (the endpoint's security mode None is refused) and everything it buffered was
+emitted, so that ``--count`` without ``--duration`` ends even when one endpoint can never deliver.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 class EndpointPartition(StatefulSourcePartition[SessionItem, None]):
     """One endpoint's session, drained in batches; ends after ``until`` or after ``max_readings`` readings
-    when given (quick looks, tests)."""
+    when given (quick looks, tests), or when the session thread has ended and its buffer is drained."""
 
     def __init__(self, session: EndpointSession, *, batch_size: int, poll_interval: timedelta,
                  until: datetime | None, max_readings: int | None = None) -> None:
@@ -61,12 +63,16 @@ class EndpointPartition(StatefulSourcePartition[SessionItem, None]):
     def next_batch(self) -> list[SessionItem]:
         if self._remaining == 0:
             raise StopIteration
+        ended = not self._session.alive  # read before draining: whatever it put before ending is drained
         batch = self._session.drain(self._batch_size)
         if batch and self._remaining is not None:
             batch = self._up_to_limit(batch)
         if batch:
             self._awake = None
             return batch
+        if ended:
+            logger.info("endpoint %s: session ended; its partition ends", self._session.endpoint.name)
+            raise StopIteration
         now = utc_now()
         if self._until is not None and now >= self._until:
             raise StopIteration
@@ -92,7 +98,8 @@ class OpcuaSource(FixedPartitionedSource[SessionItem, None]):
     certificate, key and trust directory must exist. An endpoint failing these checks is logged as an error
     naming it (``refused`` keeps the reasons) and its partition reports it ``offline`` with the reason while
     the other endpoints run (it connects once the missing certificate appears; refused insecurity stays
-    refused). Only when *every* endpoint fails does this raise :class:`OpcuaSecurityError`: nothing could run.
+    refused, and that partition ends once its ``offline`` status is emitted). Only when *every* endpoint fails
+    does this raise :class:`OpcuaSecurityError`: nothing could run.
     """
 
     def __init__(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -161,3 +162,25 @@ def test_endpoint_without_its_certificate_is_reported_while_the_others_run(plant
     assert status.state == "offline"
     assert "endpoint 'secured'" in (status.reason or "") and "cert.der not found" in (status.reason or "")
     assert not any(isinstance(s, EndpointStatus) and s.endpoint == "secured" and s.state == "online" for s in out)
+
+
+def test_count_without_duration_ends_although_one_endpoint_is_refused_for_good(plant: AsyncuaPlant,
+                                                                              tmp_path: Path) -> None:
+    """``--count`` without ``--duration``: the refused endpoint's session ends at once (insecure, never
+    retried); its partition ends after emitting the ``offline`` status, so the flow ends with the good one's."""
+    settings = load_settings(opcua={"pki_dir": str(tmp_path), "reconnect_initial_s": 0.1})
+    good = endpoint(plant.url, _nodes("M1"), name="good", subscription=FAST)
+    refused = endpoint(plant.url, _nodes("M1"), name="refused", subscription=FAST,
+                       security={"policy": "None", "mode": "None"})
+    source = OpcuaSource(settings, connector(good, refused), max_readings=2)
+    assert list(source.refused) == ["refused"]
+    out: list[object] = []
+    test_flow = Dataflow("opcua_count_with_refused_endpoint")
+    op.output("out", op.input("in", test_flow, source), TestingSink(out))
+    flow = threading.Thread(target=run_main, args=(test_flow,), daemon=True)  # daemon: a hang must not block exit
+    flow.start()
+    flow.join(60)
+    assert not flow.is_alive(), f"the flow did not end; got {out[-10:]}"
+    assert len([r for r in out if isinstance(r, SensorReading)]) == 2
+    status = [s for s in out if isinstance(s, EndpointStatus) and s.endpoint == "refused"]
+    assert [s.state for s in status] == ["offline"] and "security mode None is refused" in (status[0].reason or "")
