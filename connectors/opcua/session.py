@@ -13,7 +13,15 @@ exponential backoff and jitter, creating a fresh session and subscription; on su
 with the time the outage began, so the gap is visible downstream. An unreachable endpoint, a rejected
 certificate or a refused login only affects this endpoint: it is logged (naming the endpoint), reported as
 ``offline`` with the reason, and retried. So is any other exception while connecting or subscribing (asyncua
-raises more than its own error types): the session thread never ends on its own.
+raises more than its own error types). The session thread ends on its own only when the endpoint's security
+mode None is refused (configuration, not a transient failure: reported ``offline`` once, never retried).
+
+A session that ends with an unexpected error (an exception while turning data changes into items: reading
+factory, deadband, buffer; logged as an error with its traceback, naming the endpoint) or that lasted less
+than ``stable_after_s`` is not a reconnect-at-once loss: before reconnecting, the session waits
+``backoff.delay`` as for failed connects, but skipping the quick attempts (``initial``, then doubling up to
+``max`` for every further such session in a row). So a bug hit on the first value cannot reconnect in a tight
+loop; a session that lasted and was then lost (a server restart) reconnects at once, as before.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import asyncio
 import logging
 import random
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,6 +102,7 @@ class EndpointSession:
         time_policy: TimePolicy | None = None,
         max_buffer: int = 200_000,
         clock: Callable[[], datetime] = utc_now,
+        stable_after_s: float = 5.0,
     ) -> None:
         self.endpoint = endpoint
         self.pki_dir = pki_dir
@@ -101,6 +111,7 @@ class EndpointSession:
         self.factory = ReadingFactory(endpoint.name, time_policy)
         self.clock = clock
         self.max_buffer = max_buffer
+        self.stable_after_s = stable_after_s
         self._buffer: deque[SessionItem] = deque()
         self._rng = random.Random()
         self._thread: threading.Thread | None = None
@@ -184,6 +195,7 @@ class EndpointSession:
         attempts = 0
         offline_since: datetime | None = None
         last_reason: str | None = None
+        unstable = 0  # sessions in a row that ended with an unexpected error or lasted < stable_after_s
         try:
             require_security_allowed(self.endpoint, allow_insecure=self.allow_insecure)
         except OpcuaSecurityError as exc:  # configuration, not a transient failure: no retries
@@ -225,19 +237,35 @@ class EndpointSession:
             logger.info("endpoint %s: session up (%s)%s", name, self.endpoint.url,
                         f" after {(now - offline_since).total_seconds():.2f} s offline" if offline_since else "")
             attempts, offline_since, last_reason = 0, None, None
+            up_at = time.monotonic()
+            unexpected = False
             try:
                 reason = await self._pump(client, subscription)
-            except Exception as exc:  # a bug while pumping must not end the session thread either
-                logger.error("endpoint %s: unexpected error in the subscription", name, exc_info=exc)
+            except Exception as exc:  # a bug while consuming values must not end the session thread either
+                logger.error("endpoint %s (%s): unexpected error in the subscription while consuming values",
+                             name, self.endpoint.url, exc_info=exc)
                 reason = f"unexpected {type(exc).__name__}: {describe_error(exc)}"
+                unexpected = True
+            lasted_s = time.monotonic() - up_at
             self._set_online(False)
             if not stopping.is_set():
                 offline_since = self.clock()
-                logger.warning("endpoint %s: session lost: %s", name, reason)
+                logger.warning("endpoint %s: session lost after %.1f s: %s", name, lasted_s, reason)
                 for node in subscription[1].values():
                     self._put(self.factory.no_communication(node, offline_since))
                 self._status("offline", offline_since, reason=reason)
             await disconnect_quietly(client)
+            if stopping.is_set():
+                break
+            if unexpected or lasted_s < self.stable_after_s:
+                unstable += 1
+                delay = self.backoff.delay(self.backoff.quick_attempts + unstable - 1, self._rng)
+                logger.warning("endpoint %s: session %s (%d in a row); reconnecting in %.2f s", name,
+                               "ended with an unexpected error" if unexpected else f"lasted only {lasted_s:.1f} s",
+                               unstable, delay)
+                await self._sleep(delay)
+            else:
+                unstable = 0
 
     async def _subscribe(self, client: Client) -> tuple[Subscription, dict[int, MappedNode]]:
         endpoint = self.endpoint
@@ -301,7 +329,9 @@ class EndpointSession:
             return lost.result()
         if consumer in done:
             exc = consumer.exception()
-            return describe_error(exc) if exc else consumer.result()
+            if exc is not None:  # a bug in turning values into items, not a lost session: the caller logs it
+                raise exc
+            return consumer.result()
         return "stopped"
 
     async def _consume(self, subscription: Subscription, handles: dict[int, MappedNode]) -> str:

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from asyncua import Client, ua
 
-from connectors.opcua.session import EndpointSession
+from connectors.opcua.readings import ReadingFactory
+from connectors.opcua.session import Backoff, EndpointSession
 from millstream.events import DeadLetter, SensorReading, utc_now
 from millstream.events.connectivity import EndpointStatus
 from tests.net import free_port
@@ -197,3 +198,52 @@ def test_unexpected_error_while_subscribing_goes_offline_and_retries(
         assert session.alive and session.connects == 1 and len(calls) == 2
     finally:
         session.stop()
+
+
+def test_error_while_consuming_values_is_logged_backs_off_and_recovers(
+    plant: AsyncuaPlant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fault injection into the real reading factory: turning the first values into readings raises
+    RuntimeError (a bug, not a lost session) in three sessions in a row. Each is logged with its traceback
+    naming the endpoint, and each time the session waits a growing backoff before reconnecting (no tight
+    loop); the fourth session delivers readings."""
+    real = ReadingFactory.reading
+    calls: list[int] = []
+
+    def fails_three_times(self: ReadingFactory, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) <= 3:
+            msg = f"injected: reading bug {len(calls)}"
+            raise RuntimeError(msg)
+        return real(self, *args, **kwargs)
+
+    real_sleep = EndpointSession._sleep
+    sleeps: list[tuple[int, float]] = []  # (connects so far, requested delay)
+
+    async def recorded_sleep(self: EndpointSession, seconds: float) -> None:
+        sleeps.append((self.connects, seconds))
+        await real_sleep(self, seconds)
+
+    monkeypatch.setattr(ReadingFactory, "reading", fails_three_times)
+    monkeypatch.setattr(EndpointSession, "_sleep", recorded_sleep)
+    ep = endpoint(plant.url, [{"node_id": TEMPERATURE, "machine_id": "M1", "tag": "temperature"}],
+                  subscription={"publishing_interval_ms": 50, "sampling_interval_ms": 0})
+    with caplog.at_level("WARNING", logger="connectors.opcua.session"):
+        session = start_session(ep, tmp_path, backoff=Backoff(0.1, 0.5, jitter=0.0))
+        try:
+            items = collect(session, lambda items: len(readings(items)) >= 1)
+            plant.write(TEMPERATURE, 42.5)
+            items = collect(session, has_value("temperature", 42.5), into=items)
+        finally:
+            session.stop()
+    states = [s.state for s in statuses(items)]
+    assert states == ["online", "offline"] * 3 + ["online"]
+    for offline in statuses(items)[1:6:2]:
+        assert "unexpected RuntimeError" in (offline.reason or "") and "injected" in (offline.reason or "")
+    assert session.alive is False and session.connects == 4 and len(calls) >= 4
+    # one wait after each failed session, before the next connect, growing: no reconnect at once
+    assert sleeps == [(1, 0.1), (2, 0.2), (3, 0.4)]
+    errors = [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info is not None]
+    assert len(errors) == 3
+    assert all("endpoint test" in r.getMessage() and "consuming values" in r.getMessage() for r in errors)
+    assert all(isinstance(r.exc_info[1], RuntimeError) for r in errors)  # type: ignore[index]
