@@ -11,18 +11,17 @@ import orjson
 import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
-from confluent_kafka import Consumer
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from connectors.kafka.admin import create_topics
-from connectors.kafka.clients import consumer_config
 from connectors.kafka.topics import ALERTS
 from connectors.postgres.alerts import get_alert, list_alerts
 from millstream.events.alerts import Alert
 from streams.alerting import AlertRule, Condition, _Lifecycle, raise_alerts, write_alerts
+from tests.kafka_helpers import consume_messages
 
 T0 = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
 
@@ -152,18 +151,7 @@ def test_alerts_are_stored_and_published(settings, db):
     assert stored.state == "cleared" and stored.severity == "minor"
     assert get_alert(db, stored.id) == stored
 
-    consumer = Consumer(consumer_config(settings.kafka, f"check-{uuid.uuid4().hex[:6]}"))
-    consumer.subscribe([ALERTS.full_name(settings.kafka)])
-    messages = []
-    try:
-        for _ in range(60):
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                messages.append(msg)
-            if len(messages) >= 4:
-                break
-    finally:
-        consumer.close()
+    messages = consume_messages(settings, ALERTS.full_name(settings.kafka), 4)
     assert {m.key() for m in messages} == {f"machine:{subject}".encode()}
     states = sorted(orjson.loads(m.value())["state"] for m in messages)
     assert states == ["cleared", "cleared", "open", "open"]

@@ -27,6 +27,7 @@ from connectors.erp.subscriptions import (
     update_endpoint,
 )
 from simulators.erp_receiver import ErpReceiver
+from tests.kafka_helpers import consume_messages
 from tests.outputs.factories import T0, confirmation_record, endpoint_spec, shipment_record, unique, until
 
 
@@ -484,10 +485,8 @@ def test_erp_receiver_control_api(erp, secret):
 
 
 def test_fanned_out_records_are_published_to_erp_events(erp_settings, erp_db, erp, secret):
-    from confluent_kafka import Consumer
 
     from connectors.kafka.admin import create_topics
-    from connectors.kafka.clients import consumer_config
     from connectors.kafka.topics import ERP_EVENTS
     from millstream.events.erp import ErpRecord
     from millstream.serde import decode
@@ -498,42 +497,15 @@ def test_fanned_out_records_are_published_to_erp_events(erp_settings, erp_db, er
     append_many(erp_db, records)
     report = dispatch(erp_settings, kafka=erp_settings.kafka)
     assert report.fanned_out == 3 and report.delivered == 3
-    consumer = Consumer(consumer_config(erp_settings.kafka, f"check-{unique('g')}"))
-    consumer.subscribe([ERP_EVENTS.full_name(erp_settings.kafka)])
-    messages = []
-    try:
-        for _ in range(60):
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                messages.append(msg)
-            if len(messages) == 3:
-                break
-    finally:
-        consumer.close()
+    messages = consume_messages(erp_settings, ERP_EVENTS.full_name(erp_settings.kafka), 3)
     assert sorted(m.key().decode() for m in messages) == sorted(r.id for r in records)
     published = sorted((decode(m.value(), ErpRecord, time_policy=None) for m in messages), key=lambda r: r.id)
     assert published == sorted(records, key=lambda r: r.id)
 
 
 def _consume(settings, topic, count: int) -> list:
-    """Up to ``count`` messages of ``topic`` from the start (polls with a generous bound)."""
-    from confluent_kafka import Consumer
-
-    from connectors.kafka.clients import consumer_config
-
-    consumer = Consumer(consumer_config(settings.kafka, f"check-{unique('g')}"))
-    consumer.subscribe([topic.full_name(settings.kafka)])
-    messages = []
-    try:
-        for _ in range(120):
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                messages.append(msg)
-            if len(messages) >= count:
-                break
-    finally:
-        consumer.close()
-    return messages
+    """Up to ``count`` messages of ``topic`` from the start."""
+    return consume_messages(settings, topic.full_name(settings.kafka), count, timeout_s=60)
 
 
 def test_a_corrupted_outbox_record_is_set_aside_and_the_rest_fans_out(erp_settings, erp_db, erp, secret, caplog):

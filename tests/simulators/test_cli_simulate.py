@@ -10,14 +10,13 @@ import uuid
 from pathlib import Path
 
 import yaml
-from confluent_kafka import Consumer
 
-from connectors.kafka.clients import consumer_config
 from connectors.kafka.topics import FLEET_GPS
 from millstream.events.fleet import GpsPing
 from millstream.serde import decode
 from millstream.settings import load_settings
 from tests.conftest import ROOT
+from tests.kafka_helpers import consume_messages
 
 CLI = str(Path(sys.executable).parent / "millstream")
 
@@ -38,16 +37,9 @@ def test_simulate_fleet_publishes_pings_and_writes_ground_truth(kafka_bootstrap:
     facts = [json.loads(line) for line in truth.read_text().splitlines()]
     assert sum(1 for f in facts if f["kind"] == "arrival") == 5
     settings = load_settings(kafka={"bootstrap_servers": kafka_bootstrap, "topic_prefix": prefix})
-    consumer = Consumer(consumer_config(settings.kafka, "cli-check"))
-    consumer.subscribe([FLEET_GPS.full_name(settings.kafka)])
-    trucks = set()
-    try:
-        for _ in range(published):
-            msg = consumer.poll(10)
-            assert msg is not None and msg.error() is None
-            trucks.add(decode(msg.value(), GpsPing, time_policy=None).truck_id)
-    finally:
-        consumer.close()
+    messages = consume_messages(settings, FLEET_GPS.full_name(settings.kafka), published, timeout_s=60)
+    assert len(messages) == published
+    trucks = {decode(m.value(), GpsPing, time_policy=None).truck_id for m in messages}
     assert trucks == {"TRK-01", "TRK-02", "TRK-03", "TRK-04", "TRK-05"}
 
 

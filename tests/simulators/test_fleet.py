@@ -8,10 +8,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from confluent_kafka import Consumer
 
 from connectors.kafka.admin import create_topics
-from connectors.kafka.clients import consumer_config
 from connectors.kafka.producer import EventProducer
 from connectors.kafka.topics import FLEET_GPS
 from millstream.events.fleet import GpsPing
@@ -26,6 +24,7 @@ from simulators.fleet.trip import INCIDENT_KINDS
 from simulators.groundtruth import GroundTruth
 from simulators.timeline import play
 from tests.conftest import ROOT
+from tests.kafka_helpers import consume_messages
 
 START = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 
@@ -147,18 +146,10 @@ def test_publishes_pings_to_kafka(settings: Settings) -> None:
     asyncio.run(run())
     assert producer.flush(30) == 0 and producer.failed == 0
     assert producer.delivered == len(expected) > 1000
-    consumer = Consumer(consumer_config(settings.kafka, "fleet-check"))
-    consumer.subscribe([FLEET_GPS.full_name(settings.kafka)])
     received: list[GpsPing] = []
-    try:
-        while len(received) < len(expected):
-            msg = consumer.poll(10)
-            assert msg is not None, f"only {len(received)} of {len(expected)} pings came back"
-            assert msg.error() is None
-            ping = decode(msg.value(), GpsPing, time_policy=None)
-            assert msg.key().decode() == ping.truck_id
-            received.append(ping)
-    finally:
-        consumer.close()
+    for msg in consume_messages(settings, FLEET_GPS.full_name(settings.kafka), len(expected), timeout_s=60):
+        ping = decode(msg.value(), GpsPing, time_policy=None)
+        assert msg.key().decode() == ping.truck_id
+        received.append(ping)
     assert sorted(p.id for p in received) == sorted(p.id for p in expected)
     assert {f.kind for f in truth.facts} >= {"departure", "arrival"}

@@ -9,10 +9,8 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
 import pytest
-from confluent_kafka import Consumer
 
 from connectors.kafka.admin import create_topics
-from connectors.kafka.clients import consumer_config
 from connectors.kafka.producer import EventProducer
 from connectors.kafka.topics import WAREHOUSE_RFID
 from millstream.epc import Sgtin96, Sscc96, decode_epc
@@ -27,6 +25,7 @@ from simulators.gates.simulation import GateSimulation
 from simulators.groundtruth import GroundTruth
 from simulators.timeline import play
 from tests.conftest import ROOT
+from tests.kafka_helpers import consume_messages
 
 START = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 
@@ -160,17 +159,10 @@ def test_publishes_reads_to_kafka(settings: Settings, scenario: Scenario) -> Non
 
     asyncio.run(go())
     assert producer.flush(30) == 0 and producer.delivered == len(expected) > 100
-    consumer = Consumer(consumer_config(settings.kafka, "gates-check"))
-    consumer.subscribe([WAREHOUSE_RFID.full_name(settings.kafka)])
     received: list[RfidRead] = []
-    try:
-        while len(received) < len(expected):
-            msg = consumer.poll(10)
-            assert msg is not None, f"only {len(received)} of {len(expected)} reads came back"
-            read = decode(msg.value(), RfidRead, time_policy=None)
-            assert msg.key().decode() == read.reader_id
-            received.append(read)
-    finally:
-        consumer.close()
+    for msg in consume_messages(settings, WAREHOUSE_RFID.full_name(settings.kafka), len(expected), timeout_s=60):
+        read = decode(msg.value(), RfidRead, time_policy=None)
+        assert msg.key().decode() == read.reader_id
+        received.append(read)
     assert sorted(r.id for r in received) == sorted(r.id for r in expected)
     assert truth.of_kind("tag_pass")
