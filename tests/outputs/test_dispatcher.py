@@ -260,15 +260,11 @@ def test_timeout_is_retried_and_the_erp_ignores_the_duplicate(erp_db, erp, secre
     assert '"duplicate"' in second.response_excerpt
 
 
-def test_garbage_answers_are_logged_and_retried(erp_settings, erp_db, secret):
-    async def garbage(reader, writer):
-        await reader.read(65536)
-        writer.write(b"\x00\xffNOT HTTP AT ALL\r\n\r\n")
-        await writer.drain()
-        writer.close()
+def dispatch_one_record_to(handler, erp_settings, erp_db, secret):
+    """Serve ``handler`` as a raw TCP receiver, subscribe it, append one record, dispatch until idle."""
 
     async def go():
-        server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         create_endpoint(erp_db, endpoint_spec(f"http://127.0.0.1:{port}/", secret), allow_private_targets=True)
         append(erp_db, shipment_record(unique("SHP")))
@@ -277,7 +273,17 @@ def test_garbage_answers_are_logged_and_retried(erp_settings, erp_db, secret):
         server.close()
         return report
 
-    report = asyncio.run(go())
+    return asyncio.run(go())
+
+
+def test_garbage_answers_are_logged_and_retried(erp_settings, erp_db, secret):
+    async def garbage(reader, writer):
+        await reader.read(65536)
+        writer.write(b"\x00\xffNOT HTTP AT ALL\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    report = dispatch_one_record_to(garbage, erp_settings, erp_db, secret)
     assert report.retried == 1 and report.delivered == 0
     [delivery] = list_deliveries(erp_db)
     assert delivery.status == "pending" and delivery.last_status_code is None
@@ -366,17 +372,7 @@ def test_a_huge_answer_is_cut_to_an_excerpt(erp_settings, erp_db, secret):
         await asyncio.sleep(0.5)
         writer.close()
 
-    async def go():
-        server = await asyncio.start_server(flood, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        create_endpoint(erp_db, endpoint_spec(f"http://127.0.0.1:{port}/", secret), allow_private_targets=True)
-        append(erp_db, shipment_record(unique("SHP")))
-        async with Dispatcher(erp_settings.database, erp_settings.webhooks, clock=ManualClock(T0)) as d:
-            report = await d.run_until_idle()
-        server.close()
-        return report
-
-    assert asyncio.run(go()).retried == 1
+    assert dispatch_one_record_to(flood, erp_settings, erp_db, secret).retried == 1
     [delivery] = list_deliveries(erp_db)
     [attempt] = list_attempts(erp_db, delivery.id)
     assert attempt.status_code == 500 and attempt.response_excerpt == "x" * 300
