@@ -12,6 +12,7 @@ from cli import dispatch as dispatch_cli
 from cli import epc as epc_cli
 from cli import ingest as ingest_cli
 from cli import opcua as opcua_cli
+from cli import replay as replay_cli
 from cli import webhooks as webhooks_cli
 from cli.common import configure_logging, settings
 from millstream import __version__
@@ -32,6 +33,7 @@ app.add_typer(bridge_cli.app, name="bridge")
 app.add_typer(opcua_cli.app, name="opcua")
 app.add_typer(apikey_cli.app, name="apikey")
 app.add_typer(api_cli.app, name="api")
+app.add_typer(replay_cli.app, name="replay")
 app.command("dispatch")(dispatch_cli.dispatch_command)
 app.command("ingest")(ingest_cli.ingest)
 
