@@ -11,6 +11,7 @@ from cli import db, kafka, masterdata, simulate
 from cli import dispatch as dispatch_cli
 from cli import epc as epc_cli
 from cli import ingest as ingest_cli
+from cli import logistics as logistics_cli
 from cli import opcua as opcua_cli
 from cli import replay as replay_cli
 from cli import webhooks as webhooks_cli
@@ -36,6 +37,7 @@ app.add_typer(api_cli.app, name="api")
 app.add_typer(replay_cli.app, name="replay")
 app.command("dispatch")(dispatch_cli.dispatch_command)
 app.command("ingest")(ingest_cli.ingest)
+app.command("logistics")(logistics_cli.logistics)
 
 
 @app.callback()

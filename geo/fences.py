@@ -146,7 +146,7 @@ class FenceSet:
 
     def memberships(self, lon: float, lat: float) -> dict[str, int]:
         """``fence id -> level`` for one point (see :meth:`classify`)."""
-        pi, fi, level = self.classify(np.array([lon]), np.array([lat]))
+        _pi, fi, level = self.classify(np.array([lon]), np.array([lat]))
         return {self.fences[f].id: int(lv) for f, lv in zip(fi, level, strict=True)}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-__all__ = ["DEAD_LETTERS", "EVENTS_ACCEPTED"]
+__all__ = ["DEAD_LETTERS", "EVENTS_ACCEPTED", "LOGISTICS_PINGS"]
 
 DEAD_LETTERS = Counter(
     "millstream_dead_letters_total",
@@ -16,4 +16,10 @@ EVENTS_ACCEPTED = Counter(
     "millstream_events_accepted_total",
     "Inputs validated at the edge and passed on, by stage.",
     ["stage"],
+)
+
+LOGISTICS_PINGS = Counter(
+    "millstream_logistics_pings_total",
+    "GPS pings in the logistics flow: received, and as kept in the track (ok, outlier, late).",
+    ["quality"],
 )

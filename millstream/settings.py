@@ -23,6 +23,7 @@ __all__ = [
     "DatabaseSettings",
     "EventSettings",
     "KafkaSettings",
+    "LogisticsSettings",
     "OpcuaSettings",
     "Settings",
     "WebhookSettings",
@@ -116,6 +117,26 @@ class WebhookSettings(_Component):
     allow_private_targets: bool = False
 
 
+class LogisticsSettings(_Component):
+    """The logistics flow: ping cleaning, geofences, ETA and alert thresholds, and the Dispatch map."""
+
+    max_speed_kmh: float = Field(200.0, gt=0, description="Implied speeds above this mark a ping as outlier.")
+    allowed_lateness_s: float = Field(30.0, ge=0, description="Per-truck reorder window in event time.")
+    hysteresis_m: float = Field(50.0, ge=0, description="Band outside a fence a truck must leave to exit.")
+    corridor_m: float = Field(300.0, gt=0, description="Half-width of a shipment's route corridor.")
+    debounce_s: float = Field(30.0, ge=0, description="A fence change must hold this long.")
+    dwell_min: float = Field(10.0, gt=0, description="Inside this long = a dwell event (delivered at the destination).")
+    in_transit_after_m: float = Field(1000.0, ge=0, description="Metres along the route to count as in transit.")
+    segment_m: float = Field(500.0, gt=0, description="Route segment length of the ETA's speed history.")
+    eta_publish_s: float = Field(300.0, ge=0, description="Publish an ETA update when it moved more than this.")
+    delay_tolerance_min: float = Field(15.0, ge=0, description="Delay alert when the ETA is this far past the window.")
+    delay_hysteresis_min: float = Field(10.0, ge=0, description="A delay alert clears this far below the tolerance.")
+    offline_after_min: float = Field(10.0, gt=0, description="No ping this long while in transit = offline.")
+    deviation_after_s: float = Field(120.0, ge=0, description="Outside the corridor this long = route deviation.")
+    long_dwell_min: float = Field(90.0, gt=0, description="At a site this long = long-dwell alert.")
+    tile_url: str = Field("", description="Map tile URL template for the Dispatch page; empty: no tiles.")
+
+
 class Settings(BaseSettings):
     """All of Millstream's settings, one nested model per component."""
 
@@ -130,6 +151,7 @@ class Settings(BaseSettings):
     opcua: OpcuaSettings = OpcuaSettings()
     api: ApiSettings = ApiSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    logistics: LogisticsSettings = LogisticsSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
 

@@ -10,6 +10,7 @@ destination, it has one within the destination circle.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 from collections import defaultdict
@@ -102,7 +103,7 @@ def test_no_flapping_at_the_fences(replayed: list[dict[str, object]]) -> None:
         if "event" in e and e["event"] in ("enter", "exit"):
             by_vehicle[(str(e["vehicle"]), str(e["fence"]))].append(str(e["event"]))
     for key, seq in by_vehicle.items():
-        assert all(a != b for a, b in zip(seq, seq[1:], strict=False)), (key, seq)  # strictly alternating
+        assert all(a != b for a, b in itertools.pairwise(seq)), (key, seq)  # strictly alternating
     # never an exit within a minute of the enter before it (what a flap looks like)
     events = [e for e in replayed if e.get("event") in ("enter", "exit")]
     last_enter: dict[tuple[str, str], datetime] = {}
