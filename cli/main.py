@@ -8,6 +8,7 @@ from cli import api as api_cli
 from cli import apikey as apikey_cli
 from cli import bridge as bridge_cli
 from cli import db, kafka, masterdata, simulate
+from cli import device as device_cli
 from cli import dispatch as dispatch_cli
 from cli import epc as epc_cli
 from cli import ingest as ingest_cli
@@ -35,6 +36,7 @@ app.add_typer(opcua_cli.app, name="opcua")
 app.add_typer(apikey_cli.app, name="apikey")
 app.add_typer(api_cli.app, name="api")
 app.add_typer(replay_cli.app, name="replay")
+app.add_typer(device_cli.app, name="device")
 app.command("dispatch")(dispatch_cli.dispatch_command)
 app.command("ingest")(ingest_cli.ingest)
 app.command("logistics")(logistics_cli.logistics)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from geo.cleaning import CleaningParameters, CleanPing, PingCleaner, TruckPings
 from geo.engine import EngineParameters, GeofenceEngine, GeofenceEvent, VehicleFences
@@ -45,10 +45,11 @@ from millstream.masterdata import Scenario, Shipment
 from millstream.settings import LogisticsSettings
 from streams.alerting import Condition
 
-__all__ = ["DELAY", "DEVIATION", "LONG_DWELL", "OFFLINE", "STATUSES", "Logistics", "ShipmentProgress",
+__all__ = ["DELAY", "DEVIATION", "LONG_DWELL", "OFFLINE", "STATUSES", "Logistics", "ShipmentProgress", "ShipmentStatus",
            "TruckState", "UnknownTruck"]
 
-STATUSES = ("planned", "at_origin", "departed", "in_transit", "arrived", "delivered")
+ShipmentStatus = Literal["planned", "at_origin", "departed", "in_transit", "arrived", "delivered"]
+STATUSES: tuple[str, ...] = get_args(ShipmentStatus)
 DELAY, DEVIATION, LONG_DWELL, OFFLINE = ("shipment.delay", "shipment.route_deviation", "truck.long_dwell",
                                          "truck.offline")
 _ON_THE_ROAD = ("departed", "in_transit")
