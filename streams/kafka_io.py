@@ -9,6 +9,8 @@ timestamp (``timestamp=``): producers stamp records with their notion of now.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -21,7 +23,7 @@ from confluent_kafka import OFFSET_BEGINNING
 from pydantic import BaseModel
 
 from connectors.kafka.clients import consumer_config, producer_config
-from connectors.kafka.producer import message_key, timestamp_ms
+from connectors.kafka.producer import EventProducer, message_key, timestamp_ms
 from connectors.kafka.topics import DLQ, Topic
 from millstream.events import DeadLetter, TimePolicy
 from millstream.metrics import DEAD_LETTERS, EVENTS_ACCEPTED
@@ -30,7 +32,9 @@ from millstream.settings import Settings
 from streams.edge import admit
 from streams.operators import Checked, split_dead_letters
 
-__all__ = ["read_events", "write_dead_letters", "write_events"]
+__all__ = ["DlqPublisher", "read_events", "write_dead_letters", "write_events"]
+
+logger = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=BaseModel)
 
@@ -117,3 +121,30 @@ def write_dead_letters(step_id: str, errs: Stream[DeadLetter], settings: Setting
         return (letter.source_topic or letter.stage).encode()
 
     write_events("dlq", op.map("count", errs, counted), DLQ, settings, key=source_key)
+
+
+class DlqPublisher:
+    """Publishes dead letters made outside the dataflow's streams (rows a sink's database refused) to ``dlq``,
+    waiting until the broker has them: ``PostgresSink(..., publish=DlqPublisher(settings))``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: EventProducer | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, letters: list[DeadLetter]) -> None:
+        with self._lock:
+            self._publish(letters)
+
+    def _publish(self, letters: list[DeadLetter]) -> None:
+        if self._producer is None:
+            self._producer = EventProducer(self._settings.kafka)
+        producer = self._producer
+        failed = producer.failed
+        for letter in letters:
+            producer.send(DLQ, letter, key=(letter.source_topic or letter.stage).encode())
+        while producer.flush(30.0) > 0 or producer.failed > failed:
+            logger.warning("dlq: %d dead letters not yet delivered; retrying", len(letters))
+            failed = producer.failed
+            for letter in letters:  # the same ids again: consumers dedupe on the dead letter's id
+                producer.send(DLQ, letter, key=(letter.source_topic or letter.stage).encode())
