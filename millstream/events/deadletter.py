@@ -18,7 +18,7 @@ import hashlib
 import re
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from millstream.events.base import Event, UtcDatetime, utc_now
 
@@ -35,6 +35,9 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 class DeadLetter(Event):
     """A rejected input; see the module docstring for how the payload is kept."""
+
+    #: The payload is kept byte for byte: no whitespace stripping.
+    model_config = ConfigDict(**{**Event.model_config, "str_strip_whitespace": False})
 
     kind: ClassVar[str] = "dead_letter"
 
