@@ -112,6 +112,8 @@ class ApiSettings(_Component):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    #: Seconds between keep-alive comments on an idle event stream (``/api/v1/alerts/stream``).
+    sse_keepalive_s: float = Field(15.0, gt=0, le=300)
 
 
 class WebhookSettings(_Component):
