@@ -5,54 +5,77 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import psycopg
 import typer
 
 from cli.common import EXIT_UNAVAILABLE, console, fail, settings
+from cli.flows import FlowOptions, Follow, FromBeginning, RecoveryDir, SnapshotInterval, Workers, run_pipeline
 from connectors.postgres.database import DatabaseError, connect
+from connectors.postgres.masterdata_reader import read_scenario as read_master_data
 from millstream.errors import MillstreamError
 from millstream.masterdata import Scenario, read_scenario
+from millstream.settings import Settings
 from streams.logistics import build_flow
-from streams.runner import run_flow
+
+ScenarioFile = typer.Option(None, "--scenario", help="Master data from this scenario file instead of the database.")
+RebaseTo = typer.Option(None, "--rebase-to",
+                        help="With --scenario: shift its times so that its epoch is this instant (as simulate does).")
 
 
-def _master_data(scenario: Path | None, rebase_to: datetime | None) -> Scenario:
+def _master_data(config: Settings, scenario: Path | None, rebase_to: datetime | None) -> Scenario:
+    """The scenario file's master data, or the database's; checks the logistics tables are there."""
+    try:
+        with connect(config.database) as conn:
+            conn.execute("SELECT 1 FROM shipment_state LIMIT 1")
+            data = read_master_data(conn) if scenario is None else None
+    except DatabaseError as exc:
+        fail(str(exc), EXIT_UNAVAILABLE)
+    except psycopg.Error as exc:
+        fail(f"the database is not ready for logistics (run `millstream db migrate`): {exc}", EXIT_UNAVAILABLE)
+    except MillstreamError as exc:
+        fail(f"master data in the database: {exc} (load it with `millstream masterdata load`)")
     if scenario is not None:
         try:
             data = read_scenario(scenario)
         except MillstreamError as exc:
             fail(str(exc))
-        return data.rebased(rebase_to) if rebase_to else data
-    try:
-        from connectors.postgres.masterdata_reader import read_scenario as read_from_db  # type: ignore[import-not-found]
-    except ImportError:
-        fail("this build cannot read master data from the database yet: pass --scenario FILE")
-    try:
-        with connect(settings().database) as conn:
-            return read_from_db(conn)  # type: ignore[no-any-return]
-    except DatabaseError as exc:
-        fail(str(exc), EXIT_UNAVAILABLE)
+        data = data.rebased(rebase_to) if rebase_to else data
+    assert data is not None
+    if not data.shipments:
+        fail("master data has no shipments: nothing to track (load a scenario with shipments)")
+    return data
+
+
+def _summary(config: Settings) -> str:
+    with connect(config.database) as conn:
+        rows = conn.execute("SELECT status, count(*) AS n FROM shipment_state GROUP BY status ORDER BY status"
+                            ).fetchall()
+        alerts = conn.execute("SELECT count(*) AS n FROM alerts WHERE domain = 'logistics' AND state <> 'cleared'"
+                              ).fetchone()["n"]
+    statuses = ", ".join(f"{r['n']} {r['status']}" for r in rows) or "none tracked yet"
+    return f"shipments: {statuses}; open logistics alerts: {alerts}"
 
 
 def logistics(
-    follow: bool = typer.Option(True, "--follow/--once", help="Keep consuming, or drain fleet.gps and stop."),
-    workers: int = typer.Option(1, min=1, max=32, help="Bytewax worker threads in this process."),
-    recovery_dir: Path | None = typer.Option(
-        None, "--recovery-dir", help="Bytewax recovery directory: resume from snapshots instead of re-reading."),
-    scenario: Path | None = typer.Option(
-        None, "--scenario", help="Master data from this scenario file instead of the database."),
-    rebase_to: datetime | None = typer.Option(
-        None, "--rebase-to", help="With --scenario: shift its times so its epoch is this instant (as simulate does)."),
+    follow: Follow = True,
+    workers: Workers = 1,
+    recovery_dir: RecoveryDir = None,
+    from_beginning: FromBeginning = False,
+    snapshot_interval: SnapshotInterval = 10.0,
+    scenario: Path | None = ScenarioFile,
+    rebase_to: datetime | None = RebaseTo,
 ) -> None:
     """Track trucks against sites and routes: milestones, ETA, delay/offline/deviation/dwell alerts, ERP records.
 
-    Every output is idempotent on stable ids: re-reading fleet.gps (after a crash) adds nothing twice.
+    Master data (trucks, sites with geofences, shipments with routes and promised windows) is read once at
+    start. Every output is idempotent on stable ids: what is re-read after a crash adds nothing twice.
     """
     if rebase_to is not None and rebase_to.tzinfo is None:
         fail("--rebase-to needs a UTC offset (e.g. 2026-11-22T06:00:00+00:00)")
-    data = _master_data(scenario, rebase_to)
-    flow = build_flow(settings(), data, follow=follow)
-    mode = "following fleet.gps" if follow else "until the end of fleet.gps"
-    console.print(f"logistics: {len(data.trucks)} trucks, {len(data.shipments)} shipments, {mode}, "
-                  f"{workers} worker(s)", highlight=False)
-    run_flow(flow, workers=workers, recovery_dir=recovery_dir)
-    console.print("logistics finished")
+    config = settings()
+    data = _master_data(config, scenario, rebase_to)
+    console.print(f"logistics: {len(data.trucks)} trucks, {len(data.shipments)} shipments, "
+                  f"{len(data.sites)} site fences", highlight=False)
+    run_pipeline("logistics", lambda s: build_flow(s, data, follow=follow),
+                 FlowOptions(follow, workers, recovery_dir, from_beginning, snapshot_interval))
+    console.print(_summary(config), highlight=False)

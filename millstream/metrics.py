@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-__all__ = ["DEAD_LETTERS", "EVENTS_ACCEPTED", "LOGISTICS_PINGS"]
+__all__ = ["DEAD_LETTERS", "EVENTS_ACCEPTED", "LOGISTICS_PINGS", "SINK_RETRIES"]
 
 DEAD_LETTERS = Counter(
     "millstream_dead_letters_total",
@@ -16,6 +16,12 @@ EVENTS_ACCEPTED = Counter(
     "millstream_events_accepted_total",
     "Inputs validated at the edge and passed on, by stage.",
     ["stage"],
+)
+
+SINK_RETRIES = Counter(
+    "millstream_sink_retries_total",
+    "Sink writes retried after a transient database failure (connection lost, database restarting), by step.",
+    ["step"],
 )
 
 LOGISTICS_PINGS = Counter(

@@ -1,7 +1,7 @@
 """Exactly once at the ERP across a kill -9: ``millstream logistics`` is killed mid-stream (SIGKILL, no
 shutdown), more pings arrive, it is started again and drains the topic. Its ERP outbox then holds exactly
 the records of an uninterrupted run over the same input (same ids, same content, none twice) — both when it
-re-reads the topic from the start and when it resumes from a Bytewax recovery directory."""
+replays the topic from the start (``--from-beginning``) and when it resumes from its recovery snapshots."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def outbox(url: str) -> list[tuple[str, str, Any]]:
 
 
 def start(settings: Settings, url: str, scenario_file: Path, *args: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "MILLSTREAM_DATABASE__URL": url, "MILLSTREAM_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix}
+    env = {**os.environ, "MILLSTREAM_DATABASE__URL": url, "MILLSTREAM_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+           "MILLSTREAM_DATA_DIR": str(scenario_file.parent / "data")}
     return subprocess.Popen([MILLSTREAM, "logistics", "--scenario", str(scenario_file), *args],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -57,24 +58,24 @@ def test_kill_9_and_restart_gives_the_erp_each_record_once(settings: Settings, t
     scenario, pings, _, _ = demo_day(seed=2)
     scenario_file = tmp_path / "scenario.json"
     scenario_file.write_text(scenario.model_dump_json())
-    recovery = ["--recovery-dir", str(tmp_path / "recovery")] if mode == "recovery" else []
+    restart = ["--from-beginning"] if mode == "reread" else []
     half = len(pings) * 3 // 5
     produce(settings, pings[:half])
 
-    proc = start(settings, crash_url, scenario_file, "--follow", *recovery)
+    proc = start(settings, crash_url, scenario_file, "--follow", "--snapshot-interval", "2")
     deadline = time.monotonic() + 60
     while len(outbox(crash_url)) < 20 and time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         time.sleep(0.5)
     if mode == "recovery":
-        time.sleep(12)  # past a snapshot (every 10 s), so the restart resumes from one
+        time.sleep(3)  # past a snapshot (every 2 s), so the restart resumes from one
     before_kill = len(outbox(crash_url))
     assert before_kill >= 20
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
 
     produce(settings, pings[half:])
-    again = start(settings, crash_url, scenario_file, "--once", *recovery)
+    again = start(settings, crash_url, scenario_file, "--once", *restart)
     _, err = again.communicate(timeout=120)
     assert again.returncode == 0, err.decode()
 
