@@ -13,7 +13,13 @@ from pathlib import Path
 
 import typer
 
-from cli.common import err_console, fail
+from cli.common import fail
+
+
+def _note(text: str) -> None:
+    """A progress or summary line on stderr (stdout carries the results)."""
+    _note(text)
+
 from geo.fences import read_geojson
 from geo.gpscsv import Fix, Rejected, read_fixes
 from geo.replay import replay
@@ -40,21 +46,21 @@ def replay_gps(
         columns, rows = read_fixes(file)
     except DecodeError as exc:
         fail(exc.reason)
-    err_console.print(f"reading {file} (columns: {columns.describe()}); {len(fences)} fence(s)", highlight=False)
+    _note(f"reading {file} (columns: {columns.describe()}); {len(fences)} fence(s)")
     fixes: list[Fix] = []
     rejected: list[Rejected] = []
     for row in rows:
         (fixes if isinstance(row, Fix) else rejected).append(row)  # type: ignore[arg-type]
         if len(fixes) % 100_000 == 0 and fixes:
-            err_console.print(f"  {len(fixes):,} fixes read", highlight=False)
+            _note(f"  {len(fixes):,} fixes read")
     for r in rejected[:_MAX_REJECTS_SHOWN]:
-        err_console.print(f"  line {r.line}: rejected: {r.reason}", highlight=False)
+        _note(f"  line {r.line}: rejected: {r.reason}")
     if len(rejected) > _MAX_REJECTS_SHOWN:
-        err_console.print(f"  ... and {len(rejected) - _MAX_REJECTS_SHOWN} more rejected rows", highlight=False)
-    err_console.print(f"{len(fixes):,} fixes, {len(rejected):,} rejected; replaying", highlight=False)
+        _note(f"  ... and {len(rejected) - _MAX_REJECTS_SHOWN} more rejected rows")
+    _note(f"{len(fixes):,} fixes, {len(rejected):,} rejected; replaying")
 
     def progress(done: int, total: int) -> None:
-        err_console.print(f"  {done:,}/{total:,} fixes", highlight=False)
+        _note(f"  {done:,}/{total:,} fixes")
 
     try:
         result = replay(fixes, fences, eta_to=eta_to, hysteresis_m=hysteresis_m, progress=progress)
@@ -81,5 +87,5 @@ def replay_gps(
         else:
             out.write(f"{summary['trips_compared']} trips: ETA MAE {summary['eta_mae_s']} s, naive MAE "
                       f"{summary['naive_mae_s']} s (route {summary['route']})\n")
-    err_console.print(f"done: {summary['events']} geofence events, {result.outliers} outlier fixes dropped"
-                      + (f", {summary['trips_arrived']} trips arrived" if eta_to else ""), highlight=False)
+    _note(f"done: {summary['events']} geofence events, {result.outliers} outlier fixes dropped"
+                      + (f", {summary['trips_arrived']} trips arrived" if eta_to else ""))
