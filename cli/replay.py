@@ -13,13 +13,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import fail
-
-
-def _note(text: str) -> None:
-    """A progress or summary line on stderr (stdout carries the results)."""
-    _note(text)
-
+from cli.common import err_console, fail
 from geo.fences import read_geojson
 from geo.gpscsv import Fix, Rejected, read_fixes
 from geo.replay import replay
@@ -30,6 +24,11 @@ __all__ = ["app"]
 app = typer.Typer(help="Replay historical data through the pipelines' logic.", no_args_is_help=True)
 
 _MAX_REJECTS_SHOWN = 10
+
+
+def _note(text: str) -> None:
+    """A progress or summary line on stderr (stdout carries the results)."""
+    err_console.print(text, highlight=False, soft_wrap=True)
 
 
 @app.command("gps")
