@@ -3,7 +3,8 @@
 A :class:`Fence` keeps its shape in metres and an *outer* shape grown by the hysteresis margin: a truck
 enters when it is inside the shape and leaves only when it is outside the outer shape, so GPS jitter at
 the edge does not flap. :class:`FenceSet` indexes the outer shapes in a shapely 2 ``STRtree`` and classifies
-whole arrays of points at once (:meth:`FenceSet.classify`).
+whole arrays of points at once (:meth:`FenceSet.classify`: the tree finds the fences whose bounding box holds
+a point, ``shapely.contains_xy`` on the prepared shapes decides).
 
 Fences come from GeoJSON (:func:`read_geojson`: ``Polygon``/``MultiPolygon`` features, ``Point`` features
 with a ``radius_m`` property, ``LineString`` features — routes — with a ``buffer_m`` corridor half-width) or
@@ -47,6 +48,8 @@ DEFAULT_CORRIDOR_M = 150.0
 
 #: Membership levels :meth:`FenceSet.classify` reports.
 INSIDE, BAND = 2, 1
+#: Up to this many fences, a one-point query tests bounding boxes in plain Python (numpy's call overhead loses).
+_SMALL = 64
 
 
 class GeofenceError(DecodeError):
@@ -114,6 +117,9 @@ class FenceSet:
         for geom in (*self.shapes, *self.outer):
             shapely.prepare(geom)
         self._tree = shapely.STRtree(self.outer)
+        self._bounds = shapely.bounds(self.outer) if len(self.outer) else np.zeros((0, 4))
+        self._ids = [f.id for f in self.fences]
+        self._box_list = [tuple(row) for row in self._bounds.tolist()]
 
     def _metric_shape(self, fence: Fence) -> BaseGeometry:
         proj = self.projection
@@ -136,18 +142,30 @@ class FenceSet:
         """Vectorised membership of points: ``(point index, fence index, level)`` for every point that is in a
         fence's outer shape; ``level`` is 2 inside the fence, 1 in its hysteresis band only."""
         x, y = self.projection.xy_arrays(lon, lat)
-        points = shapely.points(x, y)
-        pi, fi = self._tree.query(points, predicate="intersects")
+        pi, fi = self._tree.query(shapely.points(x, y))  # bounding boxes of the outer shapes
+        if len(pi):
+            near = shapely.contains_xy(self.outer[fi], x[pi], y[pi])  # prepared: fast point-in-polygon
+            pi, fi = pi[near], fi[near]
         if len(pi) == 0:
             return pi, fi, np.zeros(0, dtype=np.int8)
-        inside = shapely.intersects(self.shapes[fi], points[pi])
+        inside = shapely.contains_xy(self.shapes[fi], x[pi], y[pi])
         level = np.where(inside, INSIDE, BAND).astype(np.int8)
         return pi, fi, level
 
     def memberships(self, lon: float, lat: float) -> dict[str, int]:
-        """``fence id -> level`` for one point (see :meth:`classify`)."""
-        _pi, fi, level = self.classify(np.array([lon]), np.array([lat]))
-        return {self.fences[f].id: int(lv) for f, lv in zip(fi, level, strict=True)}
+        """``fence id -> level`` for one point (see :meth:`classify`); a bounding-box test over all fences in
+        numpy, then point-in-polygon on the few candidates — a one-point query without the tree's overhead."""
+        x, y = self.projection.xy(lon, lat)
+        if len(self._box_list) <= _SMALL:
+            candidates = [i for i, (x0, y0, x1, y1) in enumerate(self._box_list) if x0 <= x <= x1 and y0 <= y <= y1]
+        else:
+            b = self._bounds
+            candidates = np.flatnonzero((b[:, 0] <= x) & (x <= b[:, 2]) & (b[:, 1] <= y) & (y <= b[:, 3])).tolist()
+        found: dict[str, int] = {}
+        for i in candidates:
+            if shapely.contains_xy(self.outer[i], x, y):
+                found[self._ids[i]] = INSIDE if shapely.contains_xy(self.shapes[i], x, y) else BAND
+        return found
 
 
 def _feature_id(feature: dict[str, Any], i: int) -> str:

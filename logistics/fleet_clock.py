@@ -7,8 +7,9 @@ partitions are read a batch at a time) does not make its trucks look silent. A p
 came while ``idle_beats`` beats came from the others is idle (all its trucks silent) and no longer holds the
 watermark back: idleness is counted in input, not in wall-clock time, so a replay decides alike.
 
-When the watermark passes a truck's last ping + ``offline_after`` while that truck is in transit, the truck
-is offline: a condition of value 1 stamped exactly at that instant (so a replay gives the same alert id);
+When the watermark passes a truck's last beat + ``offline_after`` + ``beat_every`` (beats are thinned to one
+per ``beat_every``: its last ping may be that much later than its last beat) while that truck is in transit,
+the truck is offline: a condition of value 1 stamped exactly at that instant (so a replay gives the same alert id);
 its next ping clears it (value 0). No wall clock is involved: if no truck pings, nothing is decided.
 """
 
@@ -38,8 +39,10 @@ class FleetState:
 
 class FleetClock:
     def __init__(self, offline_after: timedelta, allowed_lateness: timedelta = timedelta(seconds=30),
-                 idle_beats: int = 600, scan_every: timedelta = timedelta(seconds=15)) -> None:
+                 idle_beats: int = 600, scan_every: timedelta = timedelta(seconds=15),
+                 beat_every: timedelta = timedelta(0)) -> None:
         self.offline_after = offline_after
+        self.beat_every = beat_every
         self.allowed_lateness = allowed_lateness
         self.idle_beats = idle_beats
         self.scan_every = scan_every
@@ -71,7 +74,7 @@ class FleetClock:
             return state, out
         state.last_scan = mark
         for truck, seen in state.last_seen.items():
-            silent_since = seen.at + self.offline_after
+            silent_since = seen.at + self.offline_after + self.beat_every
             if seen.in_transit and truck not in state.offline and silent_since <= mark:
                 state.offline[truck] = silent_since
                 out.append(AlertCondition(_OFFLINE, Condition(

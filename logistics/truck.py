@@ -10,10 +10,11 @@ kept per truck by the dataflow) and returns what follows from it:
   ``-> departed`` (leaves it), ``-> in_transit`` (``in_transit_after_m`` along the route), ``-> arrived``
   (enters the destination site), ``-> delivered`` (dwells there, or leaves it): each step a milestone with
   its event time, a status-change and a milestone ERP record;
-- on the road, the ETA (:mod:`geo.eta`) on every ping; stored and sent to the ERP only when it moved by more
-  than ``eta_publish_s``;
-- alert conditions: delay (minutes the ETA lies past the window), route deviation (outside the corridor),
-  long dwell at a site; and a :class:`Beat` for the fleet clock's offline check.
+- on the road, the trip's progress along the route on every ping and the ETA (:mod:`geo.eta`) every
+  ``eta_every_s`` of event time; stored and sent to the ERP only when it moved by more than ``eta_publish_s``;
+- alert conditions: delay (minutes the ETA lies past the window, with each estimate), route deviation
+  (outside the corridor: on each change and with each estimate), long dwell at a site (every minute); and a
+  :class:`Beat` for the fleet clock's offline check (every ``BEAT_EVERY``, and when the road state changes).
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ STATUSES: tuple[str, ...] = get_args(ShipmentStatus)
 DELAY, DEVIATION, LONG_DWELL, OFFLINE = ("shipment.delay", "shipment.route_deviation", "truck.long_dwell",
                                          "truck.offline")
 _ON_THE_ROAD = ("departed", "in_transit")
+#: A truck's pings reach the fleet clock at most this often (plus on every change of its road state).
+BEAT_EVERY = timedelta(seconds=15)
+_DWELL_EVERY = timedelta(seconds=60)
 
 
 class UnknownTruck(ValueError):
@@ -67,6 +71,8 @@ class ShipmentProgress:
     trip: TripProgress | None = None
     published_eta: datetime | None = None
     eta: Eta | None = None
+    estimated_at: datetime | None = None
+    outside: bool = False
 
 
 @dataclass
@@ -78,6 +84,8 @@ class TruckState:
     shipments: dict[str, ShipmentProgress] = field(default_factory=dict)
     history: dict[str, RouteHistory] = field(default_factory=dict)
     partition: int = 0
+    beat: tuple[datetime, bool, str | None] | None = None
+    dwell_sampled_at: datetime | None = None
 
 
 class Logistics:
@@ -154,10 +162,14 @@ class Logistics:
         out.append(PositionRow(ping, sid, "ok", clean.reason))
         if shipment is not None:
             out.extend(self._on_the_road(state, shipment, ping))
-        out.extend(self._dwell_conditions(state, ping))
+        if state.dwell_sampled_at is None or ping.timestamp - state.dwell_sampled_at >= _DWELL_EVERY:
+            state.dwell_sampled_at = ping.timestamp
+            out.extend(self._dwell_conditions(state, ping))
         progress = state.shipments[sid] if sid else None
-        out.append(Beat(truck, ping.timestamp, progress is not None and progress.status in _ON_THE_ROAD, sid,
-                        state.partition))
+        on_road = progress is not None and progress.status in _ON_THE_ROAD
+        if state.beat is None or state.beat[1:] != (on_road, sid) or ping.timestamp - state.beat[0] >= BEAT_EVERY:
+            state.beat = (ping.timestamp, on_road, sid)
+            out.append(Beat(truck, ping.timestamp, on_road, sid, state.partition))
         return out
 
     # -- shipment state ---------------------------------------------------------------------------------
@@ -232,15 +244,22 @@ class Logistics:
         model = EtaModel(state.history.setdefault(shipment.id, RouteHistory(self.eta_params.segment_m)),
                          self.eta_params)
         model.update(progress.trip, at, route.progress(ping.lon, ping.lat, progress.trip.progress))
-        if progress.status == "departed" and progress.trip.progress >= self.params.in_transit_after_m:
+        changed = progress.status == "departed" and progress.trip.progress >= self.params.in_transit_after_m
+        if changed:
             out.extend(self._advance(truck, state, shipment, "in_transit", at, ping.lon, ping.lat, evidence))
+        outside = route_fence_id(shipment.id) not in state.fences.inside()
+        due = progress.estimated_at is None or (at - progress.estimated_at).total_seconds() >= self.params.eta_every_s
+        if outside != progress.outside or due:  # the corridor state on change, and with each estimate
+            progress.outside = outside
+            out.append(AlertCondition(DEVIATION, Condition(
+                "shipment", shipment.id, 1.0 if outside else 0.0, at,
+                {"truck_id": truck, "offset_m": round(route.offset_m(ping.lon, ping.lat))}, evidence)))
+        if not (due or changed):
+            return out
+        progress.estimated_at = at
         eta = progress.eta = model.estimate(progress.trip, self.targets[shipment.id])
         lateness = (eta.eta - shipment.promised_to).total_seconds()
         out.append(self._delay_condition(shipment, truck, lateness / 60.0, at, eta, evidence))
-        outside = route_fence_id(shipment.id) not in state.fences.inside()
-        out.append(AlertCondition(DEVIATION, Condition(
-            "shipment", shipment.id, 1.0 if outside else 0.0, at,
-            {"truck_id": truck, "offset_m": round(route.offset_m(ping.lon, ping.lat))}, evidence)))
         moved = (progress.published_eta is None
                  or abs((eta.eta - progress.published_eta).total_seconds()) > self.params.eta_publish_s)
         if moved:

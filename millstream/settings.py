@@ -137,6 +137,7 @@ class LogisticsSettings(_Component):
     dwell_min: float = Field(10.0, gt=0, description="Inside this long = a dwell event (delivered at the destination).")
     in_transit_after_m: float = Field(1000.0, ge=0, description="Metres along the route to count as in transit.")
     segment_m: float = Field(500.0, gt=0, description="Route segment length of the ETA's speed history.")
+    eta_every_s: float = Field(30.0, ge=0, description="Re-estimate a shipment's ETA this often (event time).")
     eta_publish_s: float = Field(300.0, ge=0, description="Publish an ETA update when it moved more than this.")
     delay_tolerance_min: float = Field(15.0, ge=0, description="Delay alert when the ETA is this far past the window.")
     delay_hysteresis_min: float = Field(10.0, ge=0, description="A delay alert clears this far below the tolerance.")

@@ -7,10 +7,10 @@ and processed by :class:`logistics.truck.Logistics` (cleaning, geofences, shipme
 step that releases its reorder buffer at the end of the input. Its outputs go to:
 
 - PostgreSQL (migration 0012): ``truck_positions``, ``geofence_events``, ``shipment_milestones``,
-  ``shipment_etas``, ``shipment_state`` — idempotent writers;
-- the ERP outbox: status changes, milestones, ETA updates (only when the ETA moved by more than
-  ``logistics.eta_publish_s``) and delays (changes of the delay alert) — stable ids, so the ERP sees each
-  record once, also when the flow is killed and re-reads its input;
+  ``shipment_etas``, ``shipment_state`` — idempotent writers — together with the ERP outbox records of the
+  same batch (status changes, milestones, ETA updates only when the ETA moved by more than
+  ``logistics.eta_publish_s``) in one transaction; delays (changes of the delay alert) go to the outbox
+  too. Stable ids: the ERP sees each record once, also when the flow is killed and re-reads its input;
 - the shared alert lifecycle (:mod:`streams.alerting`): ``shipment.delay`` (severity by lateness,
   hysteresis), ``shipment.route_deviation``, ``truck.long_dwell`` and ``truck.offline`` — the last one from
   the fleet clock (:mod:`logistics.fleet_clock`), in event time.
@@ -30,19 +30,13 @@ from bytewax.operators import StatefulLogic
 
 from connectors.erp.sink import OutboxSink
 from connectors.kafka.topics import FLEET_GPS
-from connectors.postgres.logistics import (
-    store_etas,
-    store_fence_events,
-    store_milestones,
-    store_positions,
-    upsert_shipments,
-)
+from connectors.postgres.logistics import store_outputs
 from connectors.postgres.sink import PostgresSink
 from connectors.postgres.timeseries import store_dead_letters
 from logistics.fleet_clock import FleetClock
 from logistics.outputs import AlertCondition, Beat, EtaRow, FenceEventRow, MilestoneRow, PositionRow, ShipmentSnapshot
 from logistics.records import delay_record
-from logistics.truck import DELAY, DEVIATION, LONG_DWELL, OFFLINE, Logistics, TruckState
+from logistics.truck import BEAT_EVERY, DELAY, DEVIATION, LONG_DWELL, OFFLINE, Logistics, TruckState
 from millstream.events import DeadLetter, GpsPing
 from millstream.events.erp import ErpRecord
 from millstream.masterdata import Scenario
@@ -56,10 +50,10 @@ from streams.operators import check
 __all__ = ["alert_rules", "build_flow"]
 
 #: Messages per partition per poll: keeps partitions within minutes of each other in event time while
-#: catching up, so the fleet clock's watermark (the slowest partition) does not lag far behind.
+#: catching up, so the fleet clock's watermark (the slowest partition) does not lag far behind. A partition
+#: is idle for the fleet clock once this many beats (a third of the pings) came from the others without it:
+#: several rounds of polling.
 _BATCH = 100
-#: A partition is idle for the fleet clock after this many batches came from the other partitions.
-_IDLE_BATCHES = 6
 
 
 def alert_rules(params: LogisticsSettings) -> dict[str, AlertRule]:
@@ -92,7 +86,7 @@ class _TruckLogic(StatefulLogic[tuple[int, GpsPing], Any, TruckState]):
     def on_item(self, value: tuple[int, GpsPing]) -> tuple[Iterable[Any], bool]:
         partition, ping = value
         self.truck = ping.truck_id
-        LOGISTICS_PINGS.labels("received").inc()
+        _RECEIVED.inc()
         return self.logistics.on_ping(self.state, ping, partition), StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[Any], bool]:
@@ -104,8 +98,19 @@ class _TruckLogic(StatefulLogic[tuple[int, GpsPing], Any, TruckState]):
         return self.state
 
 
-def _only(step_id: str, up: Stream[Any], kind: type) -> Stream[Any]:
+def _only(step_id: str, up: Stream[Any], kind: type | tuple[type, ...]) -> Stream[Any]:
     return op.filter(step_id, up, lambda item: isinstance(item, kind))
+
+
+#: What the per-truck step emits that is written in one transaction per batch (tables and outbox).
+_STORED = (PositionRow, FenceEventRow, MilestoneRow, EtaRow, ShipmentSnapshot, ErpRecord)
+_QUALITY = {q: LOGISTICS_PINGS.labels(q) for q in ("ok", "outlier", "late")}
+_RECEIVED = LOGISTICS_PINGS.labels("received")
+
+
+def _count_quality(_step: str, item: Any) -> None:
+    if isinstance(item, PositionRow):
+        _QUALITY[item.quality].inc()
 
 
 def build_flow(settings: Settings, scenario: Scenario, *, follow: bool = True) -> Dataflow:
@@ -125,21 +130,14 @@ def build_flow(settings: Settings, scenario: Scenario, *, follow: bool = True) -
     outputs = op.map("unkey", op.stateful("truck", keyed, lambda resume: _TruckLogic(logistics, resume)),
                      lambda kv: kv[1])
 
-    positions = _only("positions", outputs, PositionRow)
-    op.inspect("count_quality", positions, lambda _s, row: LOGISTICS_PINGS.labels(row.quality).inc())
-    op.output("store_positions", positions, PostgresSink(db, store_positions, "truck positions"))
-    op.output("store_fence_events", _only("fence_events", outputs, FenceEventRow),
-              PostgresSink(db, store_fence_events, "geofence events"))
-    op.output("store_milestones", _only("milestones", outputs, MilestoneRow),
-              PostgresSink(db, store_milestones, "milestones"))
-    op.output("store_etas", _only("etas", outputs, EtaRow), PostgresSink(db, store_etas, "ETAs"))
-    op.output("store_shipments", _only("snapshots", outputs, ShipmentSnapshot),
-              PostgresSink(db, upsert_shipments, "shipment states"))
+    op.inspect("count_quality", outputs, _count_quality)
+    op.output("store", _only("rows", outputs, _STORED), PostgresSink(db, store_outputs, "logistics rows"))
 
     conditions = _only("conditions", outputs, AlertCondition)
     beats = op.key_on("fleet", _only("beats", outputs, Beat), lambda _beat: "fleet")
     clock = FleetClock(timedelta(minutes=settings.logistics.offline_after_min),
-                       timedelta(seconds=settings.logistics.allowed_lateness_s), idle_beats=_IDLE_BATCHES * _BATCH)
+                       timedelta(seconds=settings.logistics.allowed_lateness_s), idle_beats=_BATCH,
+                       beat_every=BEAT_EVERY)
     offline = op.map("unkey_clock", op.stateful_flat_map("fleet_clock", beats, clock), lambda kv: kv[1])
     conditions = op.merge("all_conditions", conditions, offline)
     alerts = []
@@ -154,8 +152,7 @@ def build_flow(settings: Settings, scenario: Scenario, *, follow: bool = True) -
 
     delays = op.map("delay_records", op.filter("delay_alerts", all_alerts, lambda a: a.alert_type == DELAY),
                     delay_record)
-    records = op.merge("erp_records", _only("records", outputs, ErpRecord), delays)
-    op.output("outbox", records, OutboxSink(db))
+    op.output("outbox", delays, OutboxSink(db))
 
     rejected: Stream[DeadLetter] = op.merge("rejected", pings.errs, usable.errs)
     write_dead_letters("dlq", rejected, settings)

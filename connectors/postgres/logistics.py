@@ -2,6 +2,8 @@
 
 Writers are idempotent: positions, geofence events and ETAs insert on their stable id, milestones on
 (shipment, milestone), and a shipment's state only moves forward in event time — a replay changes nothing.
+:func:`store_outputs` writes a batch of the flow's outputs — these rows and the ERP records — in one
+transaction, so a shipment's state and the records announcing it reach the database (and the outbox) together.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from connectors.erp.outbox import append_many
 from logistics.outputs import EtaRow, FenceEventRow, MilestoneRow, PositionRow, ShipmentSnapshot
+from millstream.events.erp import ErpRecord
 
 __all__ = [
     "list_shipments",
@@ -18,6 +22,7 @@ __all__ = [
     "store_etas",
     "store_fence_events",
     "store_milestones",
+    "store_outputs",
     "store_positions",
     "truck_track",
     "upsert_shipments",
@@ -30,6 +35,19 @@ def _run(conn: Any, query: str, rows: list[tuple[Any, ...]]) -> int:
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(query, rows)
         return max(cur.rowcount, 0)
+
+
+def store_outputs(conn: Any, items: Sequence[Any]) -> int:
+    """Every row and ERP record in ``items`` (anything else is ignored), in one transaction; rows added."""
+    writers = ((PositionRow, store_positions), (FenceEventRow, store_fence_events), (MilestoneRow, store_milestones),
+               (EtaRow, store_etas), (ShipmentSnapshot, upsert_shipments), (ErpRecord, append_many))
+    added = 0
+    with conn.transaction():
+        for kind, write in writers:
+            rows = [i for i in items if isinstance(i, kind)]
+            if rows:
+                added += write(conn, rows)
+    return added
 
 
 def store_positions(conn: Any, rows: Sequence[PositionRow]) -> int:
