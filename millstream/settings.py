@@ -144,7 +144,8 @@ class LogisticsSettings(_Component):
     offline_after_min: float = Field(10.0, gt=0, description="No ping this long while in transit = offline.")
     deviation_after_s: float = Field(120.0, ge=0, description="Outside the corridor this long = route deviation.")
     long_dwell_min: float = Field(90.0, gt=0, description="At a site this long = long-dwell alert.")
-    tile_url: str = Field("", description="Map tile URL template for the Dispatch page; empty: no tiles.")
+    tile_url: str = Field("", description="Map tile URL template ({z}/{x}/{y}) for the Dispatch page; empty: none.")
+    tile_attribution: str = Field("", description="The tile provider's attribution shown on the map.")
 
 
 class Settings(BaseSettings):

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import Connection, require_roles
+from api.deps import AppSettings, Connection, require_roles
 from api.errors import field_error
 from connectors.postgres.apikeys import ApiKey
 from connectors.postgres.audit import record_change
@@ -113,6 +113,13 @@ class StopPublic(BaseModel):
     duration_min: float
     lat: float
     lon: float
+
+
+class MapConfig(BaseModel):
+    """How the Dispatch page draws its map: a tile URL template (``{z}/{x}/{y}``), or none (no tiles)."""
+
+    tile_url: str | None
+    attribution: str
 
 
 class DeviceCreate(BaseModel):
@@ -236,6 +243,12 @@ def read_stops(
                         duration_min=round(s.duration.total_seconds() / 60.0, 1))
              for s in find_stops(track, min_duration=timedelta(minutes=min_minutes))]
     return _csv(stops, f"{truck_id}-stops") if format == "csv" else stops
+
+
+@router.get("/logistics/map", response_model=MapConfig, summary="Map settings for the Dispatch page")
+def read_map_config(caller: LogisticsReader, app_settings: AppSettings) -> MapConfig:
+    params = app_settings.logistics
+    return MapConfig(tile_url=params.tile_url or None, attribution=params.tile_attribution)
 
 
 @router.get("/devices", response_model=list[DevicePublic], summary="Tracker devices (never their keys)")

@@ -29,7 +29,7 @@ POLICY: list[tuple[str, set[str]]] = [
     (r"^GET /api/v1/audit$", {"admin"}),
     (r"^GET /api/v1/me$", ALL),
     (r"^GET /api/v1/opcua/", {"engineer", "admin"}),
-    (r"^GET /api/v1/(shipments|trucks)(/|$)", {"dispatcher", "erp", "admin"}),
+    (r"^GET /api/v1/(shipments|trucks|logistics)(/|$)", {"dispatcher", "erp", "admin"}),
     (r"^(GET|POST|DELETE) /api/v1/devices(/|$)", {"admin"}),
 ]
 PUBLIC = {"GET /healthz", "GET /readyz"}
