@@ -4,16 +4,21 @@ authentication, role scoping, filters, one event per committed change in commit 
 
 from __future__ import annotations
 
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.serving import api_server
 from connectors.postgres.alert_feed import read_changes
 from connectors.postgres.alerts import upsert_alert
 from connectors.postgres.database import connect
@@ -21,6 +26,7 @@ from millstream.events.alerts import ALERT_DOMAINS, Alert
 from millstream.settings import Settings, load_settings
 from tests.api.conftest import auth, unique
 from tests.api.sse import Sse, next_events, next_item, sse_items
+from tests.net import free_port
 
 STREAM = "/api/v1/alerts/stream"
 KEEPALIVE_S = 0.3
@@ -173,3 +179,25 @@ def test_change_numbers_follow_commit_order(api_settings: Settings, db: psycopg.
     after = read_changes(db, cursor, domains=ALERT_DOMAINS)
     assert [c.alert.id for c in after] == [b.id, a.id]
     assert after[1].seq > seen[0].seq and after[1].alert.severity == "critical"
+
+
+def test_open_streams_end_cleanly_when_the_server_stops(api_settings: Settings, tokens: dict[str, str]) -> None:
+    """uvicorn waits for running responses before it stops; the streams end when asked, so ``api serve``
+    stops at once and clients see a properly finished response (then reconnect)."""
+    port = free_port()
+    server = api_server(create_app(api_settings), host="127.0.0.1", port=port, log_level="warning")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(1000):
+        if server.started:
+            break
+        time.sleep(0.01)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=20) as http, \
+            http.stream("GET", STREAM, headers=auth(tokens["admin"])) as response:
+        items = sse_items(response.iter_lines())
+        snapshot_of(items)
+        server.handle_exit(signal.SIGTERM, None)
+        rest = list(items)  # ends without an error: the server finished the response
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert all(item.kind in ("comment", "alert") for item in rest)
