@@ -21,6 +21,7 @@ from api.app import create_app
 from api.serving import api_server
 from connectors.postgres.alert_feed import read_changes
 from connectors.postgres.alerts import upsert_alert
+from connectors.postgres.apikeys import create_api_key, revoke_api_key
 from connectors.postgres.database import connect
 from millstream.events.alerts import ALERT_DOMAINS, Alert
 from millstream.settings import Settings, load_settings
@@ -201,3 +202,17 @@ def test_open_streams_end_cleanly_when_the_server_stops(api_settings: Settings, 
     thread.join(timeout=20)
     assert not thread.is_alive()
     assert all(item.kind in ("comment", "alert") for item in rest)
+
+
+def test_a_revoked_key_ends_the_stream(stream_client: TestClient, db: psycopg.Connection) -> None:
+    issued = create_api_key(db, "engineer", "revoked while streaming")
+    db.commit()
+    with opened(stream_client, issued.token) as items:
+        snapshot_of(items)
+        assert next_item(items).kind == "comment"  # still going
+        revoke_api_key(db, issued.key.key_id)
+        db.commit()
+        rest = list(items)  # the stream ends by itself (at the next keep-alive check)
+    assert all(item.kind == "comment" for item in rest)
+    with stream_client.stream("GET", STREAM, headers=auth(issued.token)) as response:
+        assert response.status_code == 401
