@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-__all__ = ["DEAD_LETTERS", "EVENTS_ACCEPTED"]
+__all__ = ["DEAD_LETTERS", "EVENTS_ACCEPTED", "SINK_RETRIES"]
 
 DEAD_LETTERS = Counter(
     "millstream_dead_letters_total",
@@ -16,4 +16,10 @@ EVENTS_ACCEPTED = Counter(
     "millstream_events_accepted_total",
     "Inputs validated at the edge and passed on, by stage.",
     ["stage"],
+)
+
+SINK_RETRIES = Counter(
+    "millstream_sink_retries_total",
+    "Sink writes retried after a transient database failure (connection lost, database restarting), by step.",
+    ["step"],
 )
