@@ -15,6 +15,7 @@ from api.ui import STATIC_DIR
 from connectors.erp.models import DeliveryStatus
 from connectors.postgres.apikeys import ROLES
 from millstream.events.alerts import ALERT_DOMAINS, AlertSeverity, AlertState
+from millstream.events.outputs import SubjectKind
 
 I18N = STATIC_DIR / "i18n"
 LANGUAGES = ("en", "zh-CN")
@@ -80,6 +81,7 @@ def test_every_key_the_ui_uses_exists() -> None:
     ("shell.domain", ALERT_DOMAINS),
     ("shell.alerts.state", get_args(AlertState)),
     ("shell.role", ROLES),
+    ("shell.subject", get_args(SubjectKind)),
     ("shell.page", PAGES),
     ("shell.opcua.state", ("online", "offline", "unknown")),
     ("integrations.status", get_args(DeliveryStatus)),
