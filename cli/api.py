@@ -17,13 +17,13 @@ def serve_command(
     port: int = typer.Option(None, help="Port (default: MILLSTREAM_API__PORT)."),
 ) -> None:
     """Run the API until interrupted (healthz, readyz, /api/v1/...; docs at /docs)."""
-    import uvicorn
-
     from api.app import create_app
+    from api.serving import api_server
 
     config = settings()
-    uvicorn.run(create_app(config), host=host or config.api.host, port=port or config.api.port,
-                log_level=config.log_level.lower(), access_log=False)
+    # api_server: on Ctrl-C/SIGTERM the UI's open event streams end first, so the server stops at once
+    api_server(create_app(config), host=host or config.api.host, port=port or config.api.port,
+               log_level=config.log_level.lower(), access_log=False).run()
 
 
 @app.command("openapi")
