@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from connectors.kafka.clients import consumer_config, producer_config
 from connectors.kafka.producer import message_key
 from connectors.kafka.topics import DLQ, Topic
+from millstream.clock import record_timestamp_ms
 from millstream.errors import DecodeError
 from millstream.events import DeadLetter, TimePolicy
 from millstream.metrics import DEAD_LETTERS, EVENTS_ACCEPTED
@@ -86,11 +87,15 @@ def write_events(
     *,
     key: Callable[[Any], bytes | None] | None = None,
 ) -> None:
-    """Encode events and produce them to ``topic``, keyed by the topic's key field (or ``key(event)``)."""
+    """Encode events and produce them to ``topic``, keyed by the topic's key field (or ``key(event)``).
+
+    The record timestamp (CreateTime) is the process clock's now: the run's simulated clock under
+    ``millstream up`` (``MILLSTREAM_CLOCK__*``), else the producer's wall clock."""
     key_of = key or (lambda event: message_key(topic, event))
+    clock = settings.clock
 
     def to_message(event: Any) -> KafkaSinkMessage[bytes | None, bytes | None]:
-        return KafkaSinkMessage(key=key_of(event), value=encode(event))
+        return KafkaSinkMessage(key=key_of(event), value=encode(event), timestamp=record_timestamp_ms(clock) or 0)
 
     kop.output(
         "kafka_out", op.map("encode", up, to_message),

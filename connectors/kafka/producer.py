@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -39,14 +40,16 @@ class EventProducer:
             self.failed += 1
             logger.error("delivery to %s[%s] failed: %s", msg.topic(), msg.partition(), err.str())
 
-    def send(self, topic: Topic, event: Any, key: bytes | None = None) -> None:
-        """Queue ``event`` for ``topic``; blocks briefly only when the local queue is full."""
+    def send(self, topic: Topic, event: Any, key: bytes | None = None, timestamp: datetime | None = None) -> None:
+        """Queue ``event`` for ``topic``; blocks briefly only when the local queue is full. ``timestamp`` is the
+        record's CreateTime (simulators pass their clock's now; default: the producer's wall clock)."""
         value = encode(event)
         name = topic.full_name(self._settings)
         k = key if key is not None else message_key(topic, event)
+        extra = {} if timestamp is None else {"timestamp": int(timestamp.timestamp() * 1000)}
         while True:
             try:
-                self._producer.produce(name, value=value, key=k, on_delivery=self._on_delivery)
+                self._producer.produce(name, value=value, key=k, on_delivery=self._on_delivery, **extra)
                 break
             except BufferError:
                 self._producer.poll(0.05)
