@@ -26,8 +26,8 @@ from cli.common import EXIT_UNAVAILABLE, console, fail, settings
 from connectors.kafka.admin import KafkaAdminError, create_topics
 from connectors.kafka.producer import EventProducer
 from connectors.kafka.topics import FLEET_GPS, WAREHOUSE_RFID, Topic
-from millstream.errors import MillstreamError
 from millstream.clock import process_clock
+from millstream.errors import MillstreamError
 from millstream.events.base import Event, utc_now
 from millstream.masterdata import Scenario, read_scenario
 from simulators.clock import SimClock, run_scenario
@@ -81,11 +81,11 @@ class RunClock:
 
 def _run_clock(speed: float | None) -> RunClock:
     shared = settings().clock
+    factor = check_speed(shared.speed if speed is None else speed)
     if shared.start is not None:
-        now = process_clock(shared).now()
-        return RunClock(shared.origin or shared.start, SimClock(now, check_speed(shared.speed if speed is None else speed)))
+        return RunClock(shared.origin or shared.start, SimClock(process_clock(shared).now(), factor))
     start = utc_now().replace(microsecond=0)
-    return RunClock(start, SimClock(start, check_speed(shared.speed if speed is None else speed)))
+    return RunClock(start, SimClock(start, factor))
 
 
 async def _until_stopped(stop: asyncio.Event, duration: float | None, status: Callable[[], str],

@@ -15,6 +15,7 @@ import psycopg
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from connectors.postgres.database import connect
+from millstream.metrics import EVENTS_OUT
 from millstream.settings import DatabaseSettings
 
 __all__ = ["PostgresSink", "Writer"]
@@ -34,6 +35,7 @@ class _Partition(StatelessSinkPartition[X]):
 
     def write_batch(self, items: list[X]) -> None:
         added = self._write(self._conn, items)
+        EVENTS_OUT.labels(self._step_id).inc(len(items))
         if added < len(items):
             logger.debug("%s: %s of %s %s were already stored", self._step_id, len(items) - added, len(items),
                          self._what)
