@@ -66,11 +66,11 @@ def _check_port(port: int, what: str, option: str) -> None:
 
 
 def _step(name: str, message: str) -> None:
-    console.print(f"[green]✓[/] {name:<13} {message}", highlight=False)
+    console.print(f"[green]✓[/] {name:<13} {message}", highlight=False, soft_wrap=True)
 
 
 def _report(name: str, message: str) -> None:
-    console.print(f"[yellow]![/] {name:<13} {message}", highlight=False)
+    console.print(f"[yellow]![/] {name:<13} {message}", highlight=False, soft_wrap=True)
 
 
 def _validate(scenario_file: Path, speed: float) -> Scenario:

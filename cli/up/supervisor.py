@@ -117,6 +117,8 @@ class Supervisor:
     def watch_once(self) -> None:
         """Notice children that exited; restart those due; raise SupervisorError when one keeps dying."""
         now = time.monotonic()
+        before = [(c.state.state, c.state.pid) for c in self.children]
+        changed = self.status.phase != "running"
         self.status.phase = "running"
         for child in self.children:
             process, state = child.process, child.state
@@ -151,7 +153,7 @@ class Supervisor:
             state.state, state.detail = "restarting", f"exited with code {code}; restart in {backoff:.0f} s"
             self.report(child.service.name, f"[red]exited with code {code}[/]; restarting in {backoff:.0f} s "
                                             f"(log: {state.log})")
-        self._write()
+        self._write(force=changed or before != [(c.state.state, c.state.pid) for c in self.children])
 
     def _write(self, *, force: bool = False) -> None:
         if force or time.monotonic() - self._last_write >= HEARTBEAT_S / 2:
