@@ -24,8 +24,10 @@ from millstream.settings import Settings
 
 __all__ = [
     "ALERT_ROLES",
+    "PLANT_ROLES",
     "WEBHOOK_ROLES",
     "AlertsUser",
+    "AnyRole",
     "ApiKeyDep",
     "AppProducer",
     "AppSettings",
@@ -33,6 +35,7 @@ __all__ = [
     "Connection",
     "MasterdataReader",
     "MasterdataWriter",
+    "PlantReader",
     "WebhookManager",
     "access_denied",
     "allowed_roles",
@@ -161,3 +164,8 @@ MasterdataWriter = _alias("erp", "admin")
 AlertsUser = _alias(*ALERT_ROLES)
 WebhookManager = _alias(*WEBHOOK_ROLES)
 AuditReader = _alias("admin")
+PLANT_ROLES: tuple[Role, ...] = ("engineer", "admin")
+#: Any valid key (``GET /me``).
+AnyRole = _alias(*ROLES)
+#: Plant status (OPC-UA endpoints): engineers and admins.
+PlantReader = _alias(*PLANT_ROLES)

@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.multiprocess import MultiProcessCollector
 
 __all__ = ["CONSUMER_LAG", "DEAD_LETTERS", "EVENTS_ACCEPTED", "EVENTS_IN", "EVENTS_OUT", "PROCESSING_LATENCY",
+           "SINK_RETRIES",
            "WEBHOOK_ATTEMPTS", "WEBHOOK_LATENCY", "counter_total", "run_registry", "serve_metrics"]
 
 logger = logging.getLogger(__name__)
@@ -92,3 +93,8 @@ def run_registry() -> CollectorRegistry:
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
     return registry
+SINK_RETRIES = Counter(
+    "millstream_sink_retries_total",
+    "Sink writes retried after a transient database failure (connection lost, database restarting), by step.",
+    ["step"],
+)

@@ -1,16 +1,19 @@
 """Kafka in and out of dataflows with the project serde: typed events in, typed events and dead letters out.
 
-``read_events`` validates every message at the edge: good ones become events, bad ones (malformed JSON,
-wrong fields, out-of-range values, timestamps outside the time policy) and consumer errors become
-:class:`DeadLetter` items carrying topic, partition and offset, for ``write_dead_letters`` to publish to
-``dlq`` and count.
+``read_events`` validates every message at the edge (:func:`streams.edge.admit`): good ones become events, bad
+ones (oversized, malformed JSON, wrong fields, out-of-range values, timestamps outside the time policy measured
+against the record's timestamp) and consumer errors become :class:`DeadLetter` items carrying topic, partition
+and offset, for ``write_dead_letters`` to publish to ``dlq`` and count. ``write_events`` can set each record's
+timestamp (``timestamp=``): producers stamp records with their notion of now.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import bytewax.connectors.kafka.operators as kop
@@ -21,10 +24,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 from pydantic import BaseModel
 
 from connectors.kafka.clients import consumer_config, producer_config, source_config
-from connectors.kafka.producer import message_key
+from connectors.kafka.producer import EventProducer, message_key, timestamp_ms
 from connectors.kafka.topics import DLQ, Topic
 from millstream.clock import process_clock, record_timestamp_ms
-from millstream.errors import DecodeError
 from millstream.events import DeadLetter, TimePolicy
 from millstream.metrics import (
     CONSUMER_LAG,
@@ -34,11 +36,14 @@ from millstream.metrics import (
     EVENTS_OUT,
     PROCESSING_LATENCY,
 )
-from millstream.serde import decode, encode
+from millstream.serde import encode
 from millstream.settings import Settings
+from streams.edge import admit
 from streams.operators import Checked, split_dead_letters
 
-__all__ = ["LagTracker", "read_events", "write_dead_letters", "write_events"]
+__all__ = ["DlqPublisher", "LagTracker", "read_events", "write_dead_letters", "write_events"]
+
+logger = logging.getLogger(__name__)
 
 LAG_INTERVAL_S = 5.0
 
@@ -96,6 +101,7 @@ def read_events(
         raise ValueError(msg)
     policy = TimePolicy.from_settings(settings.events)
     stage = step_id
+    max_bytes = settings.events.max_message_bytes
 
     clock = process_clock(settings.clock)
     lag = LagTracker(settings, stage)
@@ -106,12 +112,9 @@ def read_events(
             age_s = clock.now().timestamp() - msg.timestamp[1] / 1000
             PROCESSING_LATENCY.labels(stage).observe(max(0.0, age_s / clock.speed))
         lag.seen(msg.topic, msg.partition, msg.offset)
-        try:
-            event = decode(msg.value, event_type, time_policy=policy)
-        except DecodeError as exc:
-            return DeadLetter.of(msg.value, stage=stage, reason=exc.reason, error_type=exc.error_type,
-                                 topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key)
-        EVENTS_ACCEPTED.labels(stage).inc()
+        event = admit(msg, event_type, stage=stage, policy=policy, max_bytes=max_bytes)
+        if not isinstance(event, DeadLetter):
+            EVENTS_ACCEPTED.labels(stage).inc()
         return event
 
     def consumer_error(err: KafkaError[bytes | None, bytes | None]) -> DeadLetter:
@@ -137,17 +140,22 @@ def write_events(
     settings: Settings,
     *,
     key: Callable[[Any], bytes | None] | None = None,
+    timestamp: Callable[[Any], datetime | None] | None = None,
 ) -> None:
     """Encode events and produce them to ``topic``, keyed by the topic's key field (or ``key(event)``).
 
-    The record timestamp (CreateTime) is the process clock's now: the run's simulated clock under
-    ``millstream up`` (``MILLSTREAM_CLOCK__*``), else the producer's wall clock."""
+    ``timestamp(event)`` is the record timestamp (the producer's now, e.g. a simulated clock); without it the
+    record gets the process clock's now: the run's simulated clock under ``millstream up``
+    (``MILLSTREAM_CLOCK__*``), else the time it is produced.
+    """
     key_of = key or (lambda event: message_key(topic, event))
     clock = settings.clock
 
     def to_message(event: Any) -> KafkaSinkMessage[bytes | None, bytes | None]:
         EVENTS_OUT.labels(step_id).inc()
-        return KafkaSinkMessage(key=key_of(event), value=encode(event), timestamp=record_timestamp_ms(clock) or 0)
+        at = timestamp(event) if timestamp is not None else None
+        stamp = timestamp_ms(at) if at is not None else record_timestamp_ms(clock) or 0
+        return KafkaSinkMessage(key=key_of(event), value=encode(event), timestamp=stamp)
 
     kop.output(
         "kafka_out", op.map("encode", up, to_message),
@@ -168,3 +176,30 @@ def write_dead_letters(step_id: str, errs: Stream[DeadLetter], settings: Setting
         return (letter.source_topic or letter.stage).encode()
 
     write_events("dlq", op.map("count", errs, counted), DLQ, settings, key=source_key)
+
+
+class DlqPublisher:
+    """Publishes dead letters made outside the dataflow's streams (rows a sink's database refused) to ``dlq``,
+    waiting until the broker has them: ``PostgresSink(..., publish=DlqPublisher(settings))``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: EventProducer | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, letters: list[DeadLetter]) -> None:
+        with self._lock:
+            self._publish(letters)
+
+    def _publish(self, letters: list[DeadLetter]) -> None:
+        if self._producer is None:
+            self._producer = EventProducer(self._settings.kafka)
+        producer = self._producer
+        failed = producer.failed
+        for letter in letters:
+            producer.send(DLQ, letter, key=(letter.source_topic or letter.stage).encode())
+        while producer.flush(30.0) > 0 or producer.failed > failed:
+            logger.warning("dlq: %d dead letters not yet delivered; retrying", len(letters))
+            failed = producer.failed
+            for letter in letters:  # the same ids again: consumers dedupe on the dead letter's id
+                producer.send(DLQ, letter, key=(letter.source_topic or letter.stage).encode())

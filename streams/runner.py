@@ -1,10 +1,12 @@
 """Run a dataflow in this process: worker threads, optional Bytewax recovery, one place for every command.
 
-Without a recovery directory a Kafka-fed flow re-reads its topics from the start after a restart; the
-sinks' idempotency (stable ids) keeps the effect exactly-once. With ``recovery_dir`` Bytewax snapshots the
-Kafka offsets and operator state every ``snapshot_interval`` and resumes from there; the directory is
-initialised with one partition per worker on first use. ``metrics_port`` serves the process's Prometheus
-metrics (:mod:`millstream.metrics`) on ``http://127.0.0.1:<port>/metrics`` while the flow runs.
+With ``recovery_dir`` (the default of every flow command, prepared by :mod:`streams.recovery`) Bytewax
+snapshots the Kafka offsets and operator state every ``snapshot_interval`` and at the end of a ``--once``
+run, and resumes from there; the directory is initialised with one partition per worker on first use. What
+was processed after the last snapshot is processed again after a crash; the sinks' idempotency (stable ids)
+keeps the effect exactly-once. Without a recovery directory a Kafka-fed flow re-reads its topics from the
+start. ``metrics_port`` serves the process's
+Prometheus metrics (:mod:`millstream.metrics`) on ``http://127.0.0.1:<port>/metrics`` while the flow runs.
 """
 
 from __future__ import annotations
