@@ -17,6 +17,7 @@ from cli import opcua as opcua_cli
 from cli import replay as replay_cli
 from cli import webhooks as webhooks_cli
 from cli.common import configure_logging, settings
+from cli.up import up_command
 from millstream import __version__
 
 app = typer.Typer(
@@ -40,6 +41,7 @@ app.add_typer(device_cli.app, name="device")
 app.command("dispatch")(dispatch_cli.dispatch_command)
 app.command("ingest")(ingest_cli.ingest)
 app.command("logistics")(logistics_cli.logistics)
+app.command("up")(up_command)
 
 
 @app.callback()

@@ -118,7 +118,7 @@ def build_flow(settings: Settings, scenario: Scenario, *, follow: bool = True) -
     logistics = Logistics(scenario, settings.logistics)
     db = settings.database
     flow = Dataflow("logistics")
-    pings = read_events("pings", flow, FLEET_GPS, settings, model=GpsPing, tail=follow, group_suffix="logistics",
+    pings = read_events("pings", flow, FLEET_GPS, settings, model=GpsPing, tail=follow,
                         batch_size=_BATCH, tag=lambda msg, ping: (msg.partition, ping))
 
     def known(item: tuple[int, GpsPing]) -> tuple[int, GpsPing]:

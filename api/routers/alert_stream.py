@@ -12,7 +12,7 @@ The stream (``text/event-stream``; the key goes in the ``Authorization`` header,
   the change, ``id`` = its change number; a client that reconnects with ``Last-Event-ID: <id>`` gets every
   change after it, none twice;
 - a ``: keep-alive`` comment when nothing was sent for ``api.sse_keepalive_s`` seconds. The key is checked
-  again then: a revoked key ends the stream.
+  again then: a revoked key ends the stream. So does the server stopping (:mod:`api.serving`).
 
 No pooled connection is held while the stream waits: each read borrows one briefly.
 """
@@ -154,6 +154,8 @@ async def stream_alerts(
                         await wake.wait()
                 except TimeoutError:
                     pass
+                if notifier.closing:
+                    return  # the server is stopping
                 now = time.monotonic()
                 if now - last_sent >= keepalive_s:
                     if now - checked >= keepalive_s:
