@@ -59,8 +59,9 @@ def _summary(config: Settings) -> str:
     with connect(config.database) as conn:
         rows = conn.execute("SELECT status, count(*) AS n FROM shipment_state GROUP BY status ORDER BY status"
                             ).fetchall()
-        alerts = conn.execute("SELECT count(*) AS n FROM alerts WHERE domain = 'logistics' AND state <> 'cleared'"
-                              ).fetchone()["n"]
+        row = conn.execute("SELECT count(*) AS n FROM alerts WHERE domain = 'logistics' AND state <> 'cleared'"
+                           ).fetchone()
+    alerts = row["n"] if row else 0
     statuses = ", ".join(f"{r['n']} {r['status']}" for r in rows) or "none tracked yet"
     return f"shipments: {statuses}; open logistics alerts: {alerts}"
 
