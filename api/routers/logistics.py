@@ -37,9 +37,11 @@ DeviceAdmin = Annotated[ApiKey, Depends(require_roles("admin"))]
 EntityId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 DeviceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
-_CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
-              "description": "JSON, or CSV with format=csv"},
-        404: {"description": "No such truck in master data."}}
+_CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
+          "description": "JSON, or CSV with format=csv"},
+    404: {"description": "No such truck in master data."},
+}
 
 
 class Position(BaseModel):
