@@ -112,6 +112,8 @@ class ApiSettings(_Component):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    #: Larger request bodies are refused with 413 before any handler runs.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
 
 
 class WebhookSettings(_Component):
