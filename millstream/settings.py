@@ -113,6 +113,8 @@ class ApiSettings(_Component):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    #: Larger request bodies are refused with 413 before any handler runs.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
     #: JSON file in which ``millstream up`` reports its services; ``/readyz`` includes them when set.
     run_status_file: Path | None = None
     #: Seconds between keep-alive comments on an idle event stream (``/api/v1/alerts/stream``).
