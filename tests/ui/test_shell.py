@@ -87,6 +87,10 @@ def test_a_wrong_key_is_refused_and_no_data_is_served(page: Page, ui_url: str, u
     assert not any("mst_" in url for url, _ in answers)
     assert page.evaluate("sessionStorage.getItem('millstream.apiKey')") is None
     page.screenshot(path=str(_artifact("wrong_key.png")), full_page=True)
+    page.locator("#lang").select_option("zh-CN")  # the log-in page speaks Chinese too
+    expect(page.locator("#login-submit")).to_have_text("登录")
+    page.locator("#lang").select_option("en")
+    expect(page.locator("#login-submit")).to_have_text("Log in")
     # a key that stops working while the page is open: back to the log-in page
     login(page, ui_url, ui_keys["admin"])
     page.evaluate("sessionStorage.setItem('millstream.apiKey', 'mst_000000000000_' + 'A'.repeat(43))")
