@@ -97,10 +97,10 @@ def _public(alert: Any) -> dict[str, Any]:
     return AlertPublic.of(alert).model_dump(mode="json")
 
 
-_STREAM_DOC = """One `snapshot` event, then one `alert` event per change (see the API docs of the alerts module);
-`: keep-alive` comments while idle. Send `Last-Event-ID` to resume after an event."""
-
-
+_STREAM_DOC = """Server-Sent Events. First `retry: 2000`; unless resuming, one `snapshot` event
+`{"cursor": N, "alerts": [...]}` (open and acknowledged alerts) with `id: N`; then one `alert` event per committed
+change of a matching alert, in commit order (`data`: the alert after the change, `id`: its change number);
+`: keep-alive` comments while idle. Reconnect with `Last-Event-ID: <id>` to get every change after it."""
 _STREAM_RESPONSE = {"description": _STREAM_DOC, "content": {"text/event-stream": {"schema": {"type": "string"}}}}
 
 
