@@ -8,7 +8,7 @@ Example: ``MILLSTREAM_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:19092``.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +20,7 @@ from millstream.errors import SettingsError
 
 __all__ = [
     "ApiSettings",
+    "ClockSettings",
     "DatabaseSettings",
     "EventSettings",
     "KafkaSettings",
@@ -112,8 +113,24 @@ class ApiSettings(_Component):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    #: JSON file in which ``millstream up`` reports its services; ``/readyz`` includes them when set.
+    run_status_file: Path | None = None
     #: Seconds between keep-alive comments on an idle event stream (``/api/v1/alerts/stream``).
     sse_keepalive_s: float = Field(15.0, gt=0, le=300)
+
+
+class ClockSettings(_Component):
+    """The clock of a run of the simulated world (``millstream up`` sets it for every process it starts).
+
+    Unset (the default), a process's clock is the wall clock. Set, "now" is ``start`` at the wall-clock
+    instant ``wall_start`` (Unix seconds) and advances ``speed`` times faster; ``origin`` is where the
+    scenario's ``simulation.start`` lies on the run's timeline (see docs/running.md).
+    """
+
+    origin: datetime | None = None
+    start: datetime | None = None
+    wall_start: float | None = None
+    speed: float = Field(1.0, gt=0, allow_inf_nan=False)
 
 
 class WebhookSettings(_Component):
@@ -139,6 +156,7 @@ class Settings(BaseSettings):
     opcua: OpcuaSettings = OpcuaSettings()
     api: ApiSettings = ApiSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    clock: ClockSettings = ClockSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     #: Local state that must survive restarts (dataflow recovery snapshots under ``recovery/``).
     data_dir: Path = Path(".millstream")
