@@ -223,6 +223,14 @@ def test_integrations_page_shows_failures_and_replays(ui_page: Page, ui_db: psyc
     expect(row).to_have_attribute("data-status", "pending")
     status = ui_db.execute("SELECT status FROM webhook_deliveries WHERE id = %s", (delivery,)).fetchone()["status"]
     assert status == "pending"
+    endpoint_row = page.locator(f'tr[data-endpoint="{endpoint}"]')
+    endpoint_row.locator("button.toggle").click()
+    expect(page.locator("#integrations-notice")).to_contain_text(f"Endpoint {endpoint} disabled")
+    expect(endpoint_row.locator("button.toggle")).to_have_text("Enable")
+    enabled = ui_db.execute("SELECT enabled FROM webhook_endpoints WHERE id = %s", (endpoint,)).fetchone()["enabled"]
+    assert enabled is False
+    endpoint_row.locator("button.toggle").click()
+    expect(endpoint_row.locator("button.toggle")).to_have_text("Disable")
 
 
 def _artifact(name: str):  # type: ignore[no-untyped-def]
