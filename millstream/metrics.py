@@ -14,7 +14,8 @@ import os
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.multiprocess import MultiProcessCollector
 
-__all__ = ["CONSUMER_LAG", "DEAD_LETTERS", "EVENTS_ACCEPTED", "EVENTS_IN", "EVENTS_OUT", "PROCESSING_LATENCY",
+__all__ = ["ALERT_STREAMS", "ALERT_STREAM_EVENTS",
+           "CONSUMER_LAG", "DEAD_LETTERS", "EVENTS_ACCEPTED", "EVENTS_IN", "EVENTS_OUT", "PROCESSING_LATENCY",
            "SINK_RETRIES",
            "WEBHOOK_ATTEMPTS", "WEBHOOK_LATENCY", "counter_total", "run_registry", "serve_metrics"]
 
@@ -97,4 +98,16 @@ SINK_RETRIES = Counter(
     "millstream_sink_retries_total",
     "Sink writes retried after a transient database failure (connection lost, database restarting), by step.",
     ["step"],
+)
+
+ALERT_STREAMS = Gauge(
+    "millstream_alert_streams",
+    "Live alert feeds (GET /api/v1/alerts/stream) open now.",
+    multiprocess_mode="livesum",
+)
+
+ALERT_STREAM_EVENTS = Counter(
+    "millstream_alert_stream_events_total",
+    "Events sent on live alert feeds, by kind (snapshot, alert, keepalive).",
+    ["kind"],
 )
