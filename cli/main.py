@@ -11,6 +11,7 @@ from cli import db, kafka, masterdata, simulate
 from cli import dispatch as dispatch_cli
 from cli import epc as epc_cli
 from cli import ingest as ingest_cli
+from cli import maintenance as maintenance_cli
 from cli import models as models_cli
 from cli import opcua as opcua_cli
 from cli import webhooks as webhooks_cli
@@ -38,6 +39,7 @@ app.command("ingest")(ingest_cli.ingest)
 app.add_typer(models_cli.app, name="models")
 app.command("train")(models_cli.train_command)
 app.command("evaluate")(models_cli.evaluate_command)
+app.command("maintenance")(maintenance_cli.maintenance)
 
 
 @app.callback()
