@@ -11,6 +11,8 @@ from cli import db, kafka, masterdata, simulate
 from cli import dispatch as dispatch_cli
 from cli import epc as epc_cli
 from cli import ingest as ingest_cli
+from cli import maintenance as maintenance_cli
+from cli import models as models_cli
 from cli import opcua as opcua_cli
 from cli import webhooks as webhooks_cli
 from cli.common import configure_logging, settings
@@ -36,6 +38,10 @@ app.add_typer(api_cli.app, name="api")
 app.command("dispatch")(dispatch_cli.dispatch_command)
 app.command("ingest")(ingest_cli.ingest)
 app.command("up")(up_command)
+app.add_typer(models_cli.app, name="models")
+app.command("train")(models_cli.train_command)
+app.command("evaluate")(models_cli.evaluate_command)
+app.command("maintenance")(maintenance_cli.maintenance)
 
 
 @app.callback()

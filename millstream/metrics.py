@@ -15,7 +15,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.multiprocess import MultiProcessCollector
 
 __all__ = ["ALERT_STREAMS", "ALERT_STREAM_EVENTS",
-           "CONSUMER_LAG", "DEAD_LETTERS", "EVENTS_ACCEPTED", "EVENTS_IN", "EVENTS_OUT", "PROCESSING_LATENCY",
+           "CONSUMER_LAG", "DEAD_LETTERS", "EVENTS_ACCEPTED", "EVENTS_IN", "EVENTS_OUT",
+           "MAINTENANCE_READINGS_EXCLUDED", "MAINTENANCE_SCORES", "MAINTENANCE_UNSCORED", "PROCESSING_LATENCY",
            "SINK_RETRIES",
            "WEBHOOK_ATTEMPTS", "WEBHOOK_LATENCY", "counter_total", "run_registry", "serve_metrics"]
 
@@ -94,6 +95,8 @@ def run_registry() -> CollectorRegistry:
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
     return registry
+
+
 SINK_RETRIES = Counter(
     "millstream_sink_retries_total",
     "Sink writes retried after a transient database failure (connection lost, database restarting), by step.",
@@ -110,4 +113,22 @@ ALERT_STREAM_EVENTS = Counter(
     "millstream_alert_stream_events_total",
     "Events sent on live alert feeds, by kind (snapshot, alert, keepalive).",
     ["kind"],
+)
+
+MAINTENANCE_READINGS_EXCLUDED = Counter(
+    "millstream_maintenance_readings_excluded_total",
+    "Readings left out of maintenance features, by reason (bad_quality, not_numeric, out_of_range, late).",
+    ["reason"],
+)
+
+MAINTENANCE_SCORES = Counter(
+    "millstream_maintenance_scores_total",
+    "Machine health scores computed, by model id.",
+    ["model_id"],
+)
+
+MAINTENANCE_UNSCORED = Counter(
+    "millstream_maintenance_unscored_windows_total",
+    "Windows not scored, by reason (no_model).",
+    ["reason"],
 )

@@ -24,6 +24,7 @@ __all__ = [
     "DatabaseSettings",
     "EventSettings",
     "KafkaSettings",
+    "MaintenanceSettings",
     "OpcuaSettings",
     "Settings",
     "WebhookSettings",
@@ -144,6 +145,23 @@ class WebhookSettings(_Component):
     allow_private_targets: bool = False
 
 
+class MaintenanceSettings(_Component):
+    """Predictive maintenance: where trained models live, and how scores become alerts."""
+
+    model_registry: Path = Path(".cache/models")
+    dataset: Literal["plant", "cmapss"] = "plant"
+    #: Alert when the probability of failure within the model's horizon stays above this for min_duration.
+    alert_above: float = Field(0.6, gt=0, lt=1)
+    clear_below: float = Field(0.3, gt=0, lt=1)
+    critical_above: float = Field(0.85, gt=0, lt=1)
+    min_duration_s: float = Field(180.0, ge=0)
+    #: Late readings are accepted until the event-time watermark (newest reading - this) passes their bucket.
+    allowed_lateness_s: float = Field(120.0, ge=0)
+    #: Scores are written at most this often per machine (event time).
+    score_every_s: float = Field(60.0, gt=0)
+    max_batch: int = Field(512, ge=1)
+
+
 class Settings(BaseSettings):
     """All of Millstream's settings, one nested model per component."""
 
@@ -159,6 +177,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     webhooks: WebhookSettings = WebhookSettings()
     clock: ClockSettings = ClockSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     #: Local state that must survive restarts (dataflow recovery snapshots under ``recovery/``).
     data_dir: Path = Path(".millstream")
