@@ -40,6 +40,7 @@ __all__ = [
     "StockPolicy",
     "Truck",
     "read_scenario",
+    "reader_id",
     "repeated_materials",
 ]
 
@@ -82,6 +83,11 @@ class Site(_Record):
             msg = "geofence coordinates must be [lon, lat] in degrees"
             raise ValueError(msg)
         return value
+
+
+def reader_id(location_id: str) -> str:
+    """The RFID reader at a gate location (dock door or line-side gate): ``RDR-<location id>``."""
+    return f"RDR-{location_id}"
 
 
 class Location(_Record):

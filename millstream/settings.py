@@ -22,6 +22,7 @@ __all__ = [
     "ApiSettings",
     "DatabaseSettings",
     "EventSettings",
+    "InventorySettings",
     "KafkaSettings",
     "OpcuaSettings",
     "Settings",
@@ -116,6 +117,16 @@ class WebhookSettings(_Component):
     allow_private_targets: bool = False
 
 
+class InventorySettings(_Component):
+    """The inventory pipeline: RFID gate pass detection and part counters."""
+
+    dedup_window_s: float = Field(10.0, gt=0, description="Reads of a tag closer than this are one pass.")
+    late_wait_s: float = Field(30.0, ge=0, description="How long reads from other readers may lag a pass.")
+    min_rssi_dbm: float = Field(-78.0, le=0, description="A tag seen no stronger than this is a stray from "
+                                "further away, not a pass.")
+    counter_modulus: int = Field(2**32, ge=2, description="Part counters wrap round at this value (UInt32).")
+
+
 class Settings(BaseSettings):
     """All of Millstream's settings, one nested model per component."""
 
@@ -130,6 +141,7 @@ class Settings(BaseSettings):
     opcua: OpcuaSettings = OpcuaSettings()
     api: ApiSettings = ApiSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    inventory: InventorySettings = InventorySettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
 

@@ -178,6 +178,6 @@ class MachineSim:
     def finish(self, now: datetime) -> None:
         """Record where the active order stands when the simulation ends."""
         order = self.active_order
-        if order is not None:
+        if order is not None and not self._changeover:  # a just-completed order has its order_completed
             self._record(now, "order_progress", order_id=order.id, good_parts=self.order_good,
                          scrap_parts=self.order_scrap, state=self.state)

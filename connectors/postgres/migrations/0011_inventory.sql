@@ -77,7 +77,7 @@ CREATE INDEX IF NOT EXISTS stock_exceptions_time ON stock_exceptions (occurred_a
 -- One row per RFID gate pass (deduplicated, strays removed): the EPCIS ObjectEvents and EPCs per shipment.
 CREATE TABLE IF NOT EXISTS gate_events (
     event_id      text PRIMARY KEY,
-    movement_id   text REFERENCES stock_movements (movement_id),
+    movement_id   text NOT NULL,
     epc           text NOT NULL,
     epc_uri       text NOT NULL,
     reader_id     text NOT NULL,
@@ -96,3 +96,20 @@ CREATE TABLE IF NOT EXISTS gate_events (
 CREATE INDEX IF NOT EXISTS gate_events_time ON gate_events (first_seen_at, event_id);
 CREATE INDEX IF NOT EXISTS gate_events_epc ON gate_events (epc_uri);
 CREATE INDEX IF NOT EXISTS gate_events_shipment ON gate_events (shipment_id);
+
+-- Reorder proposals raised by the ledger: at most one open per material x location; closed by the movement
+-- that brought the stock back above the reorder point (plus hysteresis).
+CREATE TABLE IF NOT EXISTS reorder_proposals (
+    proposal_id   text PRIMARY KEY,
+    material_id   text NOT NULL,
+    location_id   text NOT NULL,
+    quantity      numeric(18, 3) NOT NULL,
+    on_hand       numeric(18, 3) NOT NULL,
+    reorder_point double precision NOT NULL,
+    opened_by     text NOT NULL,
+    opened_at     timestamptz NOT NULL,
+    closed_by     text,
+    closed_at     timestamptz
+);
+CREATE UNIQUE INDEX IF NOT EXISTS reorder_proposals_one_open ON reorder_proposals (material_id, location_id)
+    WHERE closed_at IS NULL;
