@@ -48,8 +48,12 @@ class MaterialStock:
 
     on_hand: dict[str, Decimal] = field(default_factory=dict)
     demand: dict[str, dict[int, Decimal]] = field(default_factory=dict)
+    clock: datetime | None = None
 
     def apply(self, movement: Movement) -> list[StockSample]:
+        """Book ``movement``; samples are stamped with the latest event time seen for the material, so the
+        alert lifecycle follows the stock in the order the ledger applies it (streams interleave)."""
+        self.clock = movement.occurred_at if self.clock is None else max(self.clock, movement.occurred_at)
         hour = int(movement.occurred_at.timestamp() // 3600)
         touched = []
         if movement.from_location_id is not None:
@@ -64,7 +68,7 @@ class MaterialStock:
             loc = movement.to_location_id
             self.on_hand[loc] = self.on_hand.get(loc, Decimal(0)) + movement.quantity
             touched.append(loc)
-        return [StockSample(movement.material_id, loc, self.on_hand[loc], movement.occurred_at, movement.id,
+        return [StockSample(movement.material_id, loc, self.on_hand[loc], self.clock, movement.id,
                             self._hourly(loc, hour)) for loc in touched]
 
     def _hourly(self, location_id: str, hour: int) -> tuple[float, ...]:

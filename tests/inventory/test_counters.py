@@ -27,7 +27,8 @@ def reading(tag: str, value: object, seconds: float, status: int = 0) -> SensorR
                                         context=WITHOUT_TIME_CHECK)
 
 
-def feed(tracker: CounterTracker, scans: list[tuple[float, dict[str, object]]]) -> list[ProductionDelta | CounterProblem]:
+def feed(tracker: CounterTracker, scans: list[tuple[float, dict[str, object]]],
+         ) -> list[ProductionDelta | CounterProblem]:
     out: list[ProductionDelta | CounterProblem] = []
     for seconds, values in scans:
         for tag, value in values.items():
