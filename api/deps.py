@@ -24,6 +24,7 @@ from millstream.settings import Settings
 
 __all__ = [
     "ALERT_ROLES",
+    "INVENTORY_ROLES",
     "WEBHOOK_ROLES",
     "AlertsUser",
     "ApiKeyDep",
@@ -31,6 +32,8 @@ __all__ = [
     "AppSettings",
     "AuditReader",
     "Connection",
+    "EpcisReader",
+    "InventoryReader",
     "MasterdataReader",
     "MasterdataWriter",
     "WebhookManager",
@@ -161,3 +164,6 @@ MasterdataWriter = _alias("erp", "admin")
 AlertsUser = _alias(*ALERT_ROLES)
 WebhookManager = _alias(*WEBHOOK_ROLES)
 AuditReader = _alias("admin")
+INVENTORY_ROLES: tuple[Role, ...] = ("engineer", "erp", "admin")
+InventoryReader = _alias(*INVENTORY_ROLES)
+EpcisReader = _alias(*ROLES)
