@@ -21,9 +21,11 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.alert_notifier import AlertNotifier
 from api.deps import access_denied, allowed_roles
 from api.errors import install_error_handlers
-from api.routers import alerts, audit, epcis, health, inventory, masterdata, webhooks
+from api.routers import alert_stream, alerts, audit, epcis, health, inventory, masterdata, opcua, session, webhooks
+from api.ui import mount_ui
 from connectors.kafka.producer import EventProducer
 from connectors.postgres.database import create_pool
 from millstream import __version__
@@ -37,11 +39,14 @@ API_PREFIX = "/api/v1"
 ROUTERS: tuple[tuple[APIRouter, str], ...] = (
     (health.router, ""),
     (masterdata.router, API_PREFIX),
+    (alert_stream.router, API_PREFIX),  # before alerts: its paths would match /alerts/{alert_id}
     (alerts.router, API_PREFIX),
     (webhooks.router, API_PREFIX),
     (audit.router, API_PREFIX),
     (inventory.router, API_PREFIX),
     (epcis.router, API_PREFIX),
+    (session.router, API_PREFIX),
+    (opcua.router, API_PREFIX),
 )
 
 _DESCRIPTION = """\
@@ -76,9 +81,11 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.pool = pool
         producer = EventProducer(settings.kafka)
         app.state.producer = producer
+        app.state.alert_notifier = notifier = AlertNotifier(settings.database)
         try:
             yield
         finally:
+            await notifier.stop()
             pool.close()
             await asyncio.to_thread(producer.flush, 10.0)
 
@@ -92,6 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router, prefix in ROUTERS:
         app.include_router(router, prefix=prefix, responses=_AUTH_RESPONSES if prefix else None)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    mount_ui(app)
     return app
 
 

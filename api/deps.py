@@ -25,8 +25,10 @@ from millstream.settings import Settings
 __all__ = [
     "ALERT_ROLES",
     "INVENTORY_ROLES",
+    "PLANT_ROLES",
     "WEBHOOK_ROLES",
     "AlertsUser",
+    "AnyRole",
     "ApiKeyDep",
     "AppProducer",
     "AppSettings",
@@ -36,6 +38,7 @@ __all__ = [
     "InventoryReader",
     "MasterdataReader",
     "MasterdataWriter",
+    "PlantReader",
     "WebhookManager",
     "access_denied",
     "allowed_roles",
@@ -167,3 +170,8 @@ AuditReader = _alias("admin")
 INVENTORY_ROLES: tuple[Role, ...] = ("engineer", "erp", "admin")
 InventoryReader = _alias(*INVENTORY_ROLES)
 EpcisReader = _alias(*ROLES)
+PLANT_ROLES: tuple[Role, ...] = ("engineer", "admin")
+#: Any valid key (``GET /me``).
+AnyRole = _alias(*ROLES)
+#: Plant status (OPC-UA endpoints): engineers and admins.
+PlantReader = _alias(*PLANT_ROLES)

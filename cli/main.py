@@ -15,6 +15,7 @@ from cli import inventory as inventory_cli
 from cli import opcua as opcua_cli
 from cli import webhooks as webhooks_cli
 from cli.common import configure_logging, settings
+from cli.up import up_command
 from millstream import __version__
 
 app = typer.Typer(
@@ -36,6 +37,7 @@ app.add_typer(api_cli.app, name="api")
 app.command("dispatch")(dispatch_cli.dispatch_command)
 app.command("ingest")(ingest_cli.ingest)
 app.command("inventory")(inventory_cli.inventory)
+app.command("up")(up_command)
 
 
 @app.callback()

@@ -8,7 +8,7 @@ Example: ``MILLSTREAM_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:19092``.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +20,7 @@ from millstream.errors import SettingsError
 
 __all__ = [
     "ApiSettings",
+    "ClockSettings",
     "DatabaseSettings",
     "EventSettings",
     "InventorySettings",
@@ -74,6 +75,10 @@ class DatabaseSettings(_Component):
     pool_max_size: int = Field(10, ge=1)
     timescale: Literal["auto", "require", "off"] = "auto"
     retention_days: int = Field(30, ge=1)
+    #: Sinks retry a lost connection / restarting database with backoff from ``retry_initial_s`` doubling to
+    #: ``retry_max_s``, for as long as it takes (nothing is dropped meanwhile).
+    retry_initial_s: float = Field(0.5, gt=0)
+    retry_max_s: float = Field(30.0, gt=0)
 
 
 class EventSettings(_Component):
@@ -81,6 +86,9 @@ class EventSettings(_Component):
 
     max_future_skew_s: float = Field(300.0, ge=0)
     max_age_days: float = Field(30.0, gt=0)
+    #: A raw message larger than this is dead-lettered (reason, size, SHA-256, first 1 KiB); the bound keeps
+    #: every dead letter under the ``dlq`` topic's 1 MiB message size.
+    max_message_bytes: int = Field(256 * 1024, ge=1024, le=384 * 1024)
 
     @property
     def max_future_skew(self) -> timedelta:
@@ -106,6 +114,24 @@ class ApiSettings(_Component):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    #: JSON file in which ``millstream up`` reports its services; ``/readyz`` includes them when set.
+    run_status_file: Path | None = None
+    #: Seconds between keep-alive comments on an idle event stream (``/api/v1/alerts/stream``).
+    sse_keepalive_s: float = Field(15.0, gt=0, le=300)
+
+
+class ClockSettings(_Component):
+    """The clock of a run of the simulated world (``millstream up`` sets it for every process it starts).
+
+    Unset (the default), a process's clock is the wall clock. Set, "now" is ``start`` at the wall-clock
+    instant ``wall_start`` (Unix seconds) and advances ``speed`` times faster; ``origin`` is where the
+    scenario's ``simulation.start`` lies on the run's timeline (see docs/running.md).
+    """
+
+    origin: datetime | None = None
+    start: datetime | None = None
+    wall_start: float | None = None
+    speed: float = Field(1.0, gt=0, allow_inf_nan=False)
 
 
 class WebhookSettings(_Component):
@@ -142,7 +168,10 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     webhooks: WebhookSettings = WebhookSettings()
     inventory: InventorySettings = InventorySettings()
+    clock: ClockSettings = ClockSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    #: Local state that must survive restarts (dataflow recovery snapshots under ``recovery/``).
+    data_dir: Path = Path(".millstream")
 
 
 def env_var_name(loc: tuple[int | str, ...]) -> str:

@@ -43,6 +43,10 @@ class _ForwardingApp:
 
 FORWARD = _ForwardingApp()
 schema = schemathesis.openapi.from_dict(create_app(load_settings()).openapi())
+# The one operation left out: GET /alerts/stream is a Server-Sent Events stream that never ends by design, so
+# a generated request would wait forever for the end of the body. Its auth, role scoping, filters and
+# Last-Event-ID are tested in tests/api/test_alert_stream.py, and it is in the role matrix.
+schema = schema.exclude(method="GET", path="/api/v1/alerts/stream")
 schema.app = FORWARD
 
 
