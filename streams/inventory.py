@@ -52,7 +52,7 @@ from millstream.metrics import PRODUCED_PARTS, RFID_READS_DROPPED, STOCK_MOVEMEN
 from millstream.serde import encode
 from millstream.settings import InventorySettings, Settings
 from streams.alerting import AlertRule, Condition, raise_alerts, write_alerts
-from streams.kafka_io import read_events, write_dead_letters
+from streams.kafka_io import DlqPublisher, read_events, write_dead_letters
 from streams.operators import split_dead_letters
 
 __all__ = ["NEGATIVE_STOCK_RULE", "OPENING_TIME", "REORDER_RULE", "build_flow", "opening_movements"]
@@ -133,8 +133,8 @@ def _problem_letter(problem: CounterProblem) -> DeadLetter:
 
 def _production(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bool,
                 ) -> tuple[Stream[Movement], Stream[ErpRecord], Stream[DeadLetter]]:
-    readings = read_events("readings", flow, TELEMETRY_READINGS, settings, model=SensorReading, tail=follow,
-                           group_suffix="inventory.readings")
+    readings = read_events("inventory_readings", flow, TELEMETRY_READINGS, settings, model=SensorReading,
+                           tail=follow)
     counters = op.filter("counter_tags", readings.oks, lambda r: r.tag in COUNTER_TAGS)
     keyed = op.key_on("by_machine", counters, lambda r: r.machine_id)
     modulus = settings.inventory.counter_modulus
@@ -168,8 +168,7 @@ def _identify(catalog: Catalog) -> Any:
 def _gates(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bool,
            ) -> tuple[Stream[tuple[GatePass, Movement]], Stream[DeadLetter]]:
     inv: InventorySettings = settings.inventory
-    reads = read_events("rfid", flow, WAREHOUSE_RFID, settings, model=RfidRead, tail=follow,
-                        group_suffix="inventory.rfid")
+    reads = read_events("inventory_rfid", flow, WAREHOUSE_RFID, settings, model=RfidRead, tail=follow)
     identified = split_dead_letters("identify", op.map("identify_reads", reads.oks, _identify(catalog)))
     by_epc = op.key_on("by_epc", identified.oks, lambda g: g.read.epc)
     clock = EventClock(lambda g: g.read.timestamp, wait_for_system_duration=timedelta(seconds=inv.late_wait_s))
@@ -245,6 +244,7 @@ def build_flow(settings: Settings, scenario: Scenario, *, follow: bool = True) -
     """The inventory dataflow over ``scenario``'s master data; ``follow=False`` stops at the topics' end."""
     catalog = Catalog(scenario)
     db = settings.database
+    publish = DlqPublisher(settings)
     flow = Dataflow("inventory")
     produced, confirmations, production_errs = _production(flow, settings, catalog, follow)
     gate_moves, gate_errs = _gates(flow, settings, catalog, follow)
@@ -254,8 +254,9 @@ def build_flow(settings: Settings, scenario: Scenario, *, follow: bool = True) -
     tracked = op.stateful_map("stock", op.key_on("by_material", movements, lambda m: m.material_id), _track_stock)
     tracked = op.map("unkey_stock", tracked, lambda kv: kv[1])
     ledger = partial(apply_movements, policies=catalog.policies)
-    op.output("ledger", op.map("ledger_entry", tracked, _ledger_entry(catalog)), PostgresSink(db, ledger, "movements"))
-    op.output("gate_events", gate_moves, PostgresSink(db, store_gate_events, "gate events"))
+    op.output("ledger", op.map("ledger_entry", tracked, _ledger_entry(catalog)),
+              PostgresSink(db, ledger, "movements", publish=publish))
+    op.output("gate_events", gate_moves, PostgresSink(db, store_gate_events, "gate events", publish=publish))
 
     conditions = op.flat_map("conditions", op.flat_map("samples", tracked, lambda t: t[1]),
                              _stock_conditions(catalog))
@@ -268,5 +269,6 @@ def build_flow(settings: Settings, scenario: Scenario, *, follow: bool = True) -
 
     rejected = op.merge("rejected", production_errs, gate_errs)
     write_dead_letters("dlq", rejected, settings)
-    op.output("store_dead_letters", rejected, PostgresSink(db, store_dead_letters, "dead letters"))
+    op.output("store_dead_letters", rejected,
+              PostgresSink(db, store_dead_letters, "dead letters", keep_rejects=False))
     return flow

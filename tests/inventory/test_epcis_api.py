@@ -123,7 +123,7 @@ def test_epcis_stock_movements_and_exceptions(inv_settings: Settings,
                       ).status_code == 400
 
     stock = {(s["material_id"], s["location_id"]): s for s in client.get("/api/v1/stock", headers=engineer).json()}
-    assert float(stock[("RM-ALU-BILLET", "LIV-WH")]["quantity"]) == 900 + 400 - 5
+    assert float(stock[("RM-ALU-BILLET", "LIV-WH")]["quantity"]) == 2000 + 400 - 5
     assert float(stock[("RM-ALU-BILLET", "LIV-LINE-A")]["quantity"]) == 250 + 5
     lots = stock[("RM-ALU-BILLET", "LIV-LINE-A")]["lots"]
     assert {lot["lot"] for lot in lots} == {"OPENING"}  # FIFO: the five cases came out of the opening lot
