@@ -4,9 +4,10 @@
   :class:`~millstream.inventory.counters.CounterTracker` -> production deltas -> backflush and finished-goods
   movements (:mod:`millstream.inventory.backflush`) and production confirmations to the ERP outbox;
 - ``warehouse.rfid`` -> decode and look up (:func:`~millstream.inventory.gates.identify`), keyed by EPC ->
-  session windows of ``dedup_window_s`` in event time -> one gate pass per tag, strays from the neighbouring
-  door dropped (:func:`~millstream.inventory.gates.decide_pass`) -> receipt, transfer or goods issue, and a
-  ``gate_events`` row (EPCIS);
+  sessions of reads closer than ``dedup_window_s`` in event time, decided ``late_wait_s`` after the tag's
+  last read (:class:`~millstream.inventory.gates.TagSession`) -> one gate pass per tag, strays from the
+  neighbouring door dropped (:func:`~millstream.inventory.gates.decide_pass`) -> receipt, transfer or goods
+  issue, and a ``gate_events`` row (EPCIS);
 - the master data's opening stock as ``opening`` movements;
 - every movement, keyed by material (one worker per material: FIFO per material in stream order) ->
   running stock per location and effective reorder points -> the ``reorder_point`` and ``negative_stock``
@@ -29,8 +30,7 @@ import bytewax.operators as op
 import orjson
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from bytewax.operators import StatefulLogic
-from bytewax.operators.windowing import EventClock, SessionWindower, collect_window
+from bytewax.operators import StatefulBatchLogic, StatefulLogic
 
 from connectors.erp.sink import OutboxSink
 from connectors.kafka.topics import TELEMETRY_READINGS, WAREHOUSE_RFID
@@ -44,7 +44,15 @@ from millstream.inventory.backflush import production_movements
 from millstream.inventory.catalog import Catalog
 from millstream.inventory.counters import COUNTER_TAGS, CounterProblem, CounterTracker, ProductionDelta
 from millstream.inventory.erp import confirmation_record
-from millstream.inventory.gates import GatePass, GateRead, GateReadError, decide_pass, identify, pass_movement
+from millstream.inventory.gates import (
+    GatePass,
+    GateRead,
+    GateReadError,
+    TagSession,
+    decide_pass,
+    identify,
+    pass_movement,
+)
 from millstream.inventory.movements import Movement, quantity
 from millstream.inventory.stock import REORDER_HYSTERESIS, MaterialStock, StockSample, reorder_levels
 from millstream.masterdata import Scenario
@@ -171,25 +179,9 @@ def _gates(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bool,
     reads = read_events("inventory_rfid", flow, WAREHOUSE_RFID, settings, model=RfidRead, tail=follow)
     identified = split_dead_letters("identify", op.map("identify_reads", reads.oks, _identify(catalog)))
     by_epc = op.key_on("by_epc", identified.oks, lambda g: g.read.epc)
-    clock = EventClock(lambda g: g.read.timestamp, wait_for_system_duration=timedelta(seconds=inv.late_wait_s))
-    windows = collect_window("sessions", by_epc, clock, SessionWindower(gap=timedelta(seconds=inv.dedup_window_s)))
-
-    def late(item: Any) -> None:
-        RFID_READS_DROPPED.labels("late").inc()
-
-    op.inspect("count_late", windows.late, lambda _step, item: late(item))
-
-    def decide(key_window: tuple[str, tuple[int, list[GateRead]]]) -> list[GatePass]:
-        reads_of_pass = key_window[1][1]
-        gate = decide_pass(reads_of_pass, inv.min_rssi_dbm)
-        if gate is None:
-            RFID_READS_DROPPED.labels("stray").inc(len(reads_of_pass))
-            return []
-        RFID_READS_DROPPED.labels("stray").inc(gate.stray_reads)
-        RFID_READS_DROPPED.labels("duplicate").inc(gate.reads - 1)
-        return [gate]
-
-    passes = op.flat_map("decide_passes", windows.down, decide)
+    gap, wait = timedelta(seconds=inv.dedup_window_s), timedelta(seconds=inv.late_wait_s)
+    passes = op.map("unkey_passes", op.stateful_batch("passes", by_epc, lambda resume: _PassLogic(
+        resume or TagSession(), gap, wait, inv.min_rssi_dbm)), lambda kv: kv[1])
 
     def to_movement(gate: GatePass) -> tuple[GatePass, Movement] | DeadLetter:
         try:
@@ -199,6 +191,56 @@ def _gates(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bool,
 
     moved = split_dead_letters("gate_movements", op.map("pass_movements", passes, to_movement))
     return moved.oks, op.merge("gate_errs", reads.errs, identified.errs, moved.errs)
+
+
+class _PassLogic(StatefulBatchLogic[GateRead, GatePass, TagSession]):
+    """One tag's reads -> gate passes. A session is decided when ``wait`` of wall-clock time passes without a
+    read of the tag (reads of other readers come from other partitions and may lag) or at the end of input;
+    the tag's state is dropped after another ``wait`` without reads."""
+
+    def __init__(self, session: TagSession, gap: timedelta, wait: timedelta, min_rssi_dbm: float) -> None:
+        self._session = session
+        self._gap = gap
+        self._wait = wait
+        self._min_rssi = min_rssi_dbm
+        self._due: datetime | None = datetime.now(UTC) + wait
+
+    def _decide(self, reads: list[GateRead]) -> list[GatePass]:
+        gate = decide_pass(reads, self._min_rssi)
+        if gate is None:
+            RFID_READS_DROPPED.labels("stray").inc(len(reads))
+            return []
+        RFID_READS_DROPPED.labels("stray").inc(gate.stray_reads)
+        RFID_READS_DROPPED.labels("duplicate").inc(gate.reads - 1)
+        return [gate]
+
+    def on_batch(self, values: list[GateRead]) -> tuple[list[GatePass], bool]:
+        out: list[GatePass] = []
+        for read in values:
+            closed, late = self._session.add(read, self._gap)
+            if late:
+                RFID_READS_DROPPED.labels("late").inc()
+            for reads in closed:
+                out += self._decide(reads)
+        self._due = datetime.now(UTC) + self._wait
+        return out, StatefulBatchLogic.RETAIN
+
+    def on_notify(self) -> tuple[list[GatePass], bool]:
+        if not self._session.reads:
+            return [], StatefulBatchLogic.DISCARD
+        out = self._decide(self._session.close(self._gap))
+        self._due = datetime.now(UTC) + self._wait
+        return out, StatefulBatchLogic.RETAIN
+
+    def on_eof(self) -> tuple[list[GatePass], bool]:
+        return (self._decide(self._session.close(self._gap)) if self._session.reads else []), \
+            StatefulBatchLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        return self._due
+
+    def snapshot(self) -> TagSession:
+        return copy.deepcopy(self._session)
 
 
 def _stock_conditions(catalog: Catalog) -> Any:

@@ -31,7 +31,7 @@ from typing import Any
 
 from psycopg.rows import tuple_row
 
-from connectors.erp.outbox import append_many
+from connectors.erp.outbox import append_bulk
 from millstream.events.erp import ErpRecord
 from millstream.inventory.erp import exception_record, movement_record, proposal_record
 from millstream.inventory.movements import Movement
@@ -239,5 +239,5 @@ def apply_movements(conn: Any, items: list[LedgerEntry | Movement],
             cur.executemany("INSERT INTO reorder_proposals (proposal_id, material_id, location_id, quantity, "
                             "on_hand, reorder_point, opened_by, opened_at, closed_by, closed_at) "
                             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", stock.new_proposals)
-        append_many(conn, stock.records)
+        append_bulk(conn, stock.records)
     return len(fresh)

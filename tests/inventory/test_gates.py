@@ -11,7 +11,7 @@ from millstream.epc import encode_sgtin96, encode_sscc96
 from millstream.events.base import WITHOUT_TIME_CHECK
 from millstream.events.warehouse import RfidRead
 from millstream.inventory.catalog import Catalog
-from millstream.inventory.gates import GateReadError, decide_pass, identify, pass_movement
+from millstream.inventory.gates import GateReadError, TagSession, decide_pass, identify, pass_movement
 from millstream.masterdata import read_scenario
 from tests.inventory.conftest import DEMO
 
@@ -77,3 +77,15 @@ def test_direction_follows_the_reader_role() -> None:
     assert pallet_at_dc is not None
     receipt = pass_movement(pallet_at_dc, CATALOG)
     assert (receipt.movement_type, receipt.to_location_id) == ("goods_receipt", "MAN-WH")
+
+
+def test_tag_sessions_split_on_the_gap_and_drop_reads_of_a_decided_pass() -> None:
+    gap = timedelta(seconds=10)
+    session = TagSession()
+    reads = [identify(read("RDR-LIV-LINE-B", BEARING_CASE, s), CATALOG) for s in (0, 3, 9, 25, 27)]
+    closed = [c for r in reads for c in session.add(r, gap)[0]]
+    assert [len(c) for c in closed] == [3]  # 0, 3, 9 | 25 starts the next pass
+    assert [len(session.close(gap))] == [2]
+    late_stray = identify(read("RDR-LIV-LINE-A", BEARING_CASE, 26, rssi=-74), CATALOG)
+    assert session.add(late_stray, gap) == ([], True)  # arrived after its pass was decided
+    assert session.add(identify(read("RDR-LIV-LINE-B", BEARING_CASE, 60), CATALOG), gap) == ([], False)
