@@ -11,6 +11,7 @@ from cli import db, kafka, masterdata, simulate
 from cli import dispatch as dispatch_cli
 from cli import epc as epc_cli
 from cli import ingest as ingest_cli
+from cli import inventory as inventory_cli
 from cli import maintenance as maintenance_cli
 from cli import models as models_cli
 from cli import opcua as opcua_cli
@@ -37,6 +38,7 @@ app.add_typer(apikey_cli.app, name="apikey")
 app.add_typer(api_cli.app, name="api")
 app.command("dispatch")(dispatch_cli.dispatch_command)
 app.command("ingest")(ingest_cli.ingest)
+app.command("inventory")(inventory_cli.inventory)
 app.command("up")(up_command)
 app.add_typer(models_cli.app, name="models")
 app.command("train")(models_cli.train_command)

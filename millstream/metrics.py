@@ -17,7 +17,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 __all__ = ["ALERT_STREAMS", "ALERT_STREAM_EVENTS",
            "CONSUMER_LAG", "DEAD_LETTERS", "EVENTS_ACCEPTED", "EVENTS_IN", "EVENTS_OUT",
            "MAINTENANCE_READINGS_EXCLUDED", "MAINTENANCE_SCORES", "MAINTENANCE_UNSCORED", "PROCESSING_LATENCY",
-           "SINK_RETRIES",
+           "PRODUCED_PARTS", "RFID_READS_DROPPED", "SINK_RETRIES", "STOCK_MOVEMENTS",
            "WEBHOOK_ATTEMPTS", "WEBHOOK_LATENCY", "counter_total", "run_registry", "serve_metrics"]
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,24 @@ WEBHOOK_LATENCY = Histogram(
     "millstream_webhook_latency_seconds",
     "Webhook request latency (connect if needed, send, read the answer's start; no queueing).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15))
+
+STOCK_MOVEMENTS = Counter(
+    "millstream_stock_movements_total",
+    "Stock movements the inventory pipeline derived (before the ledger's idempotent apply), by movement type.",
+    ["movement_type"],
+)
+
+RFID_READS_DROPPED = Counter(
+    "millstream_rfid_reads_dropped_total",
+    "RFID reads that made no gate pass: duplicate (same tag and reader), stray (neighbouring door) or late.",
+    ["reason"],
+)
+
+PRODUCED_PARTS = Counter(
+    "millstream_produced_parts_total",
+    "Parts counted from machine part counters (after resets and rollovers), by machine and quality.",
+    ["machine_id", "quality"],
+)
 
 
 def serve_metrics(port: int | None) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "ClockSettings",
     "DatabaseSettings",
     "EventSettings",
+    "InventorySettings",
     "KafkaSettings",
     "MaintenanceSettings",
     "OpcuaSettings",
@@ -160,6 +161,14 @@ class MaintenanceSettings(_Component):
     #: Scores are written at most this often per machine (event time).
     score_every_s: float = Field(60.0, gt=0)
     max_batch: int = Field(512, ge=1)
+class InventorySettings(_Component):
+    """The inventory pipeline: RFID gate pass detection and part counters."""
+
+    dedup_window_s: float = Field(10.0, gt=0, description="Reads of a tag closer than this are one pass.")
+    late_wait_s: float = Field(30.0, ge=0, description="How long reads from other readers may lag a pass.")
+    min_rssi_dbm: float = Field(-78.0, le=0, description="A tag seen no stronger than this is a stray from "
+                                "further away, not a pass.")
+    counter_modulus: int = Field(2**32, ge=2, description="Part counters wrap round at this value (UInt32).")
 
 
 class Settings(BaseSettings):
@@ -176,6 +185,7 @@ class Settings(BaseSettings):
     opcua: OpcuaSettings = OpcuaSettings()
     api: ApiSettings = ApiSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    inventory: InventorySettings = InventorySettings()
     clock: ClockSettings = ClockSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"

@@ -168,6 +168,8 @@ SERVICES: list[Service] = [
                                             str(ctx.seed), "--port", str(ctx.plant_port)),
             ready=lambda ctx: port_open(ctx.plant_port), stop_wave=0),
     Service("ingest", flow_argv("ingest"), ready=metrics_ready("ingest"), stop_wave=1, stop_signal=signal.SIGINT),
+    Service("inventory", flow_argv("inventory"), ready=metrics_ready("inventory"), stop_wave=1,
+            stop_signal=signal.SIGINT),
     Service("bridge", lambda ctx: millstream("bridge", "opcua", "--scenario", str(ctx.scenario), "--endpoint",
                                              ctx.plant_endpoint, "--allow-insecure", "--metrics-port",
                                              str(ctx.ports["bridge"])),
