@@ -25,7 +25,20 @@ from api.alert_notifier import AlertNotifier
 from api.deps import access_denied, allowed_roles
 from api.errors import install_error_handlers
 from api.limits import BodyLimit, validation_error_response
-from api.routers import alert_stream, alerts, audit, epcis, health, inventory, masterdata, opcua, session, webhooks
+from api.routers import (
+    alert_stream,
+    alerts,
+    audit,
+    epcis,
+    health,
+    inventory,
+    logistics,
+    masterdata,
+    opcua,
+    osmand,
+    session,
+    webhooks,
+)
 from api.ui import mount_ui
 from connectors.kafka.producer import EventProducer
 from connectors.postgres.database import create_pool
@@ -48,6 +61,8 @@ ROUTERS: tuple[tuple[APIRouter, str], ...] = (
     (epcis.router, API_PREFIX),
     (session.router, API_PREFIX),
     (opcua.router, API_PREFIX),
+    (logistics.router, API_PREFIX),
+    (osmand.router, ""),
 )
 
 _DESCRIPTION = """\

@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.multiprocess import MultiProcessCollector
 
 __all__ = ["ALERT_STREAMS", "ALERT_STREAM_EVENTS",
-           "CONSUMER_LAG", "DEAD_LETTERS", "EVENTS_ACCEPTED", "EVENTS_IN", "EVENTS_OUT",
+           "CONSUMER_LAG", "DEAD_LETTERS", "EVENTS_ACCEPTED", "EVENTS_IN", "EVENTS_OUT", "LOGISTICS_PINGS",
            "MAINTENANCE_READINGS_EXCLUDED", "MAINTENANCE_SCORES", "MAINTENANCE_UNSCORED", "PROCESSING_LATENCY",
            "PRODUCED_PARTS", "RFID_READS_DROPPED", "SINK_RETRIES", "STOCK_MOVEMENTS",
            "WEBHOOK_ATTEMPTS", "WEBHOOK_LATENCY", "counter_total", "run_registry", "serve_metrics"]
@@ -149,4 +149,10 @@ MAINTENANCE_UNSCORED = Counter(
     "millstream_maintenance_unscored_windows_total",
     "Windows not scored, by reason (no_model).",
     ["reason"],
+)
+
+LOGISTICS_PINGS = Counter(
+    "millstream_logistics_pings_total",
+    "GPS pings in the logistics flow: received, and as kept in the track (ok, outlier, late).",
+    ["quality"],
 )

@@ -25,6 +25,7 @@ __all__ = [
     "EventSettings",
     "InventorySettings",
     "KafkaSettings",
+    "LogisticsSettings",
     "MaintenanceSettings",
     "OpcuaSettings",
     "Settings",
@@ -161,6 +162,8 @@ class MaintenanceSettings(_Component):
     #: Scores are written at most this often per machine (event time).
     score_every_s: float = Field(60.0, gt=0)
     max_batch: int = Field(512, ge=1)
+
+
 class InventorySettings(_Component):
     """The inventory pipeline: RFID gate pass detection and part counters."""
 
@@ -169,6 +172,28 @@ class InventorySettings(_Component):
     min_rssi_dbm: float = Field(-78.0, le=0, description="A tag seen no stronger than this is a stray from "
                                 "further away, not a pass.")
     counter_modulus: int = Field(2**32, ge=2, description="Part counters wrap round at this value (UInt32).")
+
+
+class LogisticsSettings(_Component):
+    """The logistics flow: ping cleaning, geofences, ETA and alert thresholds, and the Dispatch map."""
+
+    max_speed_kmh: float = Field(200.0, gt=0, description="Implied speeds above this mark a ping as outlier.")
+    allowed_lateness_s: float = Field(30.0, ge=0, description="Per-truck reorder window in event time.")
+    hysteresis_m: float = Field(50.0, ge=0, description="Band outside a fence a truck must leave to exit.")
+    corridor_m: float = Field(300.0, gt=0, description="Half-width of a shipment's route corridor.")
+    debounce_s: float = Field(30.0, ge=0, description="A fence change must hold this long.")
+    dwell_min: float = Field(10.0, gt=0, description="Inside this long = a dwell event (delivered at the destination).")
+    in_transit_after_m: float = Field(1000.0, ge=0, description="Metres along the route to count as in transit.")
+    segment_m: float = Field(500.0, gt=0, description="Route segment length of the ETA's speed history.")
+    eta_every_s: float = Field(30.0, ge=0, description="Re-estimate a shipment's ETA this often (event time).")
+    eta_publish_s: float = Field(300.0, ge=0, description="Publish an ETA update when it moved more than this.")
+    delay_tolerance_min: float = Field(15.0, ge=0, description="Delay alert when the ETA is this far past the window.")
+    delay_hysteresis_min: float = Field(10.0, ge=0, description="A delay alert clears this far below the tolerance.")
+    offline_after_min: float = Field(10.0, gt=0, description="No ping this long while in transit = offline.")
+    deviation_after_s: float = Field(120.0, ge=0, description="Outside the corridor this long = route deviation.")
+    long_dwell_min: float = Field(90.0, gt=0, description="At a site this long = long-dwell alert.")
+    tile_url: str = Field("", description="Map tile URL template ({z}/{x}/{y}) for the Dispatch page; empty: none.")
+    tile_attribution: str = Field("", description="The tile provider's attribution shown on the map.")
 
 
 class Settings(BaseSettings):
@@ -188,6 +213,7 @@ class Settings(BaseSettings):
     inventory: InventorySettings = InventorySettings()
     clock: ClockSettings = ClockSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    logistics: LogisticsSettings = LogisticsSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     #: Local state that must survive restarts (dataflow recovery snapshots under ``recovery/``).
     data_dir: Path = Path(".millstream")

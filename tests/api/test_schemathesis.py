@@ -72,7 +72,9 @@ def test_no_server_errors(case: schemathesis.Case, tokens: dict[str, str]) -> No
     )
     # The admin key admits every operation: requests that carry it reach the handlers. Schemathesis also
     # sends some without it (its authentication scenarios): those must be refused.
-    if "Authorization" in response.request.headers:
+    if case.path == "/osmand":  # device keys, not API keys: no fix without a registered device
+        assert 400 <= response.status_code < 500, response.text
+    elif "Authorization" in response.request.headers:
         assert response.status_code not in (401, 403), response.text
     else:
         assert response.status_code == 401, response.text
