@@ -23,8 +23,10 @@ __all__ = [
     "ClockSettings",
     "DatabaseSettings",
     "EventSettings",
+    "InventorySettings",
     "KafkaSettings",
     "LogisticsSettings",
+    "MaintenanceSettings",
     "OpcuaSettings",
     "Settings",
     "WebhookSettings",
@@ -114,6 +116,8 @@ class ApiSettings(_Component):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    #: Larger request bodies are refused with 413 before any handler runs.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
     #: JSON file in which ``millstream up`` reports its services; ``/readyz`` includes them when set.
     run_status_file: Path | None = None
     #: Seconds between keep-alive comments on an idle event stream (``/api/v1/alerts/stream``).
@@ -141,6 +145,33 @@ class WebhookSettings(_Component):
     max_parallel: int = Field(16, ge=1)
     #: Loopback, private and link-local endpoint URLs are refused unless this is true (SSRF guard).
     allow_private_targets: bool = False
+
+
+class MaintenanceSettings(_Component):
+    """Predictive maintenance: where trained models live, and how scores become alerts."""
+
+    model_registry: Path = Path(".cache/models")
+    dataset: Literal["plant", "cmapss"] = "plant"
+    #: Alert when the probability of failure within the model's horizon stays above this for min_duration.
+    alert_above: float = Field(0.6, gt=0, lt=1)
+    clear_below: float = Field(0.3, gt=0, lt=1)
+    critical_above: float = Field(0.85, gt=0, lt=1)
+    min_duration_s: float = Field(180.0, ge=0)
+    #: Late readings are accepted until the event-time watermark (newest reading - this) passes their bucket.
+    allowed_lateness_s: float = Field(120.0, ge=0)
+    #: Scores are written at most this often per machine (event time).
+    score_every_s: float = Field(60.0, gt=0)
+    max_batch: int = Field(512, ge=1)
+
+
+class InventorySettings(_Component):
+    """The inventory pipeline: RFID gate pass detection and part counters."""
+
+    dedup_window_s: float = Field(10.0, gt=0, description="Reads of a tag closer than this are one pass.")
+    late_wait_s: float = Field(30.0, ge=0, description="How long reads from other readers may lag a pass.")
+    min_rssi_dbm: float = Field(-78.0, le=0, description="A tag seen no stronger than this is a stray from "
+                                "further away, not a pass.")
+    counter_modulus: int = Field(2**32, ge=2, description="Part counters wrap round at this value (UInt32).")
 
 
 class LogisticsSettings(_Component):
@@ -179,8 +210,10 @@ class Settings(BaseSettings):
     opcua: OpcuaSettings = OpcuaSettings()
     api: ApiSettings = ApiSettings()
     webhooks: WebhookSettings = WebhookSettings()
-    logistics: LogisticsSettings = LogisticsSettings()
+    inventory: InventorySettings = InventorySettings()
     clock: ClockSettings = ClockSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
+    logistics: LogisticsSettings = LogisticsSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     #: Local state that must survive restarts (dataflow recovery snapshots under ``recovery/``).
     data_dir: Path = Path(".millstream")

@@ -170,6 +170,8 @@ SERVICES: list[Service] = [
     Service("ingest", flow_argv("ingest"), ready=metrics_ready("ingest"), stop_wave=1, stop_signal=signal.SIGINT),
     Service("logistics", flow_argv("logistics"), ready=metrics_ready("logistics"), stop_wave=1,
             stop_signal=signal.SIGINT, description="logistics flow (geofences, milestones, ETA, delay alerts)"),
+    Service("inventory", flow_argv("inventory"), ready=metrics_ready("inventory"), stop_wave=1,
+            stop_signal=signal.SIGINT),
     Service("bridge", lambda ctx: millstream("bridge", "opcua", "--scenario", str(ctx.scenario), "--endpoint",
                                              ctx.plant_endpoint, "--allow-insecure", "--metrics-port",
                                              str(ctx.ports["bridge"])),

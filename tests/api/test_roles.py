@@ -27,6 +27,8 @@ POLICY: list[tuple[str, set[str]]] = [
     (r"^(GET|POST) /api/v1/alerts(/|$)", {"engineer", "dispatcher", "admin"}),
     (r"^(GET|POST|PATCH|DELETE) /api/v1/webhooks/", {"erp", "admin"}),
     (r"^GET /api/v1/audit$", {"admin"}),
+    (r"^GET /api/v1/(stock|stock/exceptions|movements)$", {"engineer", "erp", "admin"}),
+    (r"^GET /api/v1/epcis/events$", ALL),
     (r"^GET /api/v1/me$", ALL),
     (r"^GET /api/v1/opcua/", {"engineer", "admin"}),
     (r"^GET /api/v1/(shipments|trucks|logistics)(/|$)", {"dispatcher", "erp", "admin"}),
