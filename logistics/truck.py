@@ -12,7 +12,8 @@ kept per truck by the dataflow) and returns what follows from it:
   its event time, a status-change and a milestone ERP record;
 - on the road, the trip's progress along the route on every ping and the ETA (:mod:`geo.eta`) every
   ``eta_every_s`` of event time; stored and sent to the ERP only when it moved by more than ``eta_publish_s``;
-- alert conditions: delay (minutes the ETA lies past the window, with each estimate), route deviation
+- alert conditions: delay (minutes the early end of the ETA band lies past the window — late even if things
+  go well — with each estimate; on arrival the real lateness), route deviation
   (outside the corridor: on each change and with each estimate), long dwell at a site (every minute); and a
   :class:`Beat` for the fleet clock's offline check (every ``BEAT_EVERY``, and when the road state changes).
 """
@@ -259,7 +260,8 @@ class Logistics:
         progress.estimated_at = at
         eta = progress.eta = model.estimate(progress.trip, self.targets[shipment.id])
         lateness = (eta.eta - shipment.promised_to).total_seconds()
-        out.append(self._delay_condition(shipment, truck, lateness / 60.0, at, eta, evidence))
+        early = (eta.low - shipment.promised_to).total_seconds()  # even the early end of the band is late
+        out.append(self._delay_condition(shipment, truck, early / 60.0, at, eta, evidence))
         moved = (progress.published_eta is None
                  or abs((eta.eta - progress.published_eta).total_seconds()) > self.params.eta_publish_s)
         if moved:
@@ -272,7 +274,8 @@ class Logistics:
     def _delay_condition(self, shipment: Shipment, truck: str, minutes: float, at: datetime, eta: Eta | None,
                          evidence: tuple[str, ...]) -> AlertCondition:
         details = {"truck_id": truck, "promised_to": shipment.promised_to.isoformat(),
-                   "eta": eta.eta.isoformat() if eta else None}
+                   "eta": eta.eta.isoformat() if eta else None,
+                   "eta_late_min": round((eta.eta - shipment.promised_to).total_seconds() / 60.0, 1) if eta else None}
         return AlertCondition(DELAY, Condition("shipment", shipment.id, round(minutes, 2), at, details, evidence))
 
     def _dwell_conditions(self, state: TruckState, ping: GpsPing) -> Iterable[AlertCondition]:
