@@ -42,6 +42,7 @@ from logistics.outputs import (
 )
 from logistics.records import eta_record, milestone_record, status_record
 from millstream.events import GpsPing
+from millstream.events.base import stable_id
 from millstream.events.erp import ErpRecord
 from millstream.masterdata import Scenario, Shipment
 from millstream.settings import LogisticsSettings
@@ -83,7 +84,7 @@ class TruckState:
     pings: TruckPings = field(default_factory=TruckPings)
     fences: VehicleFences = field(default_factory=VehicleFences)
     shipments: dict[str, ShipmentProgress] = field(default_factory=dict)
-    history: dict[str, RouteHistory] = field(default_factory=dict)
+    history: dict[str, RouteHistory] = field(default_factory=dict)  # by route key
     partition: int = 0
     beat: tuple[datetime, bool, str | None] | None = None
     dwell_sampled_at: datetime | None = None
@@ -108,6 +109,9 @@ class Logistics:
         self.eta_params = EtaParameters(segment_m=p.segment_m)
         self.routes = {sh.id: RouteLine(sh.route["coordinates"], self.fences.projection)
                        for shs in self.shipments.values() for sh in shs}
+        #: shipments driving the same line share its segment history (per truck: the flow is keyed by truck)
+        self.route_keys = {sh.id: stable_id("route", *(c for point in sh.route["coordinates"] for c in point[:2]))
+                           for shs in self.shipments.values() for sh in shs}
         self.targets = {sid: target_progress(route, self.fences.shapes[self.fences.index_of[
             site_fence_id(self._shipment(sid).destination_site_id)]]) for sid, route in self.routes.items()}
 
@@ -199,8 +203,7 @@ class Logistics:
         out.extend(self._advance(truck, state, shipment, step, event.time, event.lon, event.lat, evidence))
         if step == "departed":
             route = self.routes[shipment.id]
-            model = EtaModel(state.history.setdefault(shipment.id, RouteHistory(self.eta_params.segment_m)),
-                             self.eta_params)
+            model = self._model(state, shipment)
             progress.trip = model.start(event.time, route.progress(event.lon, event.lat))
         if step == "delivered":
             nxt = self.active(truck, state)
@@ -242,8 +245,7 @@ class Logistics:
         out: list[Any] = []
         truck, at, evidence = ping.truck_id, ping.timestamp, (ping.id,)
         route = self.routes[shipment.id]
-        model = EtaModel(state.history.setdefault(shipment.id, RouteHistory(self.eta_params.segment_m)),
-                         self.eta_params)
+        model = self._model(state, shipment)
         model.update(progress.trip, at, route.progress(ping.lon, ping.lat, progress.trip.progress))
         changed = progress.status == "departed" and progress.trip.progress >= self.params.in_transit_after_m
         if changed:
@@ -270,6 +272,10 @@ class Logistics:
                     ShipmentSnapshot(shipment.id, truck, progress.status, at, shipment.promised_from,
                                      shipment.promised_to, eta, lateness)]
         return out
+
+    def _model(self, state: TruckState, shipment: Shipment) -> EtaModel:
+        history = state.history.setdefault(self.route_keys[shipment.id], RouteHistory(self.eta_params.segment_m))
+        return EtaModel(history, self.eta_params)
 
     def _delay_condition(self, shipment: Shipment, truck: str, minutes: float, at: datetime, eta: Eta | None,
                          evidence: tuple[str, ...]) -> AlertCondition:
