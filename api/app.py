@@ -21,10 +21,25 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.alert_notifier import AlertNotifier
 from api.deps import access_denied, allowed_roles
 from api.errors import install_error_handlers
 from api.limits import BodyLimit, validation_error_response
-from api.routers import alerts, audit, health, masterdata, webhooks
+from api.routers import (
+    alert_stream,
+    alerts,
+    audit,
+    epcis,
+    health,
+    inventory,
+    logistics,
+    masterdata,
+    opcua,
+    osmand,
+    session,
+    webhooks,
+)
+from api.ui import mount_ui
 from connectors.kafka.producer import EventProducer
 from connectors.postgres.database import create_pool
 from millstream import __version__
@@ -38,9 +53,16 @@ API_PREFIX = "/api/v1"
 ROUTERS: tuple[tuple[APIRouter, str], ...] = (
     (health.router, ""),
     (masterdata.router, API_PREFIX),
+    (alert_stream.router, API_PREFIX),  # before alerts: its paths would match /alerts/{alert_id}
     (alerts.router, API_PREFIX),
     (webhooks.router, API_PREFIX),
     (audit.router, API_PREFIX),
+    (inventory.router, API_PREFIX),
+    (epcis.router, API_PREFIX),
+    (session.router, API_PREFIX),
+    (opcua.router, API_PREFIX),
+    (logistics.router, API_PREFIX),
+    (osmand.router, ""),
 )
 
 _DESCRIPTION = """\
@@ -75,9 +97,11 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.pool = pool
         producer = EventProducer(settings.kafka)
         app.state.producer = producer
+        app.state.alert_notifier = notifier = AlertNotifier(settings.database)
         try:
             yield
         finally:
+            await notifier.stop()
             pool.close()
             await asyncio.to_thread(producer.flush, 10.0)
 
@@ -92,6 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router, prefix in ROUTERS:
         app.include_router(router, prefix=prefix, responses=_AUTH_RESPONSES if prefix else None)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    mount_ui(app)
     return app
 
 

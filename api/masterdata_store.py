@@ -1,9 +1,8 @@
-"""Reading master data back as record dicts, and the resources the API exposes.
+"""The master-data resources the API exposes, read and written through the connectors' one path.
 
 Writing goes through :func:`connectors.postgres.masterdata.upsert_records` (the same upserts that
-``millstream masterdata load`` uses). Reads here turn rows into the shape of the records in
-:mod:`millstream.masterdata` (a machine's OPC-UA mapping nested, a BOM's lines and a shipment's items as
-lists).
+``millstream masterdata load`` uses); reading through :mod:`connectors.postgres.masterdata_reader` (the same
+read path the dataflows use), which shapes rows like the records in :mod:`millstream.masterdata`.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.postgres.masterdata import table_columns
+from connectors.postgres import masterdata_reader
 from millstream.masterdata import (
     Bom,
     EpcMapping,
@@ -58,44 +57,13 @@ RESOURCES: tuple[MasterdataResource, ...] = (
     MasterdataResource("receipts", "receipt", Receipt, "receipts"),
 )
 
-_ITEMS = "json_agg(json_build_object('material_id', material_id, 'quantity', quantity) ORDER BY material_id)"
-
-
-def _select(resource: MasterdataResource, where: str) -> str:
-    table = resource.table
-    if table == "bom_lines":
-        return (f"SELECT product_id, {_ITEMS} AS components FROM bom_lines {where}"  # noqa: S608 - constants
-                " GROUP BY product_id ORDER BY product_id LIMIT %s OFFSET %s")
-    columns = ", ".join(f"t.{c}" for c in table_columns(table))
-    if table == "shipments":
-        columns += (f", COALESCE((SELECT {_ITEMS} FROM shipment_items i WHERE i.shipment_id = t.id),"  # noqa: S608
-                    " '[]'::json) AS items")
-    order = ", ".join(f"t.{k}" for k in resource.key_fields)
-    return f"SELECT {columns} FROM {table} t {where} ORDER BY {order} LIMIT %s OFFSET %s"  # noqa: S608
-
-
-def _record_dict(resource: MasterdataResource, row: dict[str, Any]) -> dict[str, Any]:
-    if resource.table == "machines":
-        row = dict(row)
-        row["opcua"] = {"endpoint": row.pop("opcua_endpoint"), "nodes": row.pop("opcua_nodes")}
-    return row
-
-
 def fetch_records(
     conn: Any, resource: MasterdataResource, key: tuple[str, ...] | None = None, *, limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Records of ``resource`` (all, paged, or the one with ``key``) as dicts shaped like the record model."""
-    params: list[Any] = []
-    where = ""
-    if key is not None:
-        where = "WHERE " + " AND ".join(f"{k} = %s" for k in resource.key_fields)
-        params += list(key)
-    rows = conn.execute(_select(resource, where), [*params, limit, offset]).fetchall()
-    return [_record_dict(resource, r) for r in rows]
+    return masterdata_reader.fetch_records(conn, resource.record, key, limit=limit, offset=offset)
 
 
 def record_exists(conn: Any, resource: MasterdataResource, key: tuple[str, ...]) -> bool:
-    where = " AND ".join(f"{k} = %s" for k in resource.key_fields)
-    row = conn.execute(f"SELECT 1 FROM {resource.table} WHERE {where} LIMIT 1", key).fetchone()  # noqa: S608
-    return row is not None
+    return masterdata_reader.record_exists(conn, resource.record, key)

@@ -4,12 +4,16 @@ A flow command (``ingest``, and each pipeline) declares the shared options with 
 and hands its flow to :func:`run_pipeline`::
 
     def maintenance(follow: Follow = True, workers: Workers = 1, recovery_dir: RecoveryDir = None,
-                    from_beginning: FromBeginning = False, snapshot_interval: SnapshotInterval = 10.0) -> None:
+                    from_beginning: FromBeginning = False, snapshot_interval: SnapshotInterval = 10.0,
+                    metrics_port: MetricsPort = None) -> None:
         run_pipeline("maintenance", lambda s: build_flow(s, follow=follow),
-                     FlowOptions(follow, workers, recovery_dir, from_beginning, snapshot_interval))
+                     FlowOptions(follow, workers, recovery_dir, from_beginning, snapshot_interval, metrics_port))
 
 Recovery is on by default: the flow resumes from its last snapshot in ``<data_dir>/recovery/<flow>``
-(:mod:`streams.recovery`); ``--from-beginning`` replays the topics on purpose.
+(:mod:`streams.recovery`); ``--from-beginning`` replays the topics on purpose. The command checks that Kafka
+and PostgreSQL answer (exit 3 with one line otherwise), says what it connected to, shows a live status line
+(in / out / dead-lettered, from :mod:`millstream.metrics`) and a summary at the end, and serves ``/metrics``
+with ``--metrics-port``.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from typing import Annotated
 import typer
 from bytewax.dataflow import Dataflow
 
-from cli.common import EXIT_UNAVAILABLE, console, fail, settings
+from cli.common import EXIT_UNAVAILABLE, console, fail, require, settings
+from cli.status import flow_counts, live_status
 from connectors.kafka.admin import KafkaAdminError
+from connectors.postgres.database import redacted_url
 from millstream.settings import Settings
 from streams.recovery import default_recovery_dir, prepare_recovery
 from streams.runner import run_flow
@@ -33,6 +39,7 @@ __all__ = [
     "FlowOptions",
     "Follow",
     "FromBeginning",
+    "MetricsPort",
     "RecoveryDir",
     "SnapshotInterval",
     "Workers",
@@ -47,6 +54,8 @@ FromBeginning = Annotated[bool, typer.Option(
     "--from-beginning", help="Clear the recovery state and replay the topics from their start.")]
 SnapshotInterval = Annotated[float, typer.Option(
     "--snapshot-interval", min=0.1, help="Seconds between recovery snapshots (at most this much is re-read).")]
+MetricsPort = Annotated[int | None, typer.Option(
+    "--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on http://127.0.0.1:PORT/metrics.")]
 
 
 @dataclass(frozen=True)
@@ -58,11 +67,14 @@ class FlowOptions:
     recovery_dir: Path | None = None
     from_beginning: bool = False
     snapshot_interval_s: float = 10.0
+    metrics_port: int | None = None
 
 
 def run_pipeline(name: str, build: Callable[[Settings], Dataflow], options: FlowOptions) -> None:
-    """Prepare the recovery directory (resume, or start cleanly), then run the flow in this process."""
+    """Check the services, prepare the recovery directory (resume, or start cleanly), then run the flow in this
+    process with a live status line."""
     config = settings()
+    require(config, kafka=True, database=True)
     directory = options.recovery_dir or default_recovery_dir(config, name)
     try:
         start = prepare_recovery(directory, workers=options.workers, kafka=config.kafka,
@@ -70,7 +82,10 @@ def run_pipeline(name: str, build: Callable[[Settings], Dataflow], options: Flow
     except KafkaAdminError as exc:
         fail(str(exc), EXIT_UNAVAILABLE)
     mode = "following the topics" if options.follow else "until the end of each topic"
-    console.print(f"{name}: {mode}, {options.workers} worker(s); {start.note}", highlight=False, soft_wrap=True)
-    run_flow(build(config), workers=options.workers, recovery_dir=start.directory,
-             snapshot_interval=timedelta(seconds=options.snapshot_interval_s))
-    console.print(f"{name} finished")
+    metrics = f"; metrics on http://127.0.0.1:{options.metrics_port}/metrics" if options.metrics_port else ""
+    console.print(f"{name}: Kafka {config.kafka.bootstrap_servers} -> PostgreSQL "
+                  f"{redacted_url(config.database.url.get_secret_value())}; {mode}, {options.workers} worker(s)"
+                  f"{metrics}; {start.note}", highlight=False, soft_wrap=True)
+    with live_status(lambda: f"{name} | {flow_counts()}", summary=f"{name} finished"):
+        run_flow(build(config), workers=options.workers, recovery_dir=start.directory,
+                 snapshot_interval=timedelta(seconds=options.snapshot_interval_s), metrics_port=options.metrics_port)

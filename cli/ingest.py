@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from cli.flows import FlowOptions, Follow, FromBeginning, RecoveryDir, SnapshotInterval, Workers, run_pipeline
+from cli.flows import (
+    FlowOptions,
+    Follow,
+    FromBeginning,
+    MetricsPort,
+    RecoveryDir,
+    SnapshotInterval,
+    Workers,
+    run_pipeline,
+)
 from streams.ingest import build_flow
 
 
@@ -12,6 +21,7 @@ def ingest(
     recovery_dir: RecoveryDir = None,
     from_beginning: FromBeginning = False,
     snapshot_interval: SnapshotInterval = 10.0,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """Validate telemetry.readings, fleet.gps, warehouse.rfid and telemetry.status into PostgreSQL; rejects go
     to dlq and dead_letters.
@@ -20,4 +30,4 @@ def ingest(
     nothing. Sinks are idempotent on the events' stable ids: what is re-read after a crash adds nothing twice.
     """
     run_pipeline("ingest", lambda config: build_flow(config, follow=follow),
-                 FlowOptions(follow, workers, recovery_dir, from_beginning, snapshot_interval))
+                 FlowOptions(follow, workers, recovery_dir, from_beginning, snapshot_interval, metrics_port))

@@ -37,8 +37,10 @@ __all__ = [
     "Shipment",
     "Site",
     "StockLevel",
+    "StockPolicy",
     "Truck",
     "read_scenario",
+    "reader_id",
     "repeated_materials",
 ]
 
@@ -95,6 +97,11 @@ class Site(_Record):
         return value
 
 
+def reader_id(location_id: str) -> str:
+    """The RFID reader at a gate location (dock door or line-side gate): ``RDR-<location id>``."""
+    return f"RDR-{location_id}"
+
+
 class Location(_Record):
     """A stock or handling place inside a site."""
 
@@ -103,6 +110,8 @@ class Location(_Record):
     name: Name
     kind: Literal["warehouse", "line_side", "dock_door"]
     direction: Literal["inbound", "outbound", "both"] | None = None
+    stores: list[Literal["raw", "component", "semi_finished", "finished", "packaging"]] = Field(
+        default=[], description="Material kinds a warehouse keeps (put-away); empty: any kind.")
 
     @model_validator(mode="after")
     def _dock_direction(self) -> Location:
@@ -131,8 +140,12 @@ class Material(_Record):
 
 
 class BomLine(_Record):
+    """``quantity`` per unit of the product; ``scrap_factor`` is the component's planned loss in processing
+    (cut-off, spillage): a backflush consumes ``quantity * (1 + scrap_factor)`` per part made."""
+
     material_id: Id
     quantity: Quantity
+    scrap_factor: Annotated[float, Field(ge=0, lt=1)] = 0
 
 
 class Bom(_Record):
@@ -261,6 +274,27 @@ class StockLevel(_Record):
     quantity: Annotated[float, Field(ge=0)]
 
 
+class StockPolicy(_Record):
+    """Replenishment parameters of a material at a location: reorder point, safety stock, maximum, order
+    multiple, replenishment lead time and the service factor ``z`` of the dynamic safety stock."""
+
+    material_id: Id
+    location_id: Id
+    reorder_point: Annotated[float, Field(ge=0)]
+    safety_stock: Annotated[float, Field(ge=0)] = 0
+    max_stock: Quantity
+    order_multiple: Quantity = 1
+    lead_time_h: Annotated[float, Field(gt=0)] = 24
+    service_z: Annotated[float, Field(ge=0, le=5)] = 1.65
+
+    @model_validator(mode="after")
+    def _levels(self) -> StockPolicy:
+        if not self.safety_stock <= self.reorder_point < self.max_stock:
+            msg = "needs safety_stock <= reorder_point < max_stock"
+            raise ValueError(msg)
+        return self
+
+
 class Scenario(_Record):
     """One coherent set of ERP master data (and the simulators' parameters)."""
 
@@ -280,6 +314,7 @@ class Scenario(_Record):
     epc_mappings: list[EpcMapping] = []
     receipts: list[Receipt] = []
     initial_stock: list[StockLevel] = []
+    stock_policies: list[StockPolicy] = []
     simulation: dict[str, Any] = {}
 
     def rebased(self, start: datetime) -> Scenario:
@@ -311,6 +346,8 @@ def _duplicate_ids(s: Scenario) -> list[str]:
                  "receipts"):
         counts = Counter(item.id for item in getattr(s, name))
         problems += [f"{name}: duplicate id {i!r}" for i, n in counts.items() if n > 1]
+    counts = Counter((p.material_id, p.location_id) for p in s.stock_policies)
+    problems += [f"stock_policies: two policies for {m!r} at {loc!r}" for (m, loc), n in counts.items() if n > 1]
     counts = Counter(b.product_id for b in s.boms)
     problems += [f"boms: two BOMs for product {i!r}" for i, n in counts.items() if n > 1]
     counts = Counter((m.scheme, m.code) for m in s.epc_mappings)
@@ -368,6 +405,9 @@ def _dangling_references(s: Scenario) -> list[str]:
     for i, st in enumerate(s.initial_stock):
         refs += [(f"initial_stock[{i}].material_id", "materials", st.material_id),
                  (f"initial_stock[{i}].location_id", "locations", st.location_id)]
+    for i, sp in enumerate(s.stock_policies):
+        refs += [(f"stock_policies[{i}].material_id", "materials", sp.material_id),
+                 (f"stock_policies[{i}].location_id", "locations", sp.location_id)]
     problems = [f"{path}: unknown {coll[:-1]} {value!r}" for path, coll, value in refs if value not in ids[coll]]
     for i, r in enumerate(s.receipts):
         loc = locations.get(r.location_id)

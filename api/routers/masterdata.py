@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.deps import Connection, MasterdataReader, MasterdataWriter
 from api.errors import field_error
 from api.masterdata_store import RESOURCES, MasterdataResource, fetch_records, record_exists
+from connectors.postgres import masterdata_reader
 from connectors.postgres.apikeys import ApiKey
 from connectors.postgres.audit import record_change
 from connectors.postgres.masterdata import upsert_records
@@ -199,12 +200,11 @@ def read_geofence(conn: Connection, _: MasterdataReader, id: RecordId) -> Any:
 def replace_geofence(conn: Connection, caller: MasterdataWriter, id: RecordId,
                      geometry: Annotated[GeofenceReplace, Body()]) -> Any:
     with conn.transaction():
-        row: dict[str, Any] | None = conn.execute(  # type: ignore[assignment] # dict rows (create_pool)
-            "SELECT id, name, kind, lat, lon, geofence FROM sites WHERE id = %s FOR UPDATE", (id,)).fetchone()
-        if row is None:
+        rows = masterdata_reader.fetch_records(conn, Site, (id,), limit=None, for_update=True)
+        if not rows:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such site")
         try:
-            site = Site.model_validate({**row, "geofence": geometry.model_dump()})
+            site = Site.model_validate({**rows[0], "geofence": geometry.model_dump()})
         except ValidationError as exc:
             message = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
             raise field_error(("body",), message) from None

@@ -18,7 +18,7 @@ from connectors.kafka.clients import admin_config
 from connectors.kafka.topics import TOPICS, Topic
 from millstream.settings import KafkaSettings
 
-__all__ = ["KafkaAdminError", "TopicResult", "create_topics"]
+__all__ = ["KafkaAdminError", "TopicResult", "create_topics", "probe"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,18 @@ class TopicResult:
     status: Literal["created", "exists"]
     partitions: int
     note: str = ""
+
+
+def probe(settings: KafkaSettings, timeout_s: float = 10.0) -> None:
+    """Raise :class:`KafkaAdminError` (one line naming the broker) unless it answers within ``timeout_s``.
+    librdkafka's own connection-refused log lines are silenced for this probe: the error says it once."""
+    admin = AdminClient({**admin_config(settings), "log_level": 0})
+    try:
+        admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        reason = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else str(exc)
+        msg = f"cannot reach Kafka at {settings.bootstrap_servers} within {timeout_s:.0f} s: {reason}"
+        raise KafkaAdminError(msg) from None
 
 
 def create_topics(

@@ -31,7 +31,7 @@ from pydantic import BaseModel
 from connectors.postgres.database import DatabaseError, connect
 from connectors.postgres.timeseries import store_dead_letters
 from millstream.events import DeadLetter
-from millstream.metrics import DEAD_LETTERS, SINK_RETRIES
+from millstream.metrics import DEAD_LETTERS, EVENTS_OUT, SINK_RETRIES
 from millstream.serde import encode
 from millstream.settings import DatabaseSettings
 
@@ -127,6 +127,7 @@ class _Partition(StatelessSinkPartition[X]):
 
     def write_batch(self, items: list[X]) -> None:
         write = self._sink.write
+        EVENTS_OUT.labels(self._step_id).inc(len(items))
         try:
             added = self._retrying(lambda conn: write(conn, items))
         except Exception as exc:

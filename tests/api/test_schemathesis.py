@@ -44,6 +44,10 @@ class _ForwardingApp:
 
 FORWARD = _ForwardingApp()
 schema = schemathesis.openapi.from_dict(create_app(load_settings()).openapi())
+# The one operation left out: GET /alerts/stream is a Server-Sent Events stream that never ends by design, so
+# a generated request would wait forever for the end of the body. Its auth, role scoping, filters and
+# Last-Event-ID are tested in tests/api/test_alert_stream.py, and it is in the role matrix.
+schema = schema.exclude(method="GET", path="/api/v1/alerts/stream")
 schema.app = FORWARD
 
 
@@ -68,7 +72,9 @@ def test_no_server_errors(case: schemathesis.Case, tokens: dict[str, str]) -> No
     )
     # The admin key admits every operation: requests that carry it reach the handlers. Schemathesis also
     # sends some without it (its authentication scenarios): those must be refused.
-    if "Authorization" in response.request.headers:
+    if case.path == "/osmand":  # device keys, not API keys: no fix without a registered device
+        assert 400 <= response.status_code < 500, response.text
+    elif "Authorization" in response.request.headers:
         assert response.status_code not in (401, 403), response.text
     else:
         assert response.status_code == 401, response.text
