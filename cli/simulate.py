@@ -109,7 +109,7 @@ async def _until_stopped(stop: asyncio.Event, duration: float | None, status: Ca
 
 
 def _utc(instant: datetime | None) -> datetime | None:
-    return None if instant is None or instant.tzinfo else instant.replace(tzinfo=UTC)
+    return instant if instant is None or instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
 @app.command("plant")
@@ -141,7 +141,7 @@ def plant_command(
         stop = asyncio.Event()
         try:
             server = PlantServer(scenario, port=port, seed=seed, speed=speed, truth=truth, start=run.clock.start,
-                                 origin=run.origin)
+                                 origin=run.origin, wall_start=run.clock.wall_start)
         except MillstreamError as exc:
             fail(str(exc))
         try:
@@ -168,7 +168,7 @@ def _publish(kind: str, topic: Topic, timeline: Callable[[datetime], Iterable[Em
              also: Callable[[Event], None] | None = None) -> PlayStats:
     kafka = settings().kafka
     try:
-        create_topics(kafka, [topic])
+        create_topics(kafka, [topic], timeout_s=10.0, align_existing=False)  # it only has to exist
     except KafkaAdminError as exc:
         fail(str(exc), EXIT_UNAVAILABLE)
     producer = EventProducer(kafka)

@@ -130,7 +130,7 @@ def up_command(
     ctx.env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     console.print(f"[bold]millstream up[/] — scenario {scenario.name!r} at x{speed:g}, data in {data_dir}",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
     clock: SimClock | None = None
     code = 0
     try:
@@ -219,7 +219,7 @@ def _start(ctx: RunContext, supervisor: Supervisor, scenario: Scenario, configur
                   f"  UI       http://127.0.0.1:{ctx.api_port}/\n"
                   f"  API docs http://127.0.0.1:{ctx.api_port}/docs  (metrics: /metrics)\n"
                   f"  OPC UA   {ctx.plant_endpoint}\n"
-                  f"  logs     {ctx.log_dir}", highlight=False)
+                  f"  logs     {ctx.log_dir}", highlight=False, soft_wrap=True)
     for role, token in keys.items():
         console.print(f"  API key ({role}): {token}", highlight=False, soft_wrap=True)
     console.print("Stop with Ctrl-C.")
