@@ -22,7 +22,7 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
-from cli.common import EXIT_UNAVAILABLE, console, fail, settings
+from cli.common import EXIT_UNAVAILABLE, console, fail, require, settings
 from connectors.kafka.admin import KafkaAdminError, create_topics
 from connectors.kafka.producer import EventProducer
 from connectors.kafka.topics import FLEET_GPS, WAREHOUSE_RFID, Topic
@@ -166,7 +166,9 @@ def plant_command(
 def _publish(kind: str, topic: Topic, timeline: Callable[[datetime], Iterable[Emission]], run: RunClock,
              duration: float | None, truth: GroundTruth, since: datetime | None,
              also: Callable[[Event], None] | None = None) -> PlayStats:
-    kafka = settings().kafka
+    config = settings()
+    require(config, kafka=True)
+    kafka = config.kafka
     try:
         create_topics(kafka, [topic], timeout_s=10.0, align_existing=False)  # it only has to exist
     except KafkaAdminError as exc:

@@ -31,7 +31,7 @@ from connectors.postgres.database import DatabaseError, connect
 from connectors.postgres.embedded import EmbeddedPostgres
 from connectors.postgres.migrations import MigrationError
 from millstream.clock import SimClock
-from millstream.errors import MillstreamError
+from millstream.errors import MillstreamError, ScenarioError
 from millstream.masterdata import Scenario, read_scenario
 from millstream.settings import ENV_DELIMITER, ENV_PREFIX, DatabaseSettings
 from simulators.config import check_speed, simulation_config
@@ -41,7 +41,7 @@ __all__ = ["up_command"]
 CLOCK_SAVE_S = 2.0
 
 
-class _Stop(Exception):
+class _Stop(BaseException):
     """SIGINT or SIGTERM arrived."""
 
 
@@ -75,11 +75,16 @@ def _report(name: str, message: str) -> None:
 
 def _validate(scenario_file: Path, speed: float) -> Scenario:
     try:
-        scenario = read_scenario(scenario_file)
-        simulation_config(scenario)
         check_speed(speed)
     except MillstreamError as exc:
+        fail(f"--speed: {exc}", EXIT_INPUT)
+    try:
+        scenario = read_scenario(scenario_file)
+        simulation_config(scenario)
+    except ScenarioError as exc:
         fail(str(exc), EXIT_INPUT)
+    except MillstreamError as exc:
+        fail(f"{scenario_file}: {exc}", EXIT_INPUT)
     if not scenario.machines or not scenario.shipments:
         fail(f"{scenario_file}: the demo needs machines and shipments to simulate", EXIT_INPUT)
     return scenario

@@ -35,7 +35,7 @@ class TopicResult:
     note: str = ""
 
 
-def probe(settings: KafkaSettings, timeout_s: float = 10.0) -> None:
+def probe(settings: KafkaSettings, timeout_s: float = 8.0) -> None:
     """Raise :class:`KafkaAdminError` (one line naming the broker) unless it answers within ``timeout_s``.
     librdkafka's own connection-refused log lines are silenced for this probe: the error says it once."""
     admin = AdminClient({**admin_config(settings), "log_level": 0})

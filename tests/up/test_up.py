@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -72,7 +73,7 @@ def _start(data_dir: Path, name: str) -> Run:
 def _get(url: str, key: str | None = None) -> tuple[int, bytes]:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
     try:
-        with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310 - local test URL
+        with urllib.request.urlopen(request, timeout=5) as answer:
             return answer.status, answer.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -139,7 +140,7 @@ def _stop(run: Run, data_dir: Path) -> None:
 
 def _counts(url: str) -> dict[str, int]:
     with psycopg.connect(url) as conn:
-        return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]  # noqa: S608
+        return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
                 for table in ("sensor_readings", "gps_pings", "rfid_reads", "dead_letters")}
 
 
@@ -212,7 +213,7 @@ def test_up_runs_the_system_stops_cleanly_and_resumes(data_dir: Path) -> None:
     time.sleep(3)
     with psycopg.connect(url) as conn:
         duplicates = {
-            table: conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} GROUP BY {key} "  # noqa: S608
+            table: conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} GROUP BY {key} "
                                 "HAVING count(*) > 1) d").fetchone()[0]  # type: ignore[index]
             for table, key in (("sensor_readings", "machine_id, tag, time"), ("gps_pings", "truck_id, time"),
                                ("rfid_reads", "reader_id, antenna, epc, time"))}
@@ -223,3 +224,48 @@ def test_up_runs_the_system_stops_cleanly_and_resumes(data_dir: Path) -> None:
     assert dead == 0
     assert all(v >= counts[k] for k, v in _counts(url).items())
     _stop(second, data_dir)
+
+
+def _up(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cli", "up", "--data-dir", str(data_dir), *args], cwd=ROOT,
+                          env={**_env(), "COLUMNS": "300", **env}, capture_output=True, text=True, timeout=60)
+
+
+def test_a_broken_scenario_stops_up_before_anything_starts(tmp_path: Path, data_dir: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    start = "start: '2026-11-22T07:40:00Z'"
+    text = (ROOT / "scenarios" / "demo.yaml").read_text().replace(start, start + "\n  fleet: {gps_dropout: 2}")
+    broken.write_text(text)
+    result = _up(["--scenario", str(broken)], data_dir)
+    assert result.returncode == 1
+    assert str(broken) in result.stderr and "simulation.fleet.gps_dropout" in result.stderr
+    assert not data_dir.exists()
+
+
+def test_a_wrong_setting_is_named(data_dir: Path) -> None:
+    result = _up([], data_dir, MILLSTREAM_API__PORT="eighty")
+    assert result.returncode == 2 and "MILLSTREAM_API__PORT" in result.stderr
+    assert not data_dir.exists()
+
+
+def test_a_port_in_use_is_named(data_dir: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _up(["--port", str(port)], data_dir)
+    assert result.returncode == 3
+    assert f"port {port}" in result.stderr and "--port" in result.stderr
+    assert _processes_using(data_dir) == []
+
+
+def test_ctrl_c_during_start_up_leaves_no_process_or_lock(data_dir: Path) -> None:
+    run = _start(data_dir, "interrupted")
+    _until(lambda: "postgres" in run.text(), 60, "the embedded database starting", run)
+    run.process.send_signal(signal.SIGINT)
+    assert run.process.wait(timeout=20) == 0, run.text()
+    assert "SIGINT: stopping" in run.text() and "stopped every service" in run.text()
+    time.sleep(0.5)
+    assert _processes_using(data_dir) == []
+    assert not (data_dir / "run" / "up.lock").exists()
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()
