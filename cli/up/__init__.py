@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import time
+from importlib.util import find_spec
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
@@ -111,6 +112,9 @@ def up_command(
     api_port = port or config.api.port
     _check_port(api_port, "API and web UI", "--port")
     _check_port(plant_port, "simulated plant, OPC UA", "--plant-port")
+    if not _configured(ENV_PREFIX + "DATABASE" + ENV_DELIMITER + "URL") and find_spec("pgserver") is None:
+        fail("the embedded database needs the pgserver package (pip install 'millstream[embedded]'), or set "
+             "MILLSTREAM_DATABASE__URL to a PostgreSQL server", EXIT_INPUT)
     data_dir = data_dir.resolve()
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
     (data_dir / "run").mkdir(parents=True, exist_ok=True)
@@ -129,6 +133,7 @@ def up_command(
                                                  "logistics")}
     supervisor = Supervisor(ctx, data_dir / "run" / "status.json", _report)
     ctx.env[ENV_PREFIX + "API__RUN_STATUS_FILE"] = str(supervisor.status_file)
+    ctx.env[ENV_PREFIX + "DATA_DIR"] = str(data_dir)
     metrics_dir = data_dir / "run" / "metrics"  # every process's metrics, summed by the API's /metrics
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir()
