@@ -21,7 +21,7 @@ def plant_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     data = tmp / "train.csv"
     rows = [*run_to_failure(10, seed=11, kind="lathe"), *run_to_failure(6, seed=12, kind="mill")]
     write_histories(iter(rows), data)
-    result = train(load_plant(data), TrainOptions(search=1, folds=3, importance_rows=300))
+    result = train(load_plant(data), TrainOptions(search=1, folds=3, importance_rows=300, max_iter=60))
     out = tmp / "artifact"
     save_model(result.model, out, dataset_hash="0" * 64, metrics=result.metrics, source=str(data))
     yield out
