@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import access_denied, allowed_roles
 from api.errors import install_error_handlers
-from api.routers import alerts, audit, health, masterdata, webhooks
+from api.routers import alerts, audit, health, machines, masterdata, webhooks
 from connectors.kafka.producer import EventProducer
 from connectors.postgres.database import create_pool
 from millstream import __version__
@@ -40,6 +40,7 @@ ROUTERS: tuple[tuple[APIRouter, str], ...] = (
     (alerts.router, API_PREFIX),
     (webhooks.router, API_PREFIX),
     (audit.router, API_PREFIX),
+    (machines.router, API_PREFIX),
 )
 
 _DESCRIPTION = """\

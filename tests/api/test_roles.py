@@ -27,6 +27,7 @@ POLICY: list[tuple[str, set[str]]] = [
     (r"^(GET|POST) /api/v1/alerts(/|$)", {"engineer", "dispatcher", "admin"}),
     (r"^(GET|POST|PATCH|DELETE) /api/v1/webhooks/", {"erp", "admin"}),
     (r"^GET /api/v1/audit$", {"admin"}),
+    (r"^GET /api/v1/machines(/|$)", {"engineer", "admin"}),
 ]
 PUBLIC = {"GET /healthz", "GET /readyz"}
 
