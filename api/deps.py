@@ -24,15 +24,21 @@ from millstream.settings import Settings
 
 __all__ = [
     "ALERT_ROLES",
+    "INVENTORY_ROLES",
+    "PLANT_ROLES",
     "WEBHOOK_ROLES",
     "AlertsUser",
+    "AnyRole",
     "ApiKeyDep",
     "AppProducer",
     "AppSettings",
     "AuditReader",
     "Connection",
+    "EpcisReader",
+    "InventoryReader",
     "MasterdataReader",
     "MasterdataWriter",
+    "PlantReader",
     "WebhookManager",
     "access_denied",
     "allowed_roles",
@@ -161,3 +167,11 @@ MasterdataWriter = _alias("erp", "admin")
 AlertsUser = _alias(*ALERT_ROLES)
 WebhookManager = _alias(*WEBHOOK_ROLES)
 AuditReader = _alias("admin")
+INVENTORY_ROLES: tuple[Role, ...] = ("engineer", "erp", "admin")
+InventoryReader = _alias(*INVENTORY_ROLES)
+EpcisReader = _alias(*ROLES)
+PLANT_ROLES: tuple[Role, ...] = ("engineer", "admin")
+#: Any valid key (``GET /me``).
+AnyRole = _alias(*ROLES)
+#: Plant status (OPC-UA endpoints): engineers and admins.
+PlantReader = _alias(*PLANT_ROLES)

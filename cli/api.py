@@ -17,13 +17,21 @@ def serve_command(
     port: int = typer.Option(None, help="Port (default: MILLSTREAM_API__PORT)."),
 ) -> None:
     """Run the API until interrupted (healthz, readyz, /api/v1/...; docs at /docs)."""
-    import uvicorn
-
     from api.app import create_app
+    from api.serving import api_server
+    from cli.common import console, require
+    from connectors.postgres.database import redacted_url
 
     config = settings()
-    uvicorn.run(create_app(config), host=host or config.api.host, port=port or config.api.port,
-                log_level=config.log_level.lower(), access_log=False)
+    require(config, database=True)
+    bind_host, bind_port = host or config.api.host, port or config.api.port
+    base = f"http://{bind_host}:{bind_port}"
+    console.print(f"API on {base}/ (docs {base}/docs, metrics {base}/metrics) with PostgreSQL "
+                  f"{redacted_url(config.database.url.get_secret_value())} and Kafka {config.kafka.bootstrap_servers}",
+                  highlight=False, soft_wrap=True)
+    # api_server: on Ctrl-C/SIGTERM the UI's open event streams end first, so the server stops at once
+    api_server(create_app(config), host=bind_host, port=bind_port, log_level=config.log_level.lower(),
+               access_log=False).run()
 
 
 @app.command("openapi")

@@ -17,9 +17,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import typer
-from bytewax.run import cli_main
 
-from cli.common import EXIT_INPUT, fail, settings
+from cli.common import EXIT_INPUT, console, fail, require, settings
 from cli.opcua import (
     AllowInsecureOption,
     PasswordOption,
@@ -28,6 +27,8 @@ from cli.opcua import (
     connection_options,
     prompt_password,
 )
+from cli.status import flow_counts, live_status
+from connectors.kafka.topics import TELEMETRY_READINGS
 from connectors.opcua.config import (
     ConnectorConfig,
     Identity,
@@ -42,6 +43,7 @@ from connectors.opcua.source import OpcuaSource
 from millstream.errors import ScenarioError
 from millstream.masterdata import read_scenario
 from streams.opcua_bridge import build_flow
+from streams.runner import run_flow
 
 __all__ = ["app"]
 
@@ -80,6 +82,7 @@ def opcua_command(
     allow_insecure: bool = AllowInsecureOption,
     username: str | None = UsernameOption,
     password: str | None = PasswordOption,
+    metrics_port: int | None = typer.Option(None, "--metrics-port", help="Serve Prometheus metrics (/metrics)."),
 ) -> None:
     """Bridge OPC-UA readings into Kafka telemetry.readings (or print them with --sink stdout)."""
     if sink not in ("kafka", "stdout"):
@@ -116,4 +119,17 @@ def opcua_command(
     except (OpcuaError, ScenarioError) as exc:
         fail(str(exc), EXIT_INPUT)
     flow = build_flow(app_settings, connector, sink=sink, source=source)  # type: ignore[arg-type]
-    cli_main(flow, workers_per_process=1)
+    if sink == "stdout":  # stdout carries the data: no status line there
+        run_flow(flow, metrics_port=metrics_port)
+        return
+    require(app_settings, kafka=True)
+    endpoints = ", ".join(e.url for e in connector.endpoints)
+    console.print(f"bridge: OPC UA {endpoints} -> Kafka {app_settings.kafka.bootstrap_servers} "
+                  f"({TELEMETRY_READINGS.full_name(app_settings.kafka)})"
+                  + (f"; metrics on http://127.0.0.1:{metrics_port}/metrics" if metrics_port else ""),
+                  highlight=False, soft_wrap=True)
+    with live_status(lambda: f"bridge | {flow_counts()}", summary="bridge finished"):
+        try:
+            run_flow(flow, metrics_port=metrics_port)
+        except KeyboardInterrupt:
+            pass

@@ -11,7 +11,8 @@ from rich.console import Console
 from millstream.errors import SettingsError
 from millstream.settings import Settings, get_settings
 
-__all__ = ["EXIT_INPUT", "EXIT_SETTINGS", "EXIT_UNAVAILABLE", "console", "err_console", "fail", "settings"]
+__all__ = ["EXIT_INPUT", "EXIT_SETTINGS", "EXIT_UNAVAILABLE", "console", "err_console", "fail", "require",
+           "settings"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -37,3 +38,22 @@ def settings() -> Settings:
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def require(config: Settings, *, kafka: bool = False, database: bool = False) -> None:
+    """Exit 3 with one line naming the service and its address unless each needed service answers (~10 s)."""
+    if database:
+        from connectors.postgres.database import DatabaseError, connect
+
+        try:
+            with connect(config.database) as conn:
+                conn.execute("SELECT 1")
+        except DatabaseError as exc:
+            fail(str(exc), EXIT_UNAVAILABLE)
+    if kafka:
+        from connectors.kafka.admin import KafkaAdminError, probe
+
+        try:
+            probe(config.kafka)
+        except KafkaAdminError as exc:
+            fail(str(exc), EXIT_UNAVAILABLE)

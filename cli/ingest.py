@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import typer
-
-from cli.common import console, settings
+from cli.flows import (
+    FlowOptions,
+    Follow,
+    FromBeginning,
+    MetricsPort,
+    RecoveryDir,
+    SnapshotInterval,
+    Workers,
+    run_pipeline,
+)
 from streams.ingest import build_flow
-from streams.runner import run_flow
 
 
 def ingest(
-    follow: bool = typer.Option(True, "--follow/--once", help="Keep consuming, or drain the topics and stop."),
-    workers: int = typer.Option(1, min=1, max=32, help="Bytewax worker threads in this process."),
-    recovery_dir: Path | None = typer.Option(
-        None, "--recovery-dir", help="Bytewax recovery directory: resume from snapshots instead of re-reading."),
+    follow: Follow = True,
+    workers: Workers = 1,
+    recovery_dir: RecoveryDir = None,
+    from_beginning: FromBeginning = False,
+    snapshot_interval: SnapshotInterval = 10.0,
+    metrics_port: MetricsPort = None,
 ) -> None:
-    """Validate telemetry.readings, fleet.gps and warehouse.rfid into PostgreSQL; rejects go to dlq.
+    """Validate telemetry.readings, fleet.gps, warehouse.rfid and telemetry.status into PostgreSQL; rejects go
+    to dlq and dead_letters.
 
-    Sinks are idempotent on the events' stable ids: re-reading a topic adds nothing twice.
+    Resumes where the last run stopped (recovery snapshots); running it again over the same topics adds
+    nothing. Sinks are idempotent on the events' stable ids: what is re-read after a crash adds nothing twice.
     """
-    flow = build_flow(settings(), follow=follow)
-    mode = "following the topics" if follow else "until the end of each topic"
-    console.print(f"ingesting, {mode}, {workers} worker(s)", highlight=False)
-    run_flow(flow, workers=workers, recovery_dir=recovery_dir)
-    console.print("ingest finished")
+    run_pipeline("ingest", lambda config: build_flow(config, follow=follow),
+                 FlowOptions(follow, workers, recovery_dir, from_beginning, snapshot_interval, metrics_port))

@@ -2,7 +2,10 @@
 
 ``--speed X`` runs simulated time X times faster than the wall clock; ``--duration S`` stops after S
 wall-clock seconds (default: until the scenario is played out, or SIGINT/SIGTERM). Timestamps are simulated
-time starting now (the scenario is rebased to the start). A live progress line shows simulated time and counts.
+time; the scenario is put on the run's timeline by the rule of :mod:`simulators.clock` (its
+``simulation.start`` happens now, or at ``MILLSTREAM_CLOCK__ORIGIN`` when ``millstream up`` runs it, whose
+clock ``MILLSTREAM_CLOCK__*`` every simulator then shares). Kafka records carry the simulated "now" as their
+timestamp. A live progress line shows simulated time and counts.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import itertools
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -23,10 +27,11 @@ from cli.common import EXIT_UNAVAILABLE, console, fail, settings
 from connectors.kafka.admin import KafkaAdminError, create_topics
 from connectors.kafka.producer import EventProducer
 from connectors.kafka.topics import FLEET_GPS, WAREHOUSE_RFID, Topic
+from millstream.clock import process_clock
 from millstream.errors import MillstreamError
 from millstream.events.base import Event, utc_now
 from millstream.masterdata import Scenario, read_scenario
-from simulators.clock import SimClock
+from simulators.clock import SimClock, run_scenario
 from simulators.config import check_speed, simulation_config
 from simulators.fleet.osmand import OsmandSender
 from simulators.fleet.simulation import FleetSimulation
@@ -43,19 +48,45 @@ app = typer.Typer(help="Simulators: OPC-UA plant, GPS fleet, RFID gates.", no_ar
 DEFAULT_SCENARIO = Path("scenarios/demo.yaml")
 ScenarioOpt = typer.Option(DEFAULT_SCENARIO, "--scenario", help="Scenario file (.yaml, .yml or .json).")
 SeedOpt = typer.Option(0, "--seed", help="Random seed: the same seed plays the same world.")
-SpeedOpt = typer.Option(1.0, "--speed", help="Simulated seconds per wall-clock second.")
+SpeedOpt = typer.Option(None, "--speed", help="Simulated seconds per wall-clock second "
+                        "(default: MILLSTREAM_CLOCK__SPEED, 1).")
+SinceOpt = typer.Option(None, "--since", help="Replay the timeline from this simulated instant (ISO 8601): "
+                        "what lies before the clock's now is sent at once (the sinks drop repeats by id).")
 DurationOpt = typer.Option(None, "--duration", help="Stop after this many wall-clock seconds.")
 TruthOpt = typer.Option(None, "--ground-truth", help="Append ground-truth facts to this JSON-lines file.")
 
 
-def _scenario(path: Path, speed: float) -> Scenario:
+def _scenario(path: Path, speed: float | None) -> tuple[Scenario, RunClock]:
+    """The scenario (validated with its ``simulation:``) and the clock of this run."""
     try:
         scenario = read_scenario(path)
         simulation_config(scenario)
-        check_speed(speed)
+        clock = _run_clock(speed)
     except MillstreamError as exc:
         fail(str(exc))
-    return scenario
+    return scenario, clock
+
+
+@dataclass(frozen=True)
+class RunClock:
+    """Where this process is on the run's timeline: ``origin`` (the scenario's simulation.start) and a clock
+    that shows the run's now (shared with the other processes of a ``millstream up`` run)."""
+
+    origin: datetime
+    clock: SimClock
+
+    @property
+    def speed(self) -> float:
+        return self.clock.speed
+
+
+def _run_clock(speed: float | None) -> RunClock:
+    shared = settings().clock
+    factor = check_speed(shared.speed if speed is None else speed)
+    if shared.start is not None:
+        return RunClock(shared.origin or shared.start, SimClock(process_clock(shared).now(), factor))
+    start = utc_now().replace(microsecond=0)
+    return RunClock(start, SimClock(start, factor))
 
 
 async def _until_stopped(stop: asyncio.Event, duration: float | None, status: Callable[[], str],
@@ -78,9 +109,13 @@ async def _until_stopped(stop: asyncio.Event, duration: float | None, status: Ca
     console.print()
 
 
+def _utc(instant: datetime | None) -> datetime | None:
+    return None if instant is None or instant.tzinfo else instant.replace(tzinfo=UTC)
+
+
 @app.command("plant")
 def plant_command(
-    scenario_file: Path = ScenarioOpt, seed: int = SeedOpt, speed: float = SpeedOpt,
+    scenario_file: Path = ScenarioOpt, seed: int = SeedOpt, speed: float | None = SpeedOpt,
     duration: float | None = DurationOpt, ground_truth: Path | None = TruthOpt,
     port: int | None = typer.Option(None, "--port", help="TCP port (default: the scenario's endpoint port)."),
     offline: bool = typer.Option(False, "--offline", help="Write run-to-failure histories instead of serving."),
@@ -91,7 +126,8 @@ def plant_command(
     sample_s: float = typer.Option(60.0, "--sample-s", help="--offline: seconds between samples."),
 ) -> None:
     """Serve the scenario's machines over OPC UA (or generate run-to-failure histories with --offline)."""
-    scenario = _scenario(scenario_file, speed)
+    scenario, run = _scenario(scenario_file, speed)
+    speed = run.speed
     if offline:
         if out is None:
             fail("--offline needs --out FILE")
@@ -109,7 +145,8 @@ def plant_command(
     async def serve() -> None:
         stop = asyncio.Event()
         try:
-            server = PlantServer(scenario, port=port, seed=seed, speed=speed, truth=truth)
+            server = PlantServer(scenario, port=port, seed=seed, speed=speed, truth=truth, start=run.clock.start,
+                                 origin=run.origin)
         except MillstreamError as exc:
             fail(str(exc))
         try:
@@ -131,8 +168,8 @@ def plant_command(
         truth.close()
 
 
-def _publish(kind: str, topic: Topic, timeline: Callable[[datetime], Iterable[Emission]], speed: float,
-             duration: float | None, truth: GroundTruth, start: datetime,
+def _publish(kind: str, topic: Topic, timeline: Callable[[datetime], Iterable[Emission]], run: RunClock,
+             duration: float | None, truth: GroundTruth, since: datetime | None,
              also: Callable[[Event], None] | None = None) -> PlayStats:
     kafka = settings().kafka
     try:
@@ -141,7 +178,9 @@ def _publish(kind: str, topic: Topic, timeline: Callable[[datetime], Iterable[Em
         fail(str(exc), EXIT_UNAVAILABLE)
     producer = EventProducer(kafka)
     stats = PlayStats()
-    clock = SimClock(start, speed)
+    clock, speed = run.clock, run.speed
+    console.print(f"{kind}: publishing to {topic.full_name(kafka)} on Kafka {kafka.bootstrap_servers}, simulated "
+                  f"time from {clock.start:%Y-%m-%d %H:%M:%S}Z at x{speed:g}", highlight=False)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -153,11 +192,12 @@ def _publish(kind: str, topic: Topic, timeline: Callable[[datetime], Iterable[Em
                     f"{producer.delivered} delivered, {producer.failed} failed | {stats.facts} facts")
 
         def send(event: Event) -> None:
-            producer.send(topic, event)
+            producer.send(topic, event, timestamp=clock.now())
             if also is not None:
                 also(event)
 
-        work = play(timeline(start), clock, send, truth, stop, stats=stats)
+        work = play(timeline(min(since, clock.start) if since else clock.start), clock, send, truth, stop,
+                    stats=stats)
         await _until_stopped(stop, duration, status, work)
 
     try:
@@ -173,23 +213,23 @@ def _publish(kind: str, topic: Topic, timeline: Callable[[datetime], Iterable[Em
 
 @app.command("fleet")
 def fleet_command(
-    scenario_file: Path = ScenarioOpt, seed: int = SeedOpt, speed: float = SpeedOpt,
+    scenario_file: Path = ScenarioOpt, seed: int = SeedOpt, speed: float | None = SpeedOpt,
     duration: float | None = DurationOpt, ground_truth: Path | None = TruthOpt,
     days: int = typer.Option(1, "--days", help="Repeat the scenario's shipments on this many days."),
+    since: datetime | None = SinceOpt,
     osmand_url: str | None = typer.Option(None, "--osmand-url",
                                           help="Also send every ping as an OsmAnd HTTP request to this URL."),
 ) -> None:
     """Drive the scenario's shipments and publish GPS pings to Kafka fleet.gps."""
-    scenario = _scenario(scenario_file, speed)
-    start = utc_now().replace(microsecond=0)
+    scenario, run = _scenario(scenario_file, speed)
     try:
-        sim = FleetSimulation(scenario.rebased(start), seed, days=days)
+        sim = FleetSimulation(run_scenario(scenario, run.origin), seed, days=days)
     except MillstreamError as exc:
         fail(str(exc))
     osmand = OsmandSender(osmand_url) if osmand_url else None
     try:
-        stats = _publish("fleet", FLEET_GPS, lambda since: sim.timeline(since), speed, duration,
-                         GroundTruth(ground_truth), start, osmand.send if osmand else None)  # type: ignore[arg-type]
+        stats = _publish("fleet", FLEET_GPS, sim.timeline, run, duration, GroundTruth(ground_truth), _utc(since),
+                         osmand.send if osmand else None)  # type: ignore[arg-type]
     finally:
         if osmand is not None:
             osmand.close()
@@ -202,17 +242,15 @@ def fleet_command(
 
 @app.command("gates")
 def gates_command(
-    scenario_file: Path = ScenarioOpt, seed: int = SeedOpt, speed: float = SpeedOpt,
-    duration: float | None = DurationOpt, ground_truth: Path | None = TruthOpt,
+    scenario_file: Path = ScenarioOpt, seed: int = SeedOpt, speed: float | None = SpeedOpt,
+    duration: float | None = DurationOpt, ground_truth: Path | None = TruthOpt, since: datetime | None = SinceOpt,
 ) -> None:
     """Read the scenario's pallets and cases at RFID gates and publish the reads to Kafka warehouse.rfid."""
-    scenario = _scenario(scenario_file, speed)
-    start = utc_now().replace(microsecond=0)
+    scenario, run = _scenario(scenario_file, speed)
     try:
-        sim = GateSimulation(scenario.rebased(start), seed)
+        sim = GateSimulation(run_scenario(scenario, run.origin), seed)
     except MillstreamError as exc:
         fail(str(exc))
-    stats = _publish("gates", WAREHOUSE_RFID, lambda since: sim.timeline(since), speed, duration,
-                     GroundTruth(ground_truth), start)
+    stats = _publish("gates", WAREHOUSE_RFID, sim.timeline, run, duration, GroundTruth(ground_truth), _utc(since))
     console.print(f"gates: {stats.events} reads published, {stats.facts} facts")
 

@@ -2,11 +2,13 @@
 
 :func:`decode` never lets a raw input escape as an untyped exception: it raises :class:`DecodeError` with a
 precise reason (``lat: Input should be less than or equal to 90``) and an error type
-(``malformed_json``, ``not_an_object``, ``validation``) that dead letters and metrics keep.
+(``malformed_json``, ``not_an_object``, ``validation``, ``invalid_input`` for anything else the bytes of one
+message provoke: overflow, recursion depth, encoding) that dead letters and metrics keep.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,17 +49,30 @@ def decode_json(raw: bytes | str | None) -> Any:
 
 
 def decode(
-    raw: bytes | str | None, model: type[E], *, time_policy: TimePolicy | None = DEFAULT_TIME_POLICY
+    raw: bytes | str | None,
+    model: type[E],
+    *,
+    time_policy: TimePolicy | None = DEFAULT_TIME_POLICY,
+    now: datetime | None = None,
 ) -> E:
-    """Bytes -> validated event of type ``model``; :class:`DecodeError` with the reason otherwise."""
-    data = decode_json(raw)
+    """Bytes -> validated event of type ``model``; :class:`DecodeError` with the reason otherwise.
+
+    ``now`` is the time the :class:`TimePolicy` measures against (the record's timestamp at the edge).
+    """
+    try:
+        data = decode_json(raw)
+    except (RecursionError, ValueError, TypeError) as exc:  # orjson's own errors are ValueErrors
+        raise DecodeError(f"malformed JSON: {type(exc).__name__}: {exc}", "malformed_json") from None
     if not isinstance(data, dict):
         msg = f"expected a JSON object for {model.__name__}, got {type(data).__name__}"
         raise DecodeError(msg, "not_an_object")
     try:
-        return model.model_validate(data, context={"time_policy": time_policy})
+        return model.model_validate(data, context={"time_policy": time_policy, "now": now})
     except ValidationError as exc:
         raise DecodeError(f"{model.__name__}: {format_validation_error(exc)}", "validation") from None
+    except (ArithmeticError, RecursionError, ValueError, TypeError, UnicodeError) as exc:
+        msg = f"{model.__name__}: {type(exc).__name__}: {exc}"
+        raise DecodeError(msg, "invalid_input") from None
 
 
 def field_path(loc: tuple[int | str, ...], root: str = "") -> str:

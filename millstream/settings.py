@@ -8,7 +8,7 @@ Example: ``MILLSTREAM_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:19092``.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -20,9 +20,12 @@ from millstream.errors import SettingsError
 
 __all__ = [
     "ApiSettings",
+    "ClockSettings",
     "DatabaseSettings",
     "EventSettings",
+    "InventorySettings",
     "KafkaSettings",
+    "LogisticsSettings",
     "MaintenanceSettings",
     "OpcuaSettings",
     "Settings",
@@ -74,6 +77,10 @@ class DatabaseSettings(_Component):
     pool_max_size: int = Field(10, ge=1)
     timescale: Literal["auto", "require", "off"] = "auto"
     retention_days: int = Field(30, ge=1)
+    #: Sinks retry a lost connection / restarting database with backoff from ``retry_initial_s`` doubling to
+    #: ``retry_max_s``, for as long as it takes (nothing is dropped meanwhile).
+    retry_initial_s: float = Field(0.5, gt=0)
+    retry_max_s: float = Field(30.0, gt=0)
 
 
 class EventSettings(_Component):
@@ -81,6 +88,9 @@ class EventSettings(_Component):
 
     max_future_skew_s: float = Field(300.0, ge=0)
     max_age_days: float = Field(30.0, gt=0)
+    #: A raw message larger than this is dead-lettered (reason, size, SHA-256, first 1 KiB); the bound keeps
+    #: every dead letter under the ``dlq`` topic's 1 MiB message size.
+    max_message_bytes: int = Field(256 * 1024, ge=1024, le=384 * 1024)
 
     @property
     def max_future_skew(self) -> timedelta:
@@ -106,6 +116,26 @@ class ApiSettings(_Component):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    #: Larger request bodies are refused with 413 before any handler runs.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    #: JSON file in which ``millstream up`` reports its services; ``/readyz`` includes them when set.
+    run_status_file: Path | None = None
+    #: Seconds between keep-alive comments on an idle event stream (``/api/v1/alerts/stream``).
+    sse_keepalive_s: float = Field(15.0, gt=0, le=300)
+
+
+class ClockSettings(_Component):
+    """The clock of a run of the simulated world (``millstream up`` sets it for every process it starts).
+
+    Unset (the default), a process's clock is the wall clock. Set, "now" is ``start`` at the wall-clock
+    instant ``wall_start`` (Unix seconds) and advances ``speed`` times faster; ``origin`` is where the
+    scenario's ``simulation.start`` lies on the run's timeline (see docs/running.md).
+    """
+
+    origin: datetime | None = None
+    start: datetime | None = None
+    wall_start: float | None = None
+    speed: float = Field(1.0, gt=0, allow_inf_nan=False)
 
 
 class WebhookSettings(_Component):
@@ -134,6 +164,38 @@ class MaintenanceSettings(_Component):
     max_batch: int = Field(512, ge=1)
 
 
+class InventorySettings(_Component):
+    """The inventory pipeline: RFID gate pass detection and part counters."""
+
+    dedup_window_s: float = Field(10.0, gt=0, description="Reads of a tag closer than this are one pass.")
+    late_wait_s: float = Field(30.0, ge=0, description="How long reads from other readers may lag a pass.")
+    min_rssi_dbm: float = Field(-78.0, le=0, description="A tag seen no stronger than this is a stray from "
+                                "further away, not a pass.")
+    counter_modulus: int = Field(2**32, ge=2, description="Part counters wrap round at this value (UInt32).")
+
+
+class LogisticsSettings(_Component):
+    """The logistics flow: ping cleaning, geofences, ETA and alert thresholds, and the Dispatch map."""
+
+    max_speed_kmh: float = Field(200.0, gt=0, description="Implied speeds above this mark a ping as outlier.")
+    allowed_lateness_s: float = Field(30.0, ge=0, description="Per-truck reorder window in event time.")
+    hysteresis_m: float = Field(50.0, ge=0, description="Band outside a fence a truck must leave to exit.")
+    corridor_m: float = Field(300.0, gt=0, description="Half-width of a shipment's route corridor.")
+    debounce_s: float = Field(30.0, ge=0, description="A fence change must hold this long.")
+    dwell_min: float = Field(10.0, gt=0, description="Inside this long = a dwell event (delivered at the destination).")
+    in_transit_after_m: float = Field(1000.0, ge=0, description="Metres along the route to count as in transit.")
+    segment_m: float = Field(500.0, gt=0, description="Route segment length of the ETA's speed history.")
+    eta_every_s: float = Field(30.0, ge=0, description="Re-estimate a shipment's ETA this often (event time).")
+    eta_publish_s: float = Field(300.0, ge=0, description="Publish an ETA update when it moved more than this.")
+    delay_tolerance_min: float = Field(15.0, ge=0, description="Delay alert when the ETA is this far past the window.")
+    delay_hysteresis_min: float = Field(10.0, ge=0, description="A delay alert clears this far below the tolerance.")
+    offline_after_min: float = Field(10.0, gt=0, description="No ping this long while in transit = offline.")
+    deviation_after_s: float = Field(120.0, ge=0, description="Outside the corridor this long = route deviation.")
+    long_dwell_min: float = Field(90.0, gt=0, description="At a site this long = long-dwell alert.")
+    tile_url: str = Field("", description="Map tile URL template ({z}/{x}/{y}) for the Dispatch page; empty: none.")
+    tile_attribution: str = Field("", description="The tile provider's attribution shown on the map.")
+
+
 class Settings(BaseSettings):
     """All of Millstream's settings, one nested model per component."""
 
@@ -148,8 +210,13 @@ class Settings(BaseSettings):
     opcua: OpcuaSettings = OpcuaSettings()
     api: ApiSettings = ApiSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    inventory: InventorySettings = InventorySettings()
+    clock: ClockSettings = ClockSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    logistics: LogisticsSettings = LogisticsSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    #: Local state that must survive restarts (dataflow recovery snapshots under ``recovery/``).
+    data_dir: Path = Path(".millstream")
 
 
 def env_var_name(loc: tuple[int | str, ...]) -> str:

@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from millstream.errors import MillstreamError
+from millstream.events.base import UtcDatetime
 from millstream.masterdata import Scenario
 from millstream.serde import format_validation_error
 
@@ -77,6 +78,9 @@ class GateParameters(_Parameters):
 
 
 class SimulationConfig(_Parameters):
+    start: UtcDatetime | None = Field(
+        None, description="The scenario instant at which a run begins (default: the scenario's epoch); "
+                          "see simulators.clock for the rule.")
     plant: PlantParameters = PlantParameters()
     fleet: FleetParameters = FleetParameters()
     gates: GateParameters = GateParameters()

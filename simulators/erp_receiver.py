@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -266,9 +267,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m simulators.erp_receiver", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8900)
-    parser.add_argument("--secret", action="append", required=True, help="whsec_ secret (repeat when rotating)")
+    parser.add_argument("--secret", action="append", help="whsec_ secret (repeat when rotating; default: the "
+                        "comma-separated ERP_RECEIVER_SECRETS environment variable, which `ps` does not show)")
     args = parser.parse_args(argv)
-    receiver = ErpReceiver(args.secret, host=args.host, port=args.port)
+    secrets = args.secret or [s for s in os.environ.get("ERP_RECEIVER_SECRETS", "").split(",") if s]
+    if not secrets:
+        parser.error("give --secret whsec_... or set ERP_RECEIVER_SECRETS")
+    receiver = ErpReceiver(secrets, host=args.host, port=args.port)
+    print(f"ERP receiver listening on http://{args.host}:{args.port} (GET /records lists what arrived)", flush=True)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(receiver.app, host=args.host, port=args.port, log_level="warning", access_log=False,
                 lifespan="off", **_LEAN)

@@ -29,14 +29,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import bytewax.operators as op
-import psycopg
 from bytewax.dataflow import Stream, operator
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from prometheus_client import Counter
 
 from connectors.kafka.topics import ALERTS
 from connectors.postgres.alerts import upsert_alerts
-from connectors.postgres.database import connect
+from connectors.postgres.sink import PostgresSink
 from millstream.events.alerts import ALERT_SEVERITIES, SYSTEM_ACTOR, Alert, AlertDomain, AlertSeverity
 from millstream.events.base import WITHOUT_TIME_CHECK
 from millstream.events.outputs import SubjectKind
@@ -225,25 +223,11 @@ def raise_alerts(step_id: str, up: Stream[Condition], rule: AlertRule) -> Stream
     return op.map("unkey", changes, lambda key_alert: key_alert[1])
 
 
-class _StorePartition(StatelessSinkPartition[Alert]):
-    def __init__(self, database: DatabaseSettings) -> None:
-        self._conn: psycopg.Connection[Any] = connect(database, autocommit=True)
-
-    def write_batch(self, items: list[Alert]) -> None:
-        upsert_alerts(self._conn, items)
-
-    def close(self) -> None:
-        self._conn.close()
-
-
-class AlertStoreSink(DynamicSink[Alert]):
+class AlertStoreSink(PostgresSink[Alert]):
     """Upserts alerts into PostgreSQL (idempotent: replays merge into the same rows)."""
 
     def __init__(self, database: DatabaseSettings) -> None:
-        self._database = database
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _StorePartition:
-        return _StorePartition(self._database)
+        super().__init__(database, upsert_alerts, "alerts")
 
 
 @operator

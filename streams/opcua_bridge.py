@@ -8,7 +8,8 @@ metrics (``millstream_opcua_endpoint_online``) and published to ``telemetry.stat
 ``status_topic=None`` to leave them out).
 
 For a quick look, ``sink="stdout"`` prints one JSON object per item instead: readings, status changes and
-dead letters, each with a ``"type"`` field.
+dead letters, each exactly the document that goes to its Kafka topic (``telemetry.readings``,
+``telemetry.status``, ``dlq``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from connectors.opcua.config import ConnectorConfig
 from connectors.opcua.source import OpcuaSource
 from millstream.events import DeadLetter, SensorReading
 from millstream.events.connectivity import EndpointStatus
-from millstream.metrics import EVENTS_ACCEPTED
+from millstream.metrics import EVENTS_ACCEPTED, EVENTS_IN
 from millstream.serde import encode
 from millstream.settings import Settings
 from streams.kafka_io import write_dead_letters, write_events
@@ -41,9 +42,8 @@ Sink = Literal["kafka", "stdout"]
 
 
 def to_json_line(item: SensorReading | EndpointStatus | DeadLetter) -> str:
-    """One item as a single JSON line with its ``type`` (``sensor_reading``, ``endpoint_status``...) first,
-    then the fields as :func:`millstream.serde.encode` writes them (an event always has fields)."""
-    return f'{{"type":"{item.kind}",{encode(item).decode()[1:]}'
+    """One item as a single JSON line: the document :func:`millstream.serde.encode` writes to Kafka."""
+    return encode(item).decode()
 
 
 def _log_status(status: EndpointStatus) -> EndpointStatus:
@@ -54,6 +54,7 @@ def _log_status(status: EndpointStatus) -> EndpointStatus:
 
 
 def _counted(reading: SensorReading) -> SensorReading:
+    EVENTS_IN.labels(STAGE).inc()
     EVENTS_ACCEPTED.labels(STAGE).inc()
     return reading
 

@@ -15,6 +15,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from api.deps import AppSettings, Connection, WebhookManager
 from api.errors import field_error
+from api.time_buckets import BUCKETS, BucketCount, BucketName
+from connectors.erp.delivery_stats import attempt_counts
 from connectors.erp.models import (
     ContentMode,
     DeliveryAttempt,
@@ -230,6 +232,30 @@ def read_delivery(conn: Connection, _: WebhookManager,
         raise HTTPException(404, "no such delivery")
     attempts = [DeliveryAttemptPublic.of(a) for a in list_attempts(conn, delivery_id)]
     return DeliveryDetailPublic.model_validate({**delivery.model_dump(), "attempt_log": attempts})
+
+
+class AttemptBucketPublic(BaseModel):
+    start: datetime
+    succeeded: int = Field(description="Attempts answered 2xx.")
+    failed: int = Field(description="Attempts answered otherwise, or not answered (timeout, refused).")
+
+
+class AttemptCountsPublic(BaseModel):
+    """Delivery attempts per time bucket, oldest first, up to the latest attempt."""
+
+    bucket_seconds: int
+    buckets: list[AttemptBucketPublic]
+
+
+@router.get("/attempts/counts", response_model=AttemptCountsPublic,
+            summary="Delivery attempts over time: succeeded and failed per bucket")
+def read_attempt_counts(conn: Connection, _: WebhookManager, bucket: BucketName = "hour", buckets: BucketCount = 24,
+                        endpoint_id: TextFilter = None) -> AttemptCountsPublic:
+    width = BUCKETS[bucket]
+    counts = attempt_counts(conn, bucket=width, buckets=buckets, endpoint_id=endpoint_id)
+    return AttemptCountsPublic(bucket_seconds=int(width.total_seconds()),
+                               buckets=[AttemptBucketPublic(start=c.start, succeeded=c.succeeded, failed=c.failed)
+                                        for c in counts])
 
 
 @router.post("/replay", response_model=ReplayPublic, summary="Deliver an event, or dead-lettered deliveries, again")

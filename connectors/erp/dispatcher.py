@@ -41,7 +41,6 @@ from typing import Any
 
 import orjson
 import psycopg
-from prometheus_client import Counter, Histogram
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 
@@ -58,19 +57,12 @@ from connectors.kafka.topics import DLQ, ERP_EVENTS
 from millstream.events.base import WITHOUT_TIME_CHECK
 from millstream.events.deadletter import DeadLetter
 from millstream.events.erp import ErpRecord
-from millstream.metrics import DEAD_LETTERS
+from millstream.metrics import DEAD_LETTERS, WEBHOOK_ATTEMPTS, WEBHOOK_LATENCY
 from millstream.settings import DatabaseSettings, KafkaSettings, WebhookSettings
 
 __all__ = ["DispatchReport", "Dispatcher", "DispatcherBusyError"]
 
 logger = logging.getLogger(__name__)
-
-WEBHOOK_ATTEMPTS = Counter(
-    "millstream_webhook_attempts_total", "Webhook delivery attempts by outcome.", ["outcome"])
-WEBHOOK_LATENCY = Histogram(
-    "millstream_webhook_latency_seconds",
-    "Webhook request latency (connect if needed, send, read the answer's start; no queueing).",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15))
 
 _LOCK_KEY = 0x77686B73  # "whks"
 #: The dead-letter stage of outbox records that are not valid ERP records (set aside at fan-out).

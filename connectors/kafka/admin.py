@@ -1,4 +1,8 @@
-"""Create the declared topics, idempotently (``millstream kafka create-topics``)."""
+"""Create the declared topics, idempotently (``millstream kafka create-topics``).
+
+Existing topics keep their data; their declared topic-level configuration (e.g. the accepted range of
+record timestamps) is set on them again, so a topic created by an older version gets it too.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
 from connectors.kafka.clients import admin_config
 from connectors.kafka.topics import TOPICS, Topic
 from millstream.settings import KafkaSettings
 
-__all__ = ["KafkaAdminError", "TopicResult", "create_topics"]
+__all__ = ["KafkaAdminError", "TopicResult", "create_topics", "probe"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +33,18 @@ class TopicResult:
     status: Literal["created", "exists"]
     partitions: int
     note: str = ""
+
+
+def probe(settings: KafkaSettings, timeout_s: float = 10.0) -> None:
+    """Raise :class:`KafkaAdminError` (one line naming the broker) unless it answers within ``timeout_s``.
+    librdkafka's own connection-refused log lines are silenced for this probe: the error says it once."""
+    admin = AdminClient({**admin_config(settings), "log_level": 0})
+    try:
+        admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        reason = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else str(exc)
+        msg = f"cannot reach Kafka at {settings.bootstrap_servers} within {timeout_s:.0f} s: {reason}"
+        raise KafkaAdminError(msg) from None
 
 
 def create_topics(
@@ -57,7 +73,7 @@ def create_topics(
         futures = admin.create_topics(
             [NewTopic(t.full_name(settings), num_partitions=t.partitions,
                       replication_factor=settings.replication_factor,
-                      config={"retention.ms": str(t.retention_ms), "cleanup.policy": "delete"})
+                      config=t.broker_config())
              for t in missing],
             operation_timeout=timeout_s, request_timeout=timeout_s,
         )
@@ -75,4 +91,26 @@ def create_topics(
                     reason = error.str() if isinstance(error, KafkaError) else str(exc)
                     msg = f"cannot create topic {name} on {settings.bootstrap_servers}: {reason}"
                     raise KafkaAdminError(msg) from None
+    existing = [t for t in topics if t not in missing and t.config]
+    if existing:
+        _align_configs(admin, settings, existing, timeout_s)
     return [results[t.full_name(settings)] for t in topics]
+
+
+def _align_configs(admin: AdminClient, settings: KafkaSettings, topics: list[Topic], timeout_s: float) -> None:
+    """Set the declared topic-level configuration on existing topics (a broker that refuses is logged)."""
+    resources = [ConfigResource(ResourceType.TOPIC, t.full_name(settings), incremental_configs=[
+        ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in t.config.items()])
+        for t in topics]
+    try:
+        futures = admin.incremental_alter_configs(resources, request_timeout=timeout_s)
+    except (KafkaException, NotImplementedError, ValueError) as exc:
+        logger.warning("cannot update topic configuration on %s: %s", settings.bootstrap_servers, exc)
+        return
+    for resource, future in futures.items():
+        try:
+            future.result(timeout=timeout_s)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else exc
+            logger.warning("cannot update the configuration of topic %s: %s", resource.name,
+                           error.str() if isinstance(error, KafkaError) else error)

@@ -6,7 +6,7 @@ from typing import Any
 
 from millstream.settings import KafkaSettings
 
-__all__ = ["admin_config", "consumer_config", "producer_config"]
+__all__ = ["admin_config", "consumer_config", "producer_config", "source_config"]
 
 
 def producer_config(settings: KafkaSettings) -> dict[str, Any]:
@@ -32,4 +32,12 @@ def consumer_config(settings: KafkaSettings, group_suffix: str = "") -> dict[str
 
 
 def admin_config(settings: KafkaSettings) -> dict[str, Any]:
+    return settings.connection_config()
+
+
+def source_config(settings: KafkaSettings) -> dict[str, Any]:
+    """Extra properties for a Bytewax Kafka source. Bytewax applies them to the admin client that lists the
+    partitions (a producer-type instance) and to each partition's consumer, whose group and offset handling
+    it sets itself (offsets live in its recovery snapshots): so connection properties only, and librdkafka
+    has no consumer-only property to warn about."""
     return settings.connection_config()

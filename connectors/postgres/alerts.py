@@ -27,6 +27,7 @@ from millstream.events.base import WITHOUT_TIME_CHECK, utc_now
 __all__ = [
     "AlertTransitionError",
     "acknowledge_alert",
+    "alert_from_row",
     "clear_alert",
     "get_alert",
     "list_alerts",
@@ -84,6 +85,11 @@ def _alert(row: dict[str, Any]) -> Alert:
     data["event_id"] = row["id"]
     data["evidence_ids"] = tuple(row["evidence_ids"] or ())
     return Alert.model_validate(data, context=WITHOUT_TIME_CHECK)
+
+
+def alert_from_row(row: dict[str, Any]) -> Alert:
+    """An alert from a row of ``alerts`` (or its ``to_jsonb`` form, as the change log keeps it)."""
+    return _alert(row)
 
 
 def upsert_alert(conn: Any, alert: Alert) -> None:

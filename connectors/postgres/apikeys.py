@@ -4,6 +4,9 @@ A token looks like ``mst_<key_id>_<secret>``: ``key_id`` (12 hex characters) is 
 of ``api_keys``; ``secret`` (43 URL-safe characters, 256 random bits) is shown once when the key is created
 and only its SHA-256 is stored. Because the secret is high-entropy random, a fast hash is enough; checking
 compares digests in constant time. Revoked keys stop authenticating at once.
+
+An operator may also choose a key (``millstream up --admin-key KEY``): any other token of 1-200 printable
+characters; its ``key_id`` is derived from the token's hash and the whole token is the secret.
 """
 
 from __future__ import annotations
@@ -74,13 +77,18 @@ def hash_secret(secret: str) -> bytes:
 
 
 def parse_token(token: str) -> tuple[str, str] | None:
-    """``(key_id, secret)`` of a well-formed token, else ``None``."""
+    """``(key_id, secret)`` of a well-formed or operator-chosen token, else ``None``."""
     match = _TOKEN.match(token)
-    return (match[1], match[2]) if match else None
+    if match:
+        return match[1], match[2]
+    if 0 < len(token) <= 200 and token.isprintable() and not token.startswith(TOKEN_PREFIX):
+        return "k" + hashlib.sha256(token.encode()).hexdigest()[:11], token
+    return None
 
 
-def create_api_key(conn: Any, role: str, name: str) -> IssuedApiKey:
-    """Create a key with ``role``; the returned token is never stored (only its hash)."""
+def create_api_key(conn: Any, role: str, name: str, token: str | None = None) -> IssuedApiKey:
+    """Create a key with ``role``; the returned token is never stored (only its hash). ``token``: the
+    operator's chosen key instead of a generated one (re-creating it is a no-op returning the stored key)."""
     if role not in ROLES:
         msg = f"unknown role {role!r}: choose one of {', '.join(ROLES)}"
         raise ApiKeyError(msg)
@@ -88,14 +96,25 @@ def create_api_key(conn: Any, role: str, name: str) -> IssuedApiKey:
     if not name or len(name) > 200:
         msg = "the key name must be 1-200 characters"
         raise ApiKeyError(msg)
-    key_id = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(32)
+    if token is not None:
+        parsed = parse_token(token)
+        if parsed is None:
+            msg = "a chosen key must be 1-200 printable characters and not start with mst_"
+            raise ApiKeyError(msg)
+        key_id, secret = parsed
+        existing = conn.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE key_id = %s",  # noqa: S608
+                                (key_id,)).fetchone()
+        if existing is not None:
+            return IssuedApiKey(key=_key(existing), token=token)
+    else:
+        key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
     row = conn.execute(
         "INSERT INTO api_keys (key_id, name, role, secret_hash) VALUES (%s, %s, %s, %s)"  # noqa: S608
         f" RETURNING {_COLUMNS}",
         (key_id, name, role, hash_secret(secret)),
     ).fetchone()
-    return IssuedApiKey(key=_key(row), token=f"{TOKEN_PREFIX}{key_id}_{secret}")
+    return IssuedApiKey(key=_key(row), token=token or f"{TOKEN_PREFIX}{key_id}_{secret}")
 
 
 def authenticate(conn: Any, token: str) -> ApiKey | None:

@@ -32,8 +32,9 @@ ON CONFLICT (event_id, time) DO NOTHING
 """
 _DEAD_LETTERS = """
 INSERT INTO dead_letters (event_id, failed_at, stage, reason, error_type, payload, payload_encoding,
+                          payload_size, payload_sha256, payload_truncated,
                           source_topic, source_partition, source_offset, source_key)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (event_id) DO NOTHING
 """
 
@@ -73,6 +74,7 @@ def store_rfid_reads(conn: Any, reads: Sequence[RfidRead]) -> int:
 
 
 def store_dead_letters(conn: Any, letters: Sequence[DeadLetter]) -> int:
-    rows = [(d.id, d.failed_at, d.stage, d.reason, d.error_type, d.payload, d.payload_encoding, d.source_topic,
-             d.source_partition, d.source_offset, d.source_key) for d in letters]
+    rows = [(d.id, d.failed_at, d.stage, d.reason, d.error_type, d.payload, d.payload_encoding, d.payload_size,
+             d.payload_sha256, d.payload_truncated, d.source_topic, d.source_partition, d.source_offset,
+             d.source_key) for d in letters]
     return _insert(conn, _DEAD_LETTERS, rows)

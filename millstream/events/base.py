@@ -9,7 +9,13 @@ Edge validation of timestamps (not in the future beyond a skew, not older than r
     SensorReading.model_validate(data, context={"time_policy": TimePolicy.from_settings(settings.events)})
 
 Without one, :data:`DEFAULT_TIME_POLICY` applies; ``{"time_policy": None}`` turns the check off (for
-historical replays and simulated pasts).
+historical replays and simulated pasts). The policy compares event time with ``context["now"]`` when given
+(the edge passes the Kafka record timestamp, so the same record always gets the same verdict), else with the
+wall clock.
+
+Whatever the policy, a timestamp outside :data:`MIN_TIME` .. :data:`MAX_TIME` is refused (it could not be
+stored, windowed or written back as a Kafka timestamp), and text that PostgreSQL cannot hold (NUL, lone
+surrogates) is refused in every string field of every event (:func:`storable_text`).
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, model_validator
 
 __all__ = [
     "DEFAULT_TIME_POLICY",
+    "MAX_TIME",
+    "MIN_TIME",
     "WITHOUT_TIME_CHECK",
     "Event",
     "EventId",
@@ -31,6 +39,8 @@ __all__ = [
     "UtcDatetime",
     "as_utc",
     "stable_id",
+    "storable_text",
+    "unstorable_text",
     "utc_now",
 ]
 
@@ -49,11 +59,25 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None or value.utcoffset() is None else value.astimezone(UTC)
 
 
+#: The range of event times the system represents: Kafka timestamps start at the Unix epoch, and 64-bit
+#: nanosecond clocks (numpy, pandas) end in April 2262.
+MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(2262, 1, 1, tzinfo=UTC)
+
+
 def _to_utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         msg = "timestamp must be timezone-aware (UTC offset missing)"
         raise ValueError(msg)
-    return value.astimezone(UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        msg = "out of range (its UTC offset moves it outside years 1-9999)"
+        raise ValueError(msg) from None
+    if not MIN_TIME <= utc < MAX_TIME:
+        msg = f"out of range (allowed: {MIN_TIME:%Y-%m-%d} to {MAX_TIME:%Y-%m-%d} UTC)"
+        raise ValueError(msg)
+    return utc
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_to_utc)]
@@ -66,6 +90,40 @@ def stable_id(kind: str, *parts: object) -> str:
     """A deterministic id for ``kind`` and identity ``parts`` (UUIDv5, hex)."""
     name = kind + "\x1f" + "\x1f".join(_identity_text(p) for p in parts)
     return uuid.uuid5(EVENT_NAMESPACE, name).hex
+
+
+def storable_text(value: str) -> str | None:
+    """Why ``value`` cannot be stored as PostgreSQL text or encoded as UTF-8 JSON, or ``None`` when it can."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (not valid Unicode text)"
+    return None
+
+
+def unstorable_text(value: object, path: str = "") -> str | None:
+    """Where and why the first string inside ``value`` (model fields, secrets, dict keys and values, list items)
+    cannot be stored (``"name: contains a NUL character"``), or ``None``. Never repeats the text itself."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, str):
+        problem = storable_text(value)
+        return f"{path}: {problem}" if problem else None
+    if isinstance(value, BaseModel):
+        items = ((f"{path}.{k}" if path else k, v) for k, v in value.__dict__.items())
+        return next((p for name, v in items if (p := unstorable_text(v, name))), None)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and (problem := storable_text(key)):
+                return f"{path}: a key {problem}"
+            if problem := unstorable_text(item, f"{path}[{key[:40]!r}]" if isinstance(key, str) else path):
+                return problem
+        return None
+    if isinstance(value, list | tuple | set | frozenset):
+        return next((p for i, item in enumerate(value) if (p := unstorable_text(item, f"{path}[{i}]"))), None)
+    return None
 
 
 def _identity_text(part: object) -> str:
@@ -89,6 +147,8 @@ class TimePolicy:
         return cls(max_future_skew=events.max_future_skew, max_age=events.max_age)
 
     def check(self, field: str, value: datetime, now: datetime | None = None) -> None:
+        """Raise ``ValueError`` when ``value`` lies beyond the skew ahead of ``now`` or past retention behind it
+        (``now``: the record's own time; the wall clock when not given)."""
         now = now or utc_now()
         if value > now + self.max_future_skew:
             ahead = (value - now).total_seconds()
@@ -129,13 +189,16 @@ class Event(BaseModel):
 
     @model_validator(mode="after")
     def _derive_id_and_check_time(self, info: ValidationInfo) -> Event:
+        if problem := unstorable_text(self, ""):
+            raise ValueError(problem)
         context = info.context if isinstance(info.context, dict) else {}
         policy = context.get("time_policy", DEFAULT_TIME_POLICY)
         if policy is not None:
+            now = context.get("now")
             for name in self.time_fields:
                 value = getattr(self, name)
                 if value is not None:
-                    policy.check(name, value)
+                    policy.check(name, value, now)
         if self.event_id is None:
             object.__setattr__(self, "event_id", stable_id(self.kind, *self.identity()))
         return self

@@ -33,7 +33,7 @@ class EndpointStatus(Event):
     state: EndpointState
     since: UtcDatetime
     offline_since: UtcDatetime | None = None
-    attempts: int = Field(0, ge=0)
+    attempts: int = Field(0, ge=0, le=2**31 - 1)
     reason: str | None = Field(None, max_length=2000)
 
     @model_validator(mode="after")

@@ -26,7 +26,7 @@ from asyncua import Server, ua
 
 from millstream.events.base import utc_now
 from millstream.masterdata import Scenario
-from simulators.clock import SimClock
+from simulators.clock import SimClock, run_scenario
 from simulators.config import PlantParameters, SimulationError, check_speed, simulation_config
 from simulators.groundtruth import GroundTruth
 from simulators.plant.address_space import NAMESPACE_URI, TagNode, build_address_space
@@ -89,14 +89,15 @@ class PlantServer:
 
     def __init__(self, scenario: Scenario, *, port: int | None = None, host: str = "127.0.0.1", seed: int = 0,
                  speed: float = 1.0, start: datetime | None = None, params: PlantParameters | None = None,
-                 truth: GroundTruth | None = None) -> None:
+                 truth: GroundTruth | None = None, origin: datetime | None = None) -> None:
         _, default_port, self._path = _endpoint_parts(scenario)
         self.params = params or simulation_config(scenario).plant
         self.speed = check_speed(speed)
         self._host = host
         self._port = default_port if port is None else port
         self.start_time = start or utc_now()
-        self.simulation = PlantSimulation(scenario.rebased(self.start_time), seed, self.params, truth)
+        # the scenario on the run's timeline (origin: where its simulation.start lies; default the start)
+        self.simulation = PlantSimulation(run_scenario(scenario, origin or self.start_time), seed, self.params, truth)
         self.truth = self.simulation.truth
         self.simulation.advance(self.start_time, 0.0)  # the state at the start instant, before the first tick
         self.dt_s = self.speed / self.params.update_hz

@@ -11,7 +11,7 @@ from bytewax.testing import cluster_main, run_main
 
 from connectors.kafka.admin import create_topics
 from connectors.kafka.producer import EventProducer
-from connectors.kafka.topics import DLQ, FLEET_GPS, TELEMETRY_READINGS, WAREHOUSE_RFID
+from connectors.kafka.topics import DLQ, FLEET_GPS, TELEMETRY_READINGS, TELEMETRY_STATUS, WAREHOUSE_RFID
 from millstream.events import GpsPing, RfidRead, SensorReading
 from millstream.settings import Settings
 from streams.ingest import build_flow
@@ -31,7 +31,7 @@ def table_counts(db: psycopg.Connection, ids: dict[str, list[str]], settings: Se
 
 
 def test_ingest_stores_events_once_and_dead_letters_rejects(settings: Settings, db: psycopg.Connection) -> None:
-    create_topics(settings.kafka, [TELEMETRY_READINGS, FLEET_GPS, WAREHOUSE_RFID, DLQ])
+    create_topics(settings.kafka, [TELEMETRY_READINGS, TELEMETRY_STATUS, FLEET_GPS, WAREHOUSE_RFID, DLQ])
     readings = [SensorReading(machine_id="CNC-01", tag="spindle_speed", value=1200 + i, unit="rpm",
                               source_timestamp=NOW - timedelta(seconds=i)) for i in range(12)]
     readings.append(SensorReading(machine_id="CNC-01", tag="state", value="running", source_timestamp=NOW))
