@@ -103,7 +103,7 @@ async function overview(root, ctx) {
       notice.textContent = t('plant.not_running');
       replaceChildren(summary, BANDS.map((band) => {
         const n = machines.filter((m) => m.rul_band === band).length;
-        return h('span.band-count', { 'data-band': band, style: `flex-grow:${Math.max(n, 0.0001)};background:${BAND_COLORS[band]}`,
+        return h('span.band-count', { 'data-band': band, hidden: n === 0, style: `flex-grow:${Math.max(n, 0.0001)};background:${BAND_COLORS[band]}`,
           title: t(`plant.band.${band}`) }, n ? `${t(`plant.band.${band}`)} ${n}` : '');
       }));
       replaceChildren(grid, machines.map((m) => card(ctx, m, endpoints, sparks)));
