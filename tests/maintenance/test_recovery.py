@@ -1,7 +1,7 @@
 """Killed with SIGKILL in the middle and restarted, the maintenance flow adds no duplicate alert or ERP record.
 
-Runs ``millstream maintenance`` as a real process against the real broker and database, with a Bytewax
-recovery directory: the restart resumes from the last snapshot and replays what came after it, which the
+Runs ``millstream maintenance`` as a real process against the real broker and a database of its own, with a
+Bytewax recovery directory: the restart resumes from the last snapshot and replays what came after it, which the
 idempotent sinks (stable ids) must absorb.
 """
 
@@ -20,9 +20,11 @@ import psycopg
 from connectors.kafka.admin import create_topics
 from connectors.kafka.producer import EventProducer
 from connectors.kafka.topics import ALERTS, DLQ, TELEMETRY_READINGS
+from connectors.postgres.database import connect
 from connectors.postgres.masterdata import load_scenario
+from connectors.postgres.migrations import migrate
 from millstream.masterdata import read_scenario as read_scenario_file
-from millstream.settings import Settings
+from millstream.settings import DatabaseSettings, Settings
 from models.artifact import Registry
 from tests.maintenance.conftest import history
 from tests.maintenance.test_flow import DEMO, readings_of
@@ -45,8 +47,11 @@ def _count(db: psycopg.Connection, sql: str, machine: str) -> int:
     return int(n)
 
 
-def test_killed_and_restarted_it_duplicates_nothing(settings: Settings, db: psycopg.Connection, registry: Registry,
+def test_killed_and_restarted_it_duplicates_nothing(settings: Settings, empty_database: str, registry: Registry,
                                                     tmp_path: Path) -> None:
+    settings = settings.model_copy(update={"database": DatabaseSettings(url=empty_database)})
+    db = connect(settings.database)
+    migrate(db, settings.database)
     create_topics(settings.kafka, [TELEMETRY_READINGS, DLQ, ALERTS])
     load_scenario(db, read_scenario_file(DEMO))
     db.commit()
@@ -87,6 +92,6 @@ def test_killed_and_restarted_it_duplicates_nothing(settings: Settings, db: psyc
     records = db.execute("SELECT record_key, record->'payload'->>'severity' AS severity FROM erp_outbox "
                          "WHERE subject_id = %s AND record_type = 'production.maintenance_notification'",
                          (machine,)).fetchall()
-    db.rollback()
+    db.close()
     assert records and len(records) == len({(r["record_key"], r["severity"]) for r in records})
     assert len({r["record_key"] for r in records}) == 1  # one alert episode, notified on opening / escalation
