@@ -124,3 +124,20 @@ def test_a_mismatched_model_is_refused_and_the_last_good_one_kept(registry: Regi
     assert still is not None and still[1]["model_id"] == good[1]["model_id"]
     assert holder.error is not None and "does not match this code" in holder.error
     assert "still scoring with" in holder.error
+
+
+def test_a_newly_promoted_model_is_picked_up_without_a_restart(registry: Registry, plant_model: Path,
+                                                               tmp_path: Path) -> None:
+    holder = ModelHolder(registry, "plant", check_every_s=0)
+    first = holder.current()
+    assert first is not None
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    for f in plant_model.iterdir():
+        (newer / f.name).write_bytes(f.read_bytes())
+    meta = orjson.loads((newer / "metadata.json").read_bytes())
+    (newer / "metadata.json").write_bytes(orjson.dumps(meta | {"model_id": "plant-newer"}))
+    registry.promote(newer)
+    second = holder.current()
+    assert second is not None and second[1]["model_id"] == "plant-newer" != first[1]["model_id"]
+    assert holder.error is None
