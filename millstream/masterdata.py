@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from millstream.errors import DecodeError, ScenarioError
-from millstream.events.base import UtcDatetime
+from millstream.events.base import UtcDatetime, unstorable_text
 from millstream.gs1 import is_valid_gtin, is_valid_sscc
 from millstream.serde import format_validation_error, read_document
 
@@ -46,17 +46,29 @@ __all__ = [
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 Quantity = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+#: Names and short labels; every free-text field has a bound (the API also bounds the whole body).
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+#: OPC-UA endpoint URLs and NodeIds.
+OpcuaText = Annotated[str, Field(min_length=1, max_length=512)]
 
 
 class _Record(BaseModel):
+    """Every record: frozen, no unknown fields, finite numbers, bounded text that PostgreSQL can store."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
+
+    @model_validator(mode="after")
+    def _storable_text(self) -> _Record:
+        if problem := unstorable_text(self):
+            raise ValueError(problem)
+        return self
 
 
 class Site(_Record):
     """A plant, warehouse or customer site; ``geofence`` is a GeoJSON Polygon (lon, lat order)."""
 
     id: Id
-    name: str = Field(min_length=1)
+    name: Name
     kind: Literal["plant", "warehouse", "distribution_center", "customer", "supplier"]
     lat: Annotated[float, Field(ge=-90, le=90)]
     lon: Annotated[float, Field(ge=-180, le=180)]
@@ -95,7 +107,7 @@ class Location(_Record):
 
     id: Id
     site_id: Id
-    name: str = Field(min_length=1)
+    name: Name
     kind: Literal["warehouse", "line_side", "dock_door"]
     direction: Literal["inbound", "outbound", "both"] | None = None
     stores: list[Literal["raw", "component", "semi_finished", "finished", "packaging"]] = Field(
@@ -111,7 +123,7 @@ class Location(_Record):
 
 class Material(_Record):
     id: Id
-    name: str = Field(min_length=1)
+    name: Name
     kind: Literal["raw", "component", "semi_finished", "finished", "packaging"]
     uom: Literal["EA", "KG", "M", "L"] = "EA"
     gtin: str | None = None
@@ -146,16 +158,17 @@ class Bom(_Record):
 class OpcuaMapping(_Record):
     """Where a machine's tags live: endpoint URL and tag name -> NodeId."""
 
-    endpoint: str = Field(pattern=r"^opc\.tcp://")
-    nodes: dict[str, str] = Field(min_length=1)
+    endpoint: OpcuaText = Field(pattern=r"^opc\.tcp://")
+    nodes: dict[Annotated[str, Field(min_length=1, max_length=128)], OpcuaText] = Field(
+        min_length=1, max_length=500)
 
 
 class Machine(_Record):
     id: Id
-    name: str = Field(min_length=1)
+    name: Name
     site_id: Id
     location_id: Id
-    kind: str = Field(min_length=1)
+    kind: Name
     cycle_time_s: Annotated[float, Field(gt=0)]
     opcua: OpcuaMapping
 
@@ -171,7 +184,7 @@ class ProductionOrder(_Record):
 
 class Truck(_Record):
     id: Id
-    plate: str = Field(min_length=1)
+    plate: Name
     capacity_pallets: Annotated[int, Field(gt=0)] = 33
 
 
@@ -222,7 +235,7 @@ class EpcMapping(_Record):
     """An EPC class (GTIN of cases) or instance (SSCC of a pallet) -> material and quantity per tag."""
 
     scheme: Literal["sgtin", "sscc"]
-    code: str
+    code: str = Field(max_length=18)
     material_id: Id
     quantity: Quantity = 1
 
@@ -241,7 +254,7 @@ class Receipt(_Record):
 
     id: Id
     location_id: Id
-    sscc: str
+    sscc: str = Field(max_length=18)
     material_id: Id
     quantity: Quantity
     expected_at: UtcDatetime
@@ -285,8 +298,8 @@ class StockPolicy(_Record):
 class Scenario(_Record):
     """One coherent set of ERP master data (and the simulators' parameters)."""
 
-    name: str = Field(min_length=1)
-    description: str = ""
+    name: Name
+    description: str = Field("", max_length=5000)
     epoch: UtcDatetime | None = Field(
         default=None, description="The time the scenario's timestamps are written against (see rebased())."
     )

@@ -16,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from api.app import create_app
 from api.serving import api_server
@@ -119,8 +120,10 @@ def test_filters_by_domain_and_severity(stream_client: TestClient, tokens: dict[
 def test_one_event_per_change_in_order(stream_client: TestClient, client: TestClient, tokens: dict[str, str],
                                        db: psycopg.Connection) -> None:
     engineer = auth(tokens["engineer"])
+    sent_before = REGISTRY.get_sample_value("millstream_alert_stream_events_total", {"kind": "alert"}) or 0
     with opened(stream_client, tokens["engineer"], domain=["maintenance"]) as items:
         cursor = int(snapshot_of(items).id or 0)
+        assert REGISTRY.get_sample_value("millstream_alert_streams") == 1
         alert = raise_alert(db)
         upsert_alert(db, alert)  # the same alert again: no change, no event
         db.commit()
@@ -133,6 +136,7 @@ def test_one_event_per_change_in_order(stream_client: TestClient, client: TestCl
         assert cursor < ids[0] < ids[1] < ids[2]
         assert events[1].data["acknowledged_by"] == f"apikey:{tokens['engineer'].split('_')[1]}"
         assert next_item(items).kind == "comment"  # idle: a keep-alive, nothing repeated
+    assert REGISTRY.get_sample_value("millstream_alert_stream_events_total", {"kind": "alert"}) == sent_before + 3
 
 
 def test_resume_with_last_event_id_misses_nothing(stream_client: TestClient, client: TestClient,

@@ -112,6 +112,8 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # a text missing from the catalogue at run time (e.g. a key built from data) is an error too
+    page.on("console", lambda msg: errors.append(msg.text) if msg.text.startswith("i18n:") else None)
     yield page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)

@@ -21,6 +21,8 @@ I18N = STATIC_DIR / "i18n"
 LANGUAGES = ("en", "zh-CN")
 PAGES = ("plant", "inventory", "dispatch", "integrations")
 _CALL = re.compile(r"""\bt\(\s*(['"`])((?:(?!\1).)+)\1""")
+#: A key passed around as a plain string (e.g. a message key given to a function that calls t() later).
+_KEY_STRING = re.compile(r"""['"]((?:shell|plant|inventory|dispatch|integrations)\.[a-z0-9_.-]+)['"]""")
 _ATTR = re.compile(r"""data-i18n(?:-[a-z-]+)?=["']([^"']+)["']""")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _COMMENT = re.compile(r"/\*.*?\*/|<!--.*?-->|^[ \t]*//[^\n]*", re.S | re.M)
@@ -43,6 +45,7 @@ def used_keys() -> tuple[set[str], set[str]]:
         for quote, key in _CALL.findall(text):
             (templated if quote == "`" and "${" in key else literal).add(key)
         literal.update(_ATTR.findall(text))
+        literal.update(_KEY_STRING.findall(text))
     return literal, templated
 
 

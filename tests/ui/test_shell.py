@@ -4,6 +4,10 @@ OPC-UA status panel and the Integrations page (deliveries, failures, replay)."""
 
 from __future__ import annotations
 
+import re
+import signal
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -11,8 +15,12 @@ import psycopg
 from playwright.sync_api import Page, Request, expect
 from psycopg.types.json import Jsonb
 
+from api.app import create_app
+from api.serving import ApiServer, api_server
 from connectors.postgres.alerts import get_alert, upsert_alert
 from millstream.events.alerts import Alert
+from millstream.settings import Settings
+from tests.net import free_port
 from tests.ui.conftest import login
 
 
@@ -53,6 +61,49 @@ def test_an_alert_arrives_live_and_is_acknowledged_then_cleared(ui_page: Page, u
     assert not any("mst_" in r.url for r in streams)
 
 
+def test_the_feed_resumes_where_it_stopped_when_the_api_restarts(
+        page: Page, ui_settings: Settings, ui_keys: dict[str, str], ui_db: psycopg.Connection) -> None:
+    """The API goes away and comes back (as ``millstream up`` restarts a service): the page reconnects with
+    Last-Event-ID and shows what changed meanwhile."""
+    port = free_port()
+
+    def serve() -> tuple[ApiServer, threading.Thread]:
+        server = api_server(create_app(ui_settings), host="127.0.0.1", port=port, log_level="warning")
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        for _ in range(1000):
+            if server.started:
+                break
+            time.sleep(0.01)
+        return server, thread
+
+    def stop(server: ApiServer, thread: threading.Thread) -> None:
+        server.handle_exit(signal.SIGTERM, None)
+        thread.join(timeout=15)
+
+    streams: list[Request] = []
+    page.on("request", lambda r: streams.append(r) if "/alerts/stream" in r.url else None)
+    running = serve()
+    login(page, f"http://127.0.0.1:{port}", ui_keys["engineer"])
+    live = page.locator("#alert-live")
+    expect(live).to_have_attribute("data-status", "live")
+    before = raise_alert(ui_db, title="Raised before the restart")
+    expect(page.locator(f'li.alert[data-id="{before.id}"]')).to_be_visible()
+    stop(*running)
+    expect(live).to_have_attribute("data-status", re.compile("retrying|connecting"))
+    during = raise_alert(ui_db, title="Raised while the API was down")
+    ui_db.execute("UPDATE alerts SET severity = 'critical' WHERE id = %s", (before.id,))
+    running = serve()
+    try:
+        expect(page.locator(f'li.alert[data-id="{during.id}"]')).to_be_visible(timeout=30_000)
+        expect(page.locator(f'li.alert[data-id="{before.id}"]')).to_have_attribute("data-severity", "critical")
+        expect(live).to_have_attribute("data-status", "live")
+        resumed = [r.headers.get("last-event-id") for r in streams[1:]]
+        assert resumed and all(value and value.isdigit() for value in resumed), resumed
+    finally:
+        stop(*running)
+
+
 def test_the_language_switch_is_remembered_and_switches_back(ui_page: Page) -> None:
     page = ui_page
     nav = page.locator("#nav a")
@@ -87,6 +138,10 @@ def test_a_wrong_key_is_refused_and_no_data_is_served(page: Page, ui_url: str, u
     assert not any("mst_" in url for url, _ in answers)
     assert page.evaluate("sessionStorage.getItem('millstream.apiKey')") is None
     page.screenshot(path=str(_artifact("wrong_key.png")), full_page=True)
+    page.locator("#lang").select_option("zh-CN")  # the log-in page speaks Chinese too
+    expect(page.locator("#login-submit")).to_have_text("登录")
+    page.locator("#lang").select_option("en")
+    expect(page.locator("#login-submit")).to_have_text("Log in")
     # a key that stops working while the page is open: back to the log-in page
     login(page, ui_url, ui_keys["admin"])
     page.evaluate("sessionStorage.setItem('millstream.apiKey', 'mst_000000000000_' + 'A'.repeat(43))")
@@ -168,6 +223,14 @@ def test_integrations_page_shows_failures_and_replays(ui_page: Page, ui_db: psyc
     expect(row).to_have_attribute("data-status", "pending")
     status = ui_db.execute("SELECT status FROM webhook_deliveries WHERE id = %s", (delivery,)).fetchone()["status"]
     assert status == "pending"
+    endpoint_row = page.locator(f'tr[data-endpoint="{endpoint}"]')
+    endpoint_row.locator("button.toggle").click()
+    expect(page.locator("#integrations-notice")).to_contain_text(f"Endpoint {endpoint} disabled")
+    expect(endpoint_row.locator("button.toggle")).to_have_text("Enable")
+    enabled = ui_db.execute("SELECT enabled FROM webhook_endpoints WHERE id = %s", (endpoint,)).fetchone()["enabled"]
+    assert enabled is False
+    endpoint_row.locator("button.toggle").click()
+    expect(endpoint_row.locator("button.toggle")).to_have_text("Disable")
 
 
 def _artifact(name: str):  # type: ignore[no-untyped-def]
