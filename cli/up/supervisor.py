@@ -5,10 +5,11 @@ A service that exits is reported and restarted after a backoff (1 s, doubling to
 dying (``MAX_RESTARTS`` within ``RESTART_WINDOW_S``) stops the whole run with a message naming it and its
 log. A service that may end (``may_finish``) and exits 0 is ``finished``, not failed. A running service's
 readiness probe is repeated as its health check: failing three times in a row makes it ``unhealthy``.
-:meth:`stop` ends the services in their stop waves (producers before the flows that drain them), each group with its stop signal,
-then SIGKILL for what is left, all within ``STOP_BUDGET_S``. A child also gets SIGTERM if the supervisor
-itself dies (``PR_SET_PDEATHSIG``), so no service outlives the run. The run's state is written to the status file
-(:mod:`millstream.run_status`) that ``/readyz`` reads.
+
+:meth:`Supervisor.stop` ends the services in their stop waves (producers before the flows that drain them),
+each group with its stop signal, then SIGKILL for what is left, all within ``STOP_BUDGET_S``. A child also
+gets SIGTERM if the supervisor itself dies (``PR_SET_PDEATHSIG``), so no service outlives the run. The run's
+state is written to the status file (:mod:`millstream.run_status`) that ``/readyz`` reads.
 """
 
 from __future__ import annotations
