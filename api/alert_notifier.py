@@ -32,7 +32,10 @@ class AlertNotifier:
         self._url = settings.url.get_secret_value()
         self._waiters: set[asyncio.Event] = set()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.connected = False
+        #: Set when the server is shutting down: open streams end (clients reconnect elsewhere or later).
+        self.closing = False
 
     def subscribe(self) -> asyncio.Event:
         """A new event set at every notification (and whenever the listening connection comes or goes)."""
@@ -51,7 +54,19 @@ class AlertNotifier:
     def start(self) -> None:
         """Start listening (in the running event loop), unless already started."""
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._listen(), name="alert-notifier")
+            self._loop = asyncio.get_running_loop()
+            self._task = self._loop.create_task(self._listen(), name="alert-notifier")
+
+    def close_streams(self) -> None:
+        """End every open stream (from any thread, e.g. a signal handler): the server can then stop at once."""
+        if self._loop is None:
+            self.closing = True
+            return
+        self._loop.call_soon_threadsafe(self._close)
+
+    def _close(self) -> None:
+        self.closing = True
+        self._wake()
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
@@ -24,7 +24,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.alert_notifier import AlertNotifier
 from api.deps import access_denied, allowed_roles
 from api.errors import install_error_handlers
-from api.routers import alert_stream, alerts, audit, health, masterdata, opcua, session, webhooks
+from api.limits import BodyLimit, validation_error_response
+from api.routers import (
+    alert_stream,
+    alerts,
+    audit,
+    epcis,
+    health,
+    inventory,
+    logistics,
+    machines,
+    masterdata,
+    opcua,
+    osmand,
+    session,
+    webhooks,
+)
 from api.ui import mount_ui
 from connectors.kafka.producer import EventProducer
 from connectors.postgres.database import create_pool
@@ -43,8 +58,13 @@ ROUTERS: tuple[tuple[APIRouter, str], ...] = (
     (alerts.router, API_PREFIX),
     (webhooks.router, API_PREFIX),
     (audit.router, API_PREFIX),
+    (inventory.router, API_PREFIX),
+    (epcis.router, API_PREFIX),
     (session.router, API_PREFIX),
     (opcua.router, API_PREFIX),
+    (logistics.router, API_PREFIX),
+    (osmand.router, ""),
+    (machines.router, API_PREFIX),
 )
 
 _DESCRIPTION = """\
@@ -60,7 +80,7 @@ _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 #: Answers whose body is ``{"detail": "<message>"}``.
-_MESSAGE_CODES = ("400", "401", "403", "404", "409", "503")
+_MESSAGE_CODES = ("400", "401", "403", "404", "409", "413", "503")
 
 
 class ErrorPublic(BaseModel):
@@ -91,6 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="Millstream API", version=__version__, description=_DESCRIPTION, lifespan=lifespan,
     )
     app.state.settings = settings
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     install_error_handlers(app)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _invalid_request)
@@ -113,7 +134,7 @@ async def _invalid_request(request: Request, exc: Exception) -> Response:
         if denied is not None:
             return await http_exception_handler(request, denied)
     if isinstance(exc, RequestValidationError):
-        return await request_validation_exception_handler(request, exc)
+        return validation_error_response(exc)
     assert isinstance(exc, StarletteHTTPException)
     return await http_exception_handler(request, exc)
 
@@ -138,6 +159,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 operation["x-roles"] = list(roles)
             if "requestBody" in operation:
                 operation["responses"].setdefault("400", {"description": "The body is not UTF-8 or not parseable."})
+                operation["responses"].setdefault("413", {"description": "The body is larger than the limit."})
             for code in _MESSAGE_CODES:
                 response = operation["responses"].get(code)
                 if response is not None and "content" not in response:

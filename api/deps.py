@@ -24,6 +24,7 @@ from millstream.settings import Settings
 
 __all__ = [
     "ALERT_ROLES",
+    "INVENTORY_ROLES",
     "PLANT_ROLES",
     "WEBHOOK_ROLES",
     "AlertsUser",
@@ -33,6 +34,8 @@ __all__ = [
     "AppSettings",
     "AuditReader",
     "Connection",
+    "EpcisReader",
+    "InventoryReader",
     "MasterdataReader",
     "MasterdataWriter",
     "PlantReader",
@@ -164,6 +167,9 @@ MasterdataWriter = _alias("erp", "admin")
 AlertsUser = _alias(*ALERT_ROLES)
 WebhookManager = _alias(*WEBHOOK_ROLES)
 AuditReader = _alias("admin")
+INVENTORY_ROLES: tuple[Role, ...] = ("engineer", "erp", "admin")
+InventoryReader = _alias(*INVENTORY_ROLES)
+EpcisReader = _alias(*ROLES)
 PLANT_ROLES: tuple[Role, ...] = ("engineer", "admin")
 #: Any valid key (``GET /me``).
 AnyRole = _alias(*ROLES)

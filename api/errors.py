@@ -79,6 +79,12 @@ def _data(request: Request, exc: Exception) -> JSONResponse:
     return _validation([{"loc": ("body",), "msg": f"value cannot be stored: {reason}", "type": "data_error"}])
 
 
+def _unencodable(request: Request, exc: Exception) -> JSONResponse:
+    # Text that is not valid Unicode (a lone surrogate) that got past validation: the input's fault.
+    return _validation([{"loc": ("body",), "msg": "text is not valid Unicode (lone surrogate)",
+                         "type": "unicode_error"}])
+
+
 def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     logger.error("database unavailable for %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return JSONResponse({"detail": "database unavailable"}, status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -95,5 +101,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(pg.CheckViolation, _check)
     app.add_exception_handler(pg.NotNullViolation, _check)
     app.add_exception_handler(psycopg.DataError, _data)
+    app.add_exception_handler(UnicodeEncodeError, _unencodable)
     app.add_exception_handler(PoolTimeout, _unavailable)
     app.add_exception_handler(psycopg.OperationalError, _unavailable)

@@ -17,9 +17,8 @@ def serve_command(
     port: int = typer.Option(None, help="Port (default: MILLSTREAM_API__PORT)."),
 ) -> None:
     """Run the API until interrupted (healthz, readyz, /api/v1/...; docs at /docs)."""
-    import uvicorn
-
     from api.app import create_app
+    from api.serving import api_server
     from cli.common import console, require
     from connectors.postgres.database import database_address
 
@@ -30,8 +29,9 @@ def serve_command(
     database = database_address(config.database.url.get_secret_value())
     console.print(f"API on {base}/ (docs {base}/docs, metrics {base}/metrics) with PostgreSQL {database} and "
                   f"Kafka {config.kafka.bootstrap_servers}", highlight=False, soft_wrap=True)
-    uvicorn.run(create_app(config), host=bind_host, port=bind_port, log_level=config.log_level.lower(),
-                access_log=False)
+    # api_server: on Ctrl-C/SIGTERM the UI's open event streams end first, so the server stops at once
+    api_server(create_app(config), host=bind_host, port=bind_port, log_level=config.log_level.lower(),
+               access_log=False).run()
 
 
 @app.command("openapi")

@@ -8,10 +8,16 @@ from cli import api as api_cli
 from cli import apikey as apikey_cli
 from cli import bridge as bridge_cli
 from cli import db, kafka, masterdata, simulate
+from cli import device as device_cli
 from cli import dispatch as dispatch_cli
 from cli import epc as epc_cli
 from cli import ingest as ingest_cli
+from cli import inventory as inventory_cli
+from cli import logistics as logistics_cli
+from cli import maintenance as maintenance_cli
+from cli import models as models_cli
 from cli import opcua as opcua_cli
+from cli import replay as replay_cli
 from cli import webhooks as webhooks_cli
 from cli.common import configure_logging, settings
 from cli.up import up_command
@@ -33,9 +39,17 @@ app.add_typer(bridge_cli.app, name="bridge")
 app.add_typer(opcua_cli.app, name="opcua")
 app.add_typer(apikey_cli.app, name="apikey")
 app.add_typer(api_cli.app, name="api")
+app.add_typer(replay_cli.app, name="replay")
+app.add_typer(device_cli.app, name="device")
 app.command("dispatch")(dispatch_cli.dispatch_command)
 app.command("ingest")(ingest_cli.ingest)
+app.command("inventory")(inventory_cli.inventory)
 app.command("up")(up_command)
+app.add_typer(models_cli.app, name="models")
+app.command("train")(models_cli.train_command)
+app.command("evaluate")(models_cli.evaluate_command)
+app.command("maintenance")(maintenance_cli.maintenance)
+app.command("logistics")(logistics_cli.logistics)
 
 
 @app.callback()

@@ -11,6 +11,7 @@ timestamp. A live progress line shows simulated time and counts.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -120,7 +121,8 @@ def plant_command(
     offline: bool = typer.Option(False, "--offline", help="Write run-to-failure histories instead of serving."),
     units: int = typer.Option(100, "--units", help="--offline: number of machines run to failure."),
     out: Path | None = typer.Option(None, "--out", help="--offline: output file (.csv or JSON lines)."),
-    kind: str = typer.Option("lathe", "--kind", help="--offline: machine kind (lathe, mill, assembly)."),
+    kind: str = typer.Option("lathe", "--kind",
+                             help="--offline: machine kind (lathe, mill, assembly; comma-separated: units of each)."),
     sample_s: float = typer.Option(60.0, "--sample-s", help="--offline: seconds between samples."),
 ) -> None:
     """Serve the scenario's machines over OPC UA (or generate run-to-failure histories with --offline)."""
@@ -130,10 +132,13 @@ def plant_command(
         if out is None:
             fail("--offline needs --out FILE")
         try:
-            rows = write_histories(run_to_failure(units, seed, simulation_config(scenario).plant, kind, sample_s), out)
+            params = simulation_config(scenario).plant
+            kinds = [k.strip() for k in kind.split(",") if k.strip()]
+            rows = write_histories(itertools.chain.from_iterable(
+                run_to_failure(units, seed, params, k, sample_s) for k in kinds), out)
         except MillstreamError as exc:
             fail(str(exc))
-        console.print(f"wrote {rows} samples of {units} run-to-failure histories to {out}")
+        console.print(f"wrote {rows} samples of {units * len(kinds)} run-to-failure histories to {out}")
         return
     truth = GroundTruth(ground_truth)
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from millstream.errors import DecodeError, ScenarioError
-from millstream.events.base import UtcDatetime
+from millstream.events.base import UtcDatetime, unstorable_text
 from millstream.gs1 import is_valid_gtin, is_valid_sscc
 from millstream.serde import format_validation_error, read_document
 
@@ -37,24 +37,38 @@ __all__ = [
     "Shipment",
     "Site",
     "StockLevel",
+    "StockPolicy",
     "Truck",
     "read_scenario",
+    "reader_id",
     "repeated_materials",
 ]
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 Quantity = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+#: Names and short labels; every free-text field has a bound (the API also bounds the whole body).
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+#: OPC-UA endpoint URLs and NodeIds.
+OpcuaText = Annotated[str, Field(min_length=1, max_length=512)]
 
 
 class _Record(BaseModel):
+    """Every record: frozen, no unknown fields, finite numbers, bounded text that PostgreSQL can store."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
+
+    @model_validator(mode="after")
+    def _storable_text(self) -> _Record:
+        if problem := unstorable_text(self):
+            raise ValueError(problem)
+        return self
 
 
 class Site(_Record):
     """A plant, warehouse or customer site; ``geofence`` is a GeoJSON Polygon (lon, lat order)."""
 
     id: Id
-    name: str = Field(min_length=1)
+    name: Name
     kind: Literal["plant", "warehouse", "distribution_center", "customer", "supplier"]
     lat: Annotated[float, Field(ge=-90, le=90)]
     lon: Annotated[float, Field(ge=-180, le=180)]
@@ -83,14 +97,21 @@ class Site(_Record):
         return value
 
 
+def reader_id(location_id: str) -> str:
+    """The RFID reader at a gate location (dock door or line-side gate): ``RDR-<location id>``."""
+    return f"RDR-{location_id}"
+
+
 class Location(_Record):
     """A stock or handling place inside a site."""
 
     id: Id
     site_id: Id
-    name: str = Field(min_length=1)
+    name: Name
     kind: Literal["warehouse", "line_side", "dock_door"]
     direction: Literal["inbound", "outbound", "both"] | None = None
+    stores: list[Literal["raw", "component", "semi_finished", "finished", "packaging"]] = Field(
+        default=[], description="Material kinds a warehouse keeps (put-away); empty: any kind.")
 
     @model_validator(mode="after")
     def _dock_direction(self) -> Location:
@@ -102,7 +123,7 @@ class Location(_Record):
 
 class Material(_Record):
     id: Id
-    name: str = Field(min_length=1)
+    name: Name
     kind: Literal["raw", "component", "semi_finished", "finished", "packaging"]
     uom: Literal["EA", "KG", "M", "L"] = "EA"
     gtin: str | None = None
@@ -119,8 +140,12 @@ class Material(_Record):
 
 
 class BomLine(_Record):
+    """``quantity`` per unit of the product; ``scrap_factor`` is the component's planned loss in processing
+    (cut-off, spillage): a backflush consumes ``quantity * (1 + scrap_factor)`` per part made."""
+
     material_id: Id
     quantity: Quantity
+    scrap_factor: Annotated[float, Field(ge=0, lt=1)] = 0
 
 
 class Bom(_Record):
@@ -133,16 +158,17 @@ class Bom(_Record):
 class OpcuaMapping(_Record):
     """Where a machine's tags live: endpoint URL and tag name -> NodeId."""
 
-    endpoint: str = Field(pattern=r"^opc\.tcp://")
-    nodes: dict[str, str] = Field(min_length=1)
+    endpoint: OpcuaText = Field(pattern=r"^opc\.tcp://")
+    nodes: dict[Annotated[str, Field(min_length=1, max_length=128)], OpcuaText] = Field(
+        min_length=1, max_length=500)
 
 
 class Machine(_Record):
     id: Id
-    name: str = Field(min_length=1)
+    name: Name
     site_id: Id
     location_id: Id
-    kind: str = Field(min_length=1)
+    kind: Name
     cycle_time_s: Annotated[float, Field(gt=0)]
     opcua: OpcuaMapping
 
@@ -158,7 +184,7 @@ class ProductionOrder(_Record):
 
 class Truck(_Record):
     id: Id
-    plate: str = Field(min_length=1)
+    plate: Name
     capacity_pallets: Annotated[int, Field(gt=0)] = 33
 
 
@@ -209,7 +235,7 @@ class EpcMapping(_Record):
     """An EPC class (GTIN of cases) or instance (SSCC of a pallet) -> material and quantity per tag."""
 
     scheme: Literal["sgtin", "sscc"]
-    code: str
+    code: str = Field(max_length=18)
     material_id: Id
     quantity: Quantity = 1
 
@@ -228,7 +254,7 @@ class Receipt(_Record):
 
     id: Id
     location_id: Id
-    sscc: str
+    sscc: str = Field(max_length=18)
     material_id: Id
     quantity: Quantity
     expected_at: UtcDatetime
@@ -248,11 +274,32 @@ class StockLevel(_Record):
     quantity: Annotated[float, Field(ge=0)]
 
 
+class StockPolicy(_Record):
+    """Replenishment parameters of a material at a location: reorder point, safety stock, maximum, order
+    multiple, replenishment lead time and the service factor ``z`` of the dynamic safety stock."""
+
+    material_id: Id
+    location_id: Id
+    reorder_point: Annotated[float, Field(ge=0)]
+    safety_stock: Annotated[float, Field(ge=0)] = 0
+    max_stock: Quantity
+    order_multiple: Quantity = 1
+    lead_time_h: Annotated[float, Field(gt=0)] = 24
+    service_z: Annotated[float, Field(ge=0, le=5)] = 1.65
+
+    @model_validator(mode="after")
+    def _levels(self) -> StockPolicy:
+        if not self.safety_stock <= self.reorder_point < self.max_stock:
+            msg = "needs safety_stock <= reorder_point < max_stock"
+            raise ValueError(msg)
+        return self
+
+
 class Scenario(_Record):
     """One coherent set of ERP master data (and the simulators' parameters)."""
 
-    name: str = Field(min_length=1)
-    description: str = ""
+    name: Name
+    description: str = Field("", max_length=5000)
     epoch: UtcDatetime | None = Field(
         default=None, description="The time the scenario's timestamps are written against (see rebased())."
     )
@@ -267,6 +314,7 @@ class Scenario(_Record):
     epc_mappings: list[EpcMapping] = []
     receipts: list[Receipt] = []
     initial_stock: list[StockLevel] = []
+    stock_policies: list[StockPolicy] = []
     simulation: dict[str, Any] = {}
 
     def rebased(self, start: datetime) -> Scenario:
@@ -298,6 +346,8 @@ def _duplicate_ids(s: Scenario) -> list[str]:
                  "receipts"):
         counts = Counter(item.id for item in getattr(s, name))
         problems += [f"{name}: duplicate id {i!r}" for i, n in counts.items() if n > 1]
+    counts = Counter((p.material_id, p.location_id) for p in s.stock_policies)
+    problems += [f"stock_policies: two policies for {m!r} at {loc!r}" for (m, loc), n in counts.items() if n > 1]
     counts = Counter(b.product_id for b in s.boms)
     problems += [f"boms: two BOMs for product {i!r}" for i, n in counts.items() if n > 1]
     counts = Counter((m.scheme, m.code) for m in s.epc_mappings)
@@ -355,6 +405,9 @@ def _dangling_references(s: Scenario) -> list[str]:
     for i, st in enumerate(s.initial_stock):
         refs += [(f"initial_stock[{i}].material_id", "materials", st.material_id),
                  (f"initial_stock[{i}].location_id", "locations", st.location_id)]
+    for i, sp in enumerate(s.stock_policies):
+        refs += [(f"stock_policies[{i}].material_id", "materials", sp.material_id),
+                 (f"stock_policies[{i}].location_id", "locations", sp.location_id)]
     problems = [f"{path}: unknown {coll[:-1]} {value!r}" for path, coll, value in refs if value not in ids[coll]]
     for i, r in enumerate(s.receipts):
         loc = locations.get(r.location_id)

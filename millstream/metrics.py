@@ -14,8 +14,10 @@ import os
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.multiprocess import MultiProcessCollector
 
-__all__ = ["CONSUMER_LAG", "DEAD_LETTERS", "EVENTS_ACCEPTED", "EVENTS_IN", "EVENTS_OUT", "PROCESSING_LATENCY",
-           "SINK_RETRIES",
+__all__ = ["ALERT_STREAMS", "ALERT_STREAM_EVENTS",
+           "CONSUMER_LAG", "DEAD_LETTERS", "EVENTS_ACCEPTED", "EVENTS_IN", "EVENTS_OUT", "LOGISTICS_PINGS",
+           "MAINTENANCE_READINGS_EXCLUDED", "MAINTENANCE_SCORES", "MAINTENANCE_UNSCORED", "PROCESSING_LATENCY",
+           "PRODUCED_PARTS", "RFID_READS_DROPPED", "SINK_RETRIES", "STOCK_MOVEMENTS",
            "WEBHOOK_ATTEMPTS", "WEBHOOK_LATENCY", "counter_total", "run_registry", "serve_metrics"]
 
 logger = logging.getLogger(__name__)
@@ -67,6 +69,24 @@ WEBHOOK_LATENCY = Histogram(
     "Webhook request latency (connect if needed, send, read the answer's start; no queueing).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15))
 
+STOCK_MOVEMENTS = Counter(
+    "millstream_stock_movements_total",
+    "Stock movements the inventory pipeline derived (before the ledger's idempotent apply), by movement type.",
+    ["movement_type"],
+)
+
+RFID_READS_DROPPED = Counter(
+    "millstream_rfid_reads_dropped_total",
+    "RFID reads that made no gate pass: duplicate (same tag and reader), stray (neighbouring door) or late.",
+    ["reason"],
+)
+
+PRODUCED_PARTS = Counter(
+    "millstream_produced_parts_total",
+    "Parts counted from machine part counters (after resets and rollovers), by machine and quality.",
+    ["machine_id", "quality"],
+)
+
 
 def serve_metrics(port: int | None) -> None:
     """Serve this process's metrics on ``http://127.0.0.1:port/metrics`` (in a thread); ``None``: don't."""
@@ -93,8 +113,46 @@ def run_registry() -> CollectorRegistry:
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
     return registry
+
+
 SINK_RETRIES = Counter(
     "millstream_sink_retries_total",
     "Sink writes retried after a transient database failure (connection lost, database restarting), by step.",
     ["step"],
+)
+
+ALERT_STREAMS = Gauge(
+    "millstream_alert_streams",
+    "Live alert feeds (GET /api/v1/alerts/stream) open now.",
+    multiprocess_mode="livesum",
+)
+
+ALERT_STREAM_EVENTS = Counter(
+    "millstream_alert_stream_events_total",
+    "Events sent on live alert feeds, by kind (snapshot, alert, keepalive).",
+    ["kind"],
+)
+
+MAINTENANCE_READINGS_EXCLUDED = Counter(
+    "millstream_maintenance_readings_excluded_total",
+    "Readings left out of maintenance features, by reason (bad_quality, not_numeric, out_of_range, late).",
+    ["reason"],
+)
+
+MAINTENANCE_SCORES = Counter(
+    "millstream_maintenance_scores_total",
+    "Machine health scores computed, by model id.",
+    ["model_id"],
+)
+
+MAINTENANCE_UNSCORED = Counter(
+    "millstream_maintenance_unscored_windows_total",
+    "Windows not scored, by reason (no_model).",
+    ["reason"],
+)
+
+LOGISTICS_PINGS = Counter(
+    "millstream_logistics_pings_total",
+    "GPS pings in the logistics flow: received, and as kept in the track (ok, outlier, late).",
+    ["quality"],
 )

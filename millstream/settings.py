@@ -23,7 +23,10 @@ __all__ = [
     "ClockSettings",
     "DatabaseSettings",
     "EventSettings",
+    "InventorySettings",
     "KafkaSettings",
+    "LogisticsSettings",
+    "MaintenanceSettings",
     "OpcuaSettings",
     "Settings",
     "WebhookSettings",
@@ -113,6 +116,8 @@ class ApiSettings(_Component):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    #: Larger request bodies are refused with 413 before any handler runs.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
     #: JSON file in which ``millstream up`` reports its services; ``/readyz`` includes them when set.
     run_status_file: Path | None = None
     #: Seconds between keep-alive comments on an idle event stream (``/api/v1/alerts/stream``).
@@ -142,6 +147,55 @@ class WebhookSettings(_Component):
     allow_private_targets: bool = False
 
 
+class MaintenanceSettings(_Component):
+    """Predictive maintenance: where trained models live, and how scores become alerts."""
+
+    model_registry: Path = Path(".cache/models")
+    dataset: Literal["plant", "cmapss"] = "plant"
+    #: Alert when the probability of failure within the model's horizon stays above this for min_duration.
+    alert_above: float = Field(0.6, gt=0, lt=1)
+    clear_below: float = Field(0.3, gt=0, lt=1)
+    critical_above: float = Field(0.85, gt=0, lt=1)
+    min_duration_s: float = Field(180.0, ge=0)
+    #: Late readings are accepted until the event-time watermark (newest reading - this) passes their bucket.
+    allowed_lateness_s: float = Field(120.0, ge=0)
+    #: Scores are written at most this often per machine (event time).
+    score_every_s: float = Field(60.0, gt=0)
+    max_batch: int = Field(512, ge=1)
+
+
+class InventorySettings(_Component):
+    """The inventory pipeline: RFID gate pass detection and part counters."""
+
+    dedup_window_s: float = Field(10.0, gt=0, description="Reads of a tag closer than this are one pass.")
+    late_wait_s: float = Field(30.0, ge=0, description="How long reads from other readers may lag a pass.")
+    min_rssi_dbm: float = Field(-78.0, le=0, description="A tag seen no stronger than this is a stray from "
+                                "further away, not a pass.")
+    counter_modulus: int = Field(2**32, ge=2, description="Part counters wrap round at this value (UInt32).")
+
+
+class LogisticsSettings(_Component):
+    """The logistics flow: ping cleaning, geofences, ETA and alert thresholds, and the Dispatch map."""
+
+    max_speed_kmh: float = Field(200.0, gt=0, description="Implied speeds above this mark a ping as outlier.")
+    allowed_lateness_s: float = Field(30.0, ge=0, description="Per-truck reorder window in event time.")
+    hysteresis_m: float = Field(50.0, ge=0, description="Band outside a fence a truck must leave to exit.")
+    corridor_m: float = Field(300.0, gt=0, description="Half-width of a shipment's route corridor.")
+    debounce_s: float = Field(30.0, ge=0, description="A fence change must hold this long.")
+    dwell_min: float = Field(10.0, gt=0, description="Inside this long = a dwell event (delivered at the destination).")
+    in_transit_after_m: float = Field(1000.0, ge=0, description="Metres along the route to count as in transit.")
+    segment_m: float = Field(500.0, gt=0, description="Route segment length of the ETA's speed history.")
+    eta_every_s: float = Field(30.0, ge=0, description="Re-estimate a shipment's ETA this often (event time).")
+    eta_publish_s: float = Field(300.0, ge=0, description="Publish an ETA update when it moved more than this.")
+    delay_tolerance_min: float = Field(15.0, ge=0, description="Delay alert when the ETA is this far past the window.")
+    delay_hysteresis_min: float = Field(10.0, ge=0, description="A delay alert clears this far below the tolerance.")
+    offline_after_min: float = Field(10.0, gt=0, description="No ping this long while in transit = offline.")
+    deviation_after_s: float = Field(120.0, ge=0, description="Outside the corridor this long = route deviation.")
+    long_dwell_min: float = Field(90.0, gt=0, description="At a site this long = long-dwell alert.")
+    tile_url: str = Field("", description="Map tile URL template ({z}/{x}/{y}) for the Dispatch page; empty: none.")
+    tile_attribution: str = Field("", description="The tile provider's attribution shown on the map.")
+
+
 class Settings(BaseSettings):
     """All of Millstream's settings, one nested model per component."""
 
@@ -156,7 +210,10 @@ class Settings(BaseSettings):
     opcua: OpcuaSettings = OpcuaSettings()
     api: ApiSettings = ApiSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    inventory: InventorySettings = InventorySettings()
     clock: ClockSettings = ClockSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
+    logistics: LogisticsSettings = LogisticsSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     #: Local state that must survive restarts (dataflow recovery snapshots under ``recovery/``).
     data_dir: Path = Path(".millstream")

@@ -26,6 +26,7 @@ up() {
     local url
     url="$(.venv/bin/python deploy/postgres/postgres.py start | tail -n 1)"
     [ -n "$url" ] || { echo "[infra] PostgreSQL did not start; see ${POSTGRES_DATA:-.cache/postgres-${POSTGRES_PORT:-15432}}/server.log" >&2; exit 1; }
+    .venv/bin/python deploy/postgres/postgres.py createdb millstream >&2
     echo "export MILLSTREAM_DATABASE__URL=${url%/postgres}/millstream"
   else
     echo "[infra] using PostgreSQL from MILLSTREAM_DATABASE__URL" >&2

@@ -41,7 +41,8 @@ from millstream.events.outputs import SubjectKind
 from millstream.settings import DatabaseSettings, Settings
 from streams.kafka_io import write_events
 
-__all__ = ["ALERT_LATE_SAMPLES", "AlertRule", "AlertStoreSink", "Condition", "raise_alerts", "write_alerts"]
+__all__ = ["ALERT_LATE_SAMPLES", "AlertLifecycle", "AlertRule", "AlertStoreSink", "Condition", "raise_alerts",
+           "write_alerts"]
 
 ALERT_LATE_SAMPLES = Counter(
     "millstream_alert_late_samples_total",
@@ -208,6 +209,10 @@ class _Lifecycle:
         data.update(occurred_at=sample.at, evidence=_evidence(sample), evidence_ids=evidence_ids,
                     details=details, **changes)
         return Alert.model_validate(data, context=WITHOUT_TIME_CHECK)
+
+
+#: The per-subject state machine as plain Python (offline evaluations replay conditions through it).
+AlertLifecycle = _Lifecycle
 
 
 @operator

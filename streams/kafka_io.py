@@ -93,8 +93,14 @@ def read_events(
     model: type[E] | None = None,
     tail: bool = True,
     starting_offset: int = OFFSET_BEGINNING,
+    batch_size: int = 1000,
+    tag: Callable[[KafkaSourceMessage[bytes | None, bytes | None], Any], Any] | None = None,
 ) -> Checked[E]:
-    """Consume ``topic`` and validate each message into ``model`` (default: the topic's event type)."""
+    """Consume ``topic`` and validate each message into ``model`` (default: the topic's event type).
+
+    ``batch_size`` bounds how many messages one partition yields before the next is polled (smaller keeps
+    partitions closer together in event time while catching up); with ``tag`` each good event is passed on
+    as ``tag(message, event)`` (e.g. to keep the partition it came from)."""
     event_type = model or topic.event_type
     if event_type is None:
         msg = f"topic {topic.name} declares no event type; pass model="
@@ -115,7 +121,7 @@ def read_events(
         event = admit(msg, event_type, stage=stage, policy=policy, max_bytes=max_bytes)
         if not isinstance(event, DeadLetter):
             EVENTS_ACCEPTED.labels(stage).inc()
-        return event
+        return event if tag is None or isinstance(event, DeadLetter) else tag(msg, event)
 
     def consumer_error(err: KafkaError[bytes | None, bytes | None]) -> DeadLetter:
         m = err.msg
@@ -124,7 +130,7 @@ def read_events(
 
     source = kop.input(
         "kafka_in", flow, brokers=[settings.kafka.bootstrap_servers], topics=[topic.full_name(settings.kafka)],
-        tail=tail, starting_offset=starting_offset,
+        tail=tail, starting_offset=starting_offset, batch_size=batch_size,
         add_config=source_config(settings.kafka),
     )
     decoded = split_dead_letters("split", op.map("decode", source.oks, decode_message))

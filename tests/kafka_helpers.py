@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import Consumer, Message
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from connectors.kafka.clients import consumer_config
+from connectors.kafka.topics import DLQ
 from millstream.settings import Settings
 
 
@@ -33,3 +34,13 @@ def consume_messages(settings: Settings, topic: str, expected: int, timeout_s: f
 def consume_all(settings: Settings, topic: str, expected: int, timeout_s: float = 30) -> list[bytes]:
     """The values of :func:`consume_messages`."""
     return [m.value() for m in consume_messages(settings, topic, expected, timeout_s)]
+
+
+def dlq_size(settings: Settings) -> int:
+    """How many records the (one-partition) ``dlq`` topic holds: its watermarks, without reading it."""
+    consumer = Consumer(consumer_config(settings.kafka, f"check-{uuid.uuid4().hex[:6]}"))
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(DLQ.full_name(settings.kafka), 0), timeout=10)
+    finally:
+        consumer.close()
+    return high - low

@@ -12,7 +12,7 @@ The stream (``text/event-stream``; the key goes in the ``Authorization`` header,
   the change, ``id`` = its change number; a client that reconnects with ``Last-Event-ID: <id>`` gets every
   change after it, none twice;
 - a ``: keep-alive`` comment when nothing was sent for ``api.sse_keepalive_s`` seconds. The key is checked
-  again then: a revoked key ends the stream.
+  again then: a revoked key ends the stream. So does the server stopping (:mod:`api.serving`).
 
 No pooled connection is held while the stream waits: each read borrows one briefly.
 """
@@ -40,6 +40,7 @@ from api.time_buckets import BUCKETS, BucketCount, BucketName
 from connectors.postgres.alert_feed import alert_counts, alert_snapshot, can_resume_after, read_changes
 from connectors.postgres.apikeys import ApiKey, authenticate
 from millstream.events.alerts import AlertDomain, AlertSeverity
+from millstream.metrics import ALERT_STREAM_EVENTS, ALERT_STREAMS
 
 __all__ = ["RETRY_MS", "AlertCountsPublic", "router"]
 
@@ -97,10 +98,10 @@ def _public(alert: Any) -> dict[str, Any]:
     return AlertPublic.of(alert).model_dump(mode="json")
 
 
-_STREAM_DOC = """One `snapshot` event, then one `alert` event per change (see the API docs of the alerts module);
-`: keep-alive` comments while idle. Send `Last-Event-ID` to resume after an event."""
-
-
+_STREAM_DOC = """Server-Sent Events. First `retry: 2000`; unless resuming, one `snapshot` event
+`{"cursor": N, "alerts": [...]}` (open and acknowledged alerts) with `id: N`; then one `alert` event per committed
+change of a matching alert, in commit order (`data`: the alert after the change, `id`: its change number);
+`: keep-alive` comments while idle. Reconnect with `Last-Event-ID: <id>` to get every change after it."""
 _STREAM_RESPONSE = {"description": _STREAM_DOC, "content": {"text/event-stream": {"schema": {"type": "string"}}}}
 
 
@@ -129,6 +130,7 @@ async def stream_alerts(
 
     async def events() -> AsyncIterator[str]:
         wake = notifier.subscribe()
+        ALERT_STREAMS.inc()
         try:
             yield f"retry: {RETRY_MS}\n\n"
             cursor = int(last_event_id) if last_event_id is not None else None
@@ -136,6 +138,7 @@ async def stream_alerts(
                 snapshot = await run_in_threadpool(read, alert_snapshot, domains=domains, severities=severities)
                 cursor = snapshot.cursor
                 yield _event("snapshot", {"cursor": cursor, "alerts": [_public(a) for a in snapshot.alerts]}, cursor)
+                ALERT_STREAM_EVENTS.labels("snapshot").inc()
             last_sent = checked = time.monotonic()
             while True:
                 wake.clear()
@@ -144,6 +147,7 @@ async def stream_alerts(
                 for change in changes:
                     cursor = change.seq
                     yield _event("alert", _public(change.alert), change.seq)
+                    ALERT_STREAM_EVENTS.labels("alert").inc()
                     last_sent = time.monotonic()
                 if len(changes) == BATCH:
                     continue
@@ -154,6 +158,8 @@ async def stream_alerts(
                         await wake.wait()
                 except TimeoutError:
                     pass
+                if notifier.closing:
+                    return  # the server is stopping
                 now = time.monotonic()
                 if now - last_sent >= keepalive_s:
                     if now - checked >= keepalive_s:
@@ -161,10 +167,12 @@ async def stream_alerts(
                         if await run_in_threadpool(_key_of, request, token) is None:
                             return  # revoked: the client's reconnection gets 401
                     yield ": keep-alive\n\n"
+                    ALERT_STREAM_EVENTS.labels("keepalive").inc()
                     last_sent = now
         except Exception as exc:  # the database went away: end the stream, the client resumes with its last id
             logger.warning("alert stream for %s ended: %s: %s", caller.actor, type(exc).__name__, exc)
         finally:
+            ALERT_STREAMS.dec()
             notifier.unsubscribe(wake)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -50,19 +50,21 @@ function teardown() {
   sidebarCleanup = null;
 }
 
-function languageSwitch() {
+/** The language switch; after a switch, ``redraw()`` draws the screen again in the new language. */
+function languageSwitch(redraw) {
   return h('select#lang', {
     'aria-label': t('shell.language'),
     onchange: async (event) => {
       await setLanguage(event.target.value);
-      await start();
+      await redraw();
     },
   }, LANGUAGES.map((lang) => h('option', { value: lang, selected: lang === currentLanguage() }, t(`shell.lang.${lang}`))));
 }
 
 // ---- log-in ----
 
-function showLogin(message) {
+/** The log-in page; ``messageKey`` names the text of a message to show above the form (e.g. key expired). */
+function showLogin(messageKey) {
   teardown();
   session = null;
   document.title = t('shell.title');
@@ -70,7 +72,7 @@ function showLogin(message) {
     type: 'password', autocomplete: 'off', spellcheck: 'false', required: true,
     placeholder: t('shell.login.placeholder'), 'aria-label': t('shell.login.key'),
   });
-  const error = h('p#login-error.error', { role: 'alert', hidden: !message }, message || '');
+  const error = h('p#login-error.error', { role: 'alert', hidden: !messageKey }, messageKey ? t(messageKey) : '');
   const submit = h('button#login-submit.primary', { type: 'submit' }, t('shell.login.submit'));
   const form = h('form#login-form', {
     onsubmit: async (event) => {
@@ -92,21 +94,12 @@ function showLogin(message) {
     },
   }, h('label', { for: 'api-key' }, t('shell.login.key')), input, submit, error);
   replaceChildren(appRoot, h('section#login.login', {},
-    h('header.login-head', {}, h('h1', {}, t('shell.brand')), languageSwitchForLogin()),
+    h('header.login-head', {}, h('h1', {}, t('shell.brand')), languageSwitch(() => showLogin(messageKey))),
     h('p.hint', {}, t('shell.login.hint')),
     form));
   input.focus();
 }
 
-function languageSwitchForLogin() {
-  const select = languageSwitch();
-  select.onchange = null;
-  select.addEventListener('change', async () => {
-    await setLanguage(select.value);
-    showLogin();
-  });
-  return select;
-}
 
 // ---- layout ----
 
@@ -125,7 +118,7 @@ function layout() {
   const main = h('main#page.page', { tabindex: '-1' });
   const sidebar = h('aside#sidebar.sidebar', { 'aria-label': t('shell.sidebar') });
   replaceChildren(appRoot,
-    h('header.topbar', {}, h('span.brand', {}, t('shell.brand')), nav, h('span.spacer'), who, languageSwitch(), logout),
+    h('header.topbar', {}, h('span.brand', {}, t('shell.brand')), nav, h('span.spacer'), who, languageSwitch(start), logout),
     h('div.layout', {}, main, sidebar));
   return { main, sidebar, nav };
 }
@@ -195,7 +188,7 @@ async function start() {
   try {
     session = await api('me');
   } catch (err) {
-    showLogin(err instanceof ApiError && err.status === 401 ? t('shell.login.expired') : t('shell.login.unreachable'));
+    showLogin(err instanceof ApiError && err.status === 401 ? 'shell.login.expired' : 'shell.login.unreachable');
     return;
   }
   const { main, sidebar, nav } = layout();
@@ -208,7 +201,7 @@ async function start() {
 }
 
 onUnauthorized(() => {
-  if (session) showLogin(t('shell.login.expired'));
+  if (session) showLogin('shell.login.expired');
 });
 window.addEventListener('hashchange', () => {
   const main = document.getElementById('page');

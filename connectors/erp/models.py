@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connectors.erp.signing import SignatureError, secret_key
 from millstream.errors import MillstreamError
+from millstream.events.base import unstorable_text
 from millstream.events.erp import ERP_RECORD_TYPES
 
 __all__ = [
@@ -74,6 +75,14 @@ def event_type_matches(patterns: list[str] | tuple[str, ...], record_type: str) 
 
 
 HttpUrl = Annotated[AnyHttpUrl, Field(description="http(s) URL the ERP receives webhooks on")]
+EventTypePattern = Annotated[str, Field(min_length=1, max_length=100)]
+Secret = Annotated[SecretStr, Field(min_length=1, max_length=512)]
+
+
+def _refuse_unstorable(model: BaseModel) -> None:
+    """Text PostgreSQL cannot hold (NUL, lone surrogates) is refused naming the field, never quoting it."""
+    if problem := unstorable_text(model):
+        raise ValueError(problem)
 
 
 class WebhookEndpointCreate(BaseModel):
@@ -83,13 +92,18 @@ class WebhookEndpointCreate(BaseModel):
 
     url: HttpUrl
     description: str = Field("", max_length=500)
-    event_types: list[str] = Field(default_factory=list, max_length=50)
-    secrets: list[SecretStr] | None = Field(None, max_length=5)
+    event_types: list[EventTypePattern] = Field(default_factory=list, max_length=50)
+    secrets: list[Secret] | None = Field(None, max_length=5)
     enabled: bool = True
     content_mode: ContentMode = "structured"
 
     _types = field_validator("event_types")(_check_event_types)
     _secrets = field_validator("secrets")(_check_secrets)
+
+    @model_validator(mode="after")
+    def _storable(self) -> WebhookEndpointCreate:
+        _refuse_unstorable(self)
+        return self
 
 
 class WebhookEndpointUpdate(BaseModel):
@@ -99,10 +113,15 @@ class WebhookEndpointUpdate(BaseModel):
 
     url: HttpUrl | None = None
     description: str | None = Field(None, max_length=500)
-    event_types: list[str] | None = Field(None, max_length=50)
-    secrets: list[SecretStr] | None = Field(None, max_length=5)
+    event_types: list[EventTypePattern] | None = Field(None, max_length=50)
+    secrets: list[Secret] | None = Field(None, max_length=5)
     enabled: bool | None = None
     content_mode: ContentMode | None = None
+
+    @model_validator(mode="after")
+    def _storable(self) -> WebhookEndpointUpdate:
+        _refuse_unstorable(self)
+        return self
 
     @field_validator("event_types")
     @classmethod

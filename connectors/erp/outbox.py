@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 from millstream.events.base import WITHOUT_TIME_CHECK
 from millstream.events.erp import ErpRecord
 
-__all__ = ["append", "append_many", "get_record"]
+__all__ = ["append", "append_bulk", "append_many", "get_record"]
 
 _INSERT = """
 INSERT INTO erp_outbox (event_id, record_type, record_key, subject_kind, subject_id, occurred_at,
@@ -46,6 +46,27 @@ def append_many(conn: Any, records: Iterable[ErpRecord]) -> int:
             cur.execute(_INSERT, _row(record))
             added += cur.fetchone() is not None
     return added
+
+
+_COLUMNS = "event_id, record_type, record_key, subject_kind, subject_id, occurred_at, erp_keys, record"
+
+
+def append_bulk(conn: Any, records: list[ErpRecord]) -> int:
+    """:func:`append_many` for large batches (a ledger's postings): the rows are copied into a temporary table
+    and inserted by one statement, in order, idempotently; runs in the caller's transaction when there is one.
+    Returns how many were new."""
+    if not records:
+        return 0
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE IF NOT EXISTS outbox_in (ord integer, event_id text, record_type text, "
+                    "record_key text, subject_kind text, subject_id text, occurred_at timestamptz, erp_keys jsonb, "
+                    "record jsonb) ON COMMIT DELETE ROWS")
+        with cur.copy(f"COPY outbox_in (ord, {_COLUMNS}) FROM STDIN") as copy:
+            for i, record in enumerate(records):
+                copy.write_row((i, *_row(record)))
+        cur.execute(f"INSERT INTO erp_outbox ({_COLUMNS}) SELECT {_COLUMNS} FROM outbox_in ORDER BY ord "  # noqa: S608
+                    "ON CONFLICT (event_id) DO NOTHING")
+        return max(cur.rowcount, 0)
 
 
 def get_record(conn: Any, event_id: str) -> ErpRecord | None:

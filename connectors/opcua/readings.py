@@ -24,7 +24,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from millstream.events import DeadLetter, SensorReading, TimePolicy
-from millstream.events.base import as_utc
+from millstream.events.base import MAX_TIME, MIN_TIME, as_utc
 from millstream.serde import format_validation_error
 
 __all__ = ["READINGS_STAGE", "TIMESTAMP_FALLBACKS", "MappedNode", "ReadingFactory"]
@@ -46,6 +46,15 @@ class MappedNode:
     machine_id: str
     tag: str
     unit: str | None = None
+
+
+def _timestamp(value: datetime | None) -> datetime | None:
+    """An OPC UA DateTime as UTC; ``None`` when absent or outside what events represent (OPC UA's minimum,
+    1601-01-01, means "not set")."""
+    if value is None:
+        return None
+    utc = as_utc(value)
+    return utc if MIN_TIME <= utc < MAX_TIME else None
 
 
 def _scalar(value: Any) -> bool | int | float | str | None:
@@ -105,8 +114,8 @@ class ReadingFactory:
         status = data_value.StatusCode.value if data_value.StatusCode is not None else 0
         variant = data_value.Value
         raw_value = variant.Value if variant is not None else None
-        source = as_utc(data_value.SourceTimestamp) if data_value.SourceTimestamp is not None else None
-        server = as_utc(data_value.ServerTimestamp) if data_value.ServerTimestamp is not None else None
+        source = _timestamp(data_value.SourceTimestamp)
+        server = _timestamp(data_value.ServerTimestamp)
         try:
             value = _scalar(raw_value)
         except TypeError as exc:

@@ -24,6 +24,7 @@ from millstream.masterdata import (
     Shipment,
     Site,
     StockLevel,
+    StockPolicy,
     Truck,
 )
 
@@ -32,9 +33,9 @@ __all__ = ["MASTERDATA_TABLES", "load_scenario", "record_rows", "table_columns",
 _UPSERTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # table: (conflict target, columns in insert order)
     "sites": ("id", ("id", "name", "kind", "lat", "lon", "geofence")),
-    "locations": ("id", ("id", "site_id", "name", "kind", "direction")),
+    "locations": ("id", ("id", "site_id", "name", "kind", "direction", "stores")),
     "materials": ("id", ("id", "name", "kind", "uom", "gtin", "reorder_point", "reorder_qty")),
-    "bom_lines": ("product_id, material_id", ("product_id", "material_id", "quantity")),
+    "bom_lines": ("product_id, material_id", ("product_id", "material_id", "quantity", "scrap_factor")),
     "machines": ("id", ("id", "name", "site_id", "location_id", "kind", "cycle_time_s", "opcua_endpoint",
                         "opcua_nodes")),
     "production_orders": ("id", ("id", "machine_id", "product_id", "planned_qty", "status", "sequence")),
@@ -45,6 +46,8 @@ _UPSERTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "epc_mappings": ("scheme, code", ("scheme", "code", "material_id", "quantity")),
     "receipts": ("id", ("id", "location_id", "sscc", "material_id", "quantity", "expected_at")),
     "opening_stock": ("material_id, location_id", ("material_id", "location_id", "quantity")),
+    "stock_policies": ("material_id, location_id", ("material_id", "location_id", "reorder_point", "safety_stock",
+                                                    "max_stock", "order_multiple", "lead_time_h", "service_z")),
 }
 
 #: Tables in load order (parents before children).
@@ -58,11 +61,11 @@ def record_rows(record: Any) -> dict[str, list[tuple[Any, ...]]]:
         case Site():
             return {"sites": [(x.id, x.name, x.kind, x.lat, x.lon, Jsonb(x.geofence))]}
         case Location():
-            return {"locations": [(x.id, x.site_id, x.name, x.kind, x.direction)]}
+            return {"locations": [(x.id, x.site_id, x.name, x.kind, x.direction, list(x.stores))]}
         case Material():
             return {"materials": [(x.id, x.name, x.kind, x.uom, x.gtin, x.reorder_point, x.reorder_qty)]}
         case Bom():
-            return {"bom_lines": [(x.product_id, c.material_id, c.quantity) for c in x.components]}
+            return {"bom_lines": [(x.product_id, c.material_id, c.quantity, c.scrap_factor) for c in x.components]}
         case Machine():
             return {"machines": [(x.id, x.name, x.site_id, x.location_id, x.kind, x.cycle_time_s,
                                   x.opcua.endpoint, Jsonb(x.opcua.nodes))]}
@@ -81,6 +84,9 @@ def record_rows(record: Any) -> dict[str, list[tuple[Any, ...]]]:
             return {"receipts": [(x.id, x.location_id, x.sscc, x.material_id, x.quantity, x.expected_at)]}
         case StockLevel():
             return {"opening_stock": [(x.material_id, x.location_id, x.quantity)]}
+        case StockPolicy():
+            return {"stock_policies": [(x.material_id, x.location_id, x.reorder_point, x.safety_stock, x.max_stock,
+                                        x.order_multiple, x.lead_time_h, x.service_z)]}
     msg = f"not a master-data record: {type(record).__name__}"
     raise TypeError(msg)
 
@@ -95,7 +101,8 @@ def _rows(records: Iterable[Any]) -> dict[str, list[tuple[Any, ...]]]:
 
 def _scenario_records(s: Scenario) -> list[Any]:
     return [*s.sites, *s.locations, *s.materials, *s.boms, *s.machines, *s.production_orders, *s.trucks,
-            *s.shipments, *s.epc_mappings, *s.receipts, *s.initial_stock]
+            *s.shipments, *s.epc_mappings, *s.receipts, *s.initial_stock,
+            *s.stock_policies]
 
 
 def _upsert_sql(table: str) -> str:

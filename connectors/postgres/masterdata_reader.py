@@ -28,6 +28,7 @@ from millstream.masterdata import (
     Shipment,
     Site,
     StockLevel,
+    StockPolicy,
     Truck,
     parse_scenario,
 )
@@ -57,16 +58,19 @@ RECORD_TABLES: dict[type[Any], RecordTable] = {t.record: t for t in (
     RecordTable(EpcMapping, "epc_mappings", ("scheme", "code"), "epc_mappings"),
     RecordTable(Receipt, "receipts", ("id",), "receipts"),
     RecordTable(StockLevel, "opening_stock", ("material_id", "location_id"), "initial_stock"),
+    RecordTable(StockPolicy, "stock_policies", ("material_id", "location_id"), "stock_policies"),
 )}
 
 _ITEMS = "json_agg(json_build_object('material_id', material_id, 'quantity', quantity) ORDER BY material_id)"
+_BOM_LINES = ("json_agg(json_build_object('material_id', material_id, 'quantity', quantity, 'scrap_factor', "
+              "scrap_factor) ORDER BY material_id)")
 
 
 def _select(kind: RecordTable, where: str, *, paged: bool, lock: bool = False) -> str:
     # Table and column names come from the constants above, never from input.
     page = " LIMIT %s OFFSET %s" if paged else ""
     if kind.table == "bom_lines":
-        return (f"SELECT product_id, {_ITEMS} AS components FROM bom_lines {where}"  # noqa: S608
+        return (f"SELECT product_id, {_BOM_LINES} AS components FROM bom_lines {where}"  # noqa: S608
                 f" GROUP BY product_id ORDER BY product_id{page}")
     columns = ", ".join(f"t.{c}" for c in table_columns(kind.table))
     if kind.table == "shipments":

@@ -26,6 +26,7 @@ TIME_SERIES_TABLES: dict[str, str] = {
     "sensor_readings": "time",
     "gps_pings": "time",
     "rfid_reads": "time",
+    "truck_positions": "time",
 }
 
 

@@ -4,6 +4,7 @@
     python deploy/postgres/postgres.py stop     stop the server this script started
     python deploy/postgres/postgres.py url      print the URL of the server
     python deploy/postgres/postgres.py status   exit 0 when the server answers
+    python deploy/postgres/postgres.py createdb NAME   create database NAME unless it exists
 
 Idempotent: `start` reuses a server already running from the same data dir. As root, the server runs as
 the system user `pgserver` (PostgreSQL refuses to run as root). TimescaleDB is not part of this build:
@@ -125,6 +126,17 @@ def stop() -> None:
     )
 
 
+def createdb(name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(_url(), autocommit=True, connect_timeout=10) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        _log(f"created database {name}")
+
+
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "start":
@@ -135,6 +147,8 @@ if __name__ == "__main__":
         sys.exit(0 if _answers() else 1)
     elif command == "url":
         print(_url())
+    elif command == "createdb" and len(sys.argv) == 3:
+        createdb(sys.argv[2])
     else:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, model_validator
 
 __all__ = [
     "DEFAULT_TIME_POLICY",
@@ -40,6 +40,7 @@ __all__ = [
     "as_utc",
     "stable_id",
     "storable_text",
+    "unstorable_text",
     "utc_now",
 ]
 
@@ -102,23 +103,26 @@ def storable_text(value: str) -> str | None:
     return None
 
 
-def _unstorable(value: object, path: str) -> str | None:
-    """The first string inside ``value`` (fields, dict keys and values, list items) that cannot be stored."""
+def unstorable_text(value: object, path: str = "") -> str | None:
+    """Where and why the first string inside ``value`` (model fields, secrets, dict keys and values, list items)
+    cannot be stored (``"name: contains a NUL character"``), or ``None``. Never repeats the text itself."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
     if isinstance(value, str):
         problem = storable_text(value)
         return f"{path}: {problem}" if problem else None
     if isinstance(value, BaseModel):
         items = ((f"{path}.{k}" if path else k, v) for k, v in value.__dict__.items())
-        return next((p for name, v in items if (p := _unstorable(v, name))), None)
+        return next((p for name, v in items if (p := unstorable_text(v, name))), None)
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str) and (problem := storable_text(key)):
                 return f"{path}: a key {problem}"
-            if problem := _unstorable(item, f"{path}[{key!r}]" if isinstance(key, str) else path):
+            if problem := unstorable_text(item, f"{path}[{key[:40]!r}]" if isinstance(key, str) else path):
                 return problem
         return None
     if isinstance(value, list | tuple | set | frozenset):
-        return next((p for i, item in enumerate(value) if (p := _unstorable(item, f"{path}[{i}]"))), None)
+        return next((p for i, item in enumerate(value) if (p := unstorable_text(item, f"{path}[{i}]"))), None)
     return None
 
 
@@ -185,7 +189,7 @@ class Event(BaseModel):
 
     @model_validator(mode="after")
     def _derive_id_and_check_time(self, info: ValidationInfo) -> Event:
-        if problem := _unstorable(self, ""):
+        if problem := unstorable_text(self, ""):
             raise ValueError(problem)
         context = info.context if isinstance(info.context, dict) else {}
         policy = context.get("time_policy", DEFAULT_TIME_POLICY)

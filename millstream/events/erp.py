@@ -28,6 +28,8 @@ ErpRecordType = Literal[
     "inventory.goods_receipt",
     "inventory.transfer",
     "inventory.reorder_proposal",
+    "inventory.goods_issue",
+    "inventory.stock_exception",
     # shipment
     "shipment.status_change",
     "shipment.eta_update",
@@ -47,6 +49,8 @@ REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
     "inventory.goods_receipt": ("material", "location"),
     "inventory.transfer": ("material", "location"),
     "inventory.reorder_proposal": ("material", "location"),
+    "inventory.goods_issue": ("material", "location"),
+    "inventory.stock_exception": ("material", "location"),
     "shipment.status_change": ("shipment_number",),
     "shipment.eta_update": ("shipment_number",),
     "shipment.delay": ("shipment_number",),

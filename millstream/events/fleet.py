@@ -23,6 +23,8 @@ class GpsPing(Event):
     speed_kmh: Annotated[float, Field(ge=0.0, le=400.0)] = 0.0
     heading_deg: Annotated[float, Field(ge=0.0, lt=360.0)] | None = None
     accuracy_m: Annotated[float, Field(ge=0.0)] | None = None
+    altitude_m: Annotated[float, Field(ge=-500.0, le=10_000.0)] | None = None
+    battery_pct: Annotated[float, Field(ge=0.0, le=100.0)] | None = None
     timestamp: UtcDatetime
 
     def identity(self) -> tuple[object, ...]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from millstream.epc import encode_sgtin96, encode_sscc96
-from millstream.masterdata import Location, Scenario
+from millstream.masterdata import Location, Scenario, reader_id
 from simulators.config import FleetParameters, GateParameters
 from simulators.fleet.trip import plan_trip
 
@@ -39,10 +39,6 @@ class TagPass:
     material_id: str
     quantity: float
     code: str  # the SSCC-18 or GTIN-14 in the tag
-
-
-def reader_id(location_id: str) -> str:
-    return f"RDR-{location_id}"
 
 
 def neighbours(scenario: Scenario) -> dict[str, str]:

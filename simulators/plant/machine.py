@@ -4,6 +4,10 @@
 (keys as in the scenario's ``opcua.nodes`` mapping). Everything that happens — degradation onset, failure,
 repair, order start/completion, counter resets — is recorded in the :class:`GroundTruth` as it happens.
 
+An order's last part shows on the counters for one step: the changeover to the next order (counter reset,
+``order_started``) happens at the start of the following step, as a PLC's order change does, so that a
+reader of the counters sees every part made.
+
 States: ``running`` (an order and healthy), ``idle`` (no order left), ``down`` (failed, waiting for a
 technician), ``maintenance`` (being repaired). Part counters stop while not running; the PLC zeroes them
 when a new order starts and, with a configured chance, when the machine restarts after a repair.
@@ -53,6 +57,7 @@ class MachineSim:
         self.temperature_c = AMBIENT_C + 0.5 * (self.profile.temperature_c - AMBIENT_C)
         self._last: dict[str, Any] = {}
         self._started = False
+        self._changeover = False
 
     @property
     def active_order(self) -> ProductionOrder | None:
@@ -72,6 +77,8 @@ class MachineSim:
             if order is not None:
                 self._record(now - timedelta(seconds=dt_s), "order_started", order_id=order.id,
                              planned_qty=order.planned_qty)
+        if self._changeover:
+            self._change_order(now)
         if self.state == "running":
             self._run(now, dt_s)
         elif self.state == "down":
@@ -111,7 +118,7 @@ class MachineSim:
             self._fail(now)
             return
         self._cycle_progress_s += dt_s
-        while self._cycle_progress_s >= self._cycle_time_s and self.state == "running":
+        while self._cycle_progress_s >= self._cycle_time_s and self.state == "running" and not self._changeover:
             self._cycle_progress_s -= self._cycle_time_s
             self._cycle_time_s = self._next_cycle_time()
             self._make_part(now)
@@ -129,15 +136,20 @@ class MachineSim:
         if order is not None and self.order_good >= order.planned_qty:
             self._record(now, "order_completed", order_id=order.id, good_parts=self.order_good,
                          scrap_parts=self.order_scrap)
-            self._order_index += 1
-            self.order_good = self.order_scrap = 0
-            nxt = self.active_order
-            if nxt is None:
-                self.state = "idle"
-                self._record(now, "idle")
-            else:
-                self._reset_counters(now, "new_order")
-                self._record(now, "order_started", order_id=nxt.id, planned_qty=nxt.planned_qty)
+            self._changeover = True
+
+    def _change_order(self, now: datetime) -> None:
+        """Start the next order (or go idle) after the step that completed the previous one."""
+        self._changeover = False
+        self._order_index += 1
+        self.order_good = self.order_scrap = 0
+        nxt = self.active_order
+        if nxt is None:
+            self.state = "idle"
+            self._record(now, "idle")
+        else:
+            self._reset_counters(now, "new_order")
+            self._record(now, "order_started", order_id=nxt.id, planned_qty=nxt.planned_qty)
 
     def _reset_counters(self, now: datetime, reason: str) -> None:
         self._record(now, "counter_reset", reason=reason, good_parts_before=self.good_parts,
@@ -166,6 +178,6 @@ class MachineSim:
     def finish(self, now: datetime) -> None:
         """Record where the active order stands when the simulation ends."""
         order = self.active_order
-        if order is not None:
+        if order is not None and not self._changeover:  # a just-completed order has its order_completed
             self._record(now, "order_progress", order_id=order.id, good_parts=self.order_good,
                          scrap_parts=self.order_scrap, state=self.state)

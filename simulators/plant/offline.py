@@ -2,8 +2,9 @@
 
 Each unit is a fresh machine of one kind running continuously from new until its health crosses the failure
 threshold, sampled every ``sample_s`` simulated seconds — no OPC UA, no wall clock. Rows carry the unit, the
-sample index (cycle), the running time, the four signals, whether degradation has started (ground truth) and
-the remaining useful life in seconds (RUL, known once the unit has failed). Written as CSV or JSON lines.
+sample index (cycle), the running time, the four signals, whether degradation has started (ground truth), the
+remaining useful life in seconds (RUL, known once the unit has failed) and the machine kind. Written as CSV or
+JSON lines.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class HistoryRow:
     degrading: bool
     health: float
     rul_s: float
+    kind: str = "lathe"
 
 
 def _unit_history(unit: int, seed: int, params: PlantParameters, kind: str, sample_s: float) -> list[HistoryRow]:
@@ -57,7 +59,7 @@ def _unit_history(unit: int, seed: int, params: PlantParameters, kind: str, samp
                     sig.spindle_rpm, health.degrading, health.value))
     failed_at = health.running_s
     return [HistoryRow(unit, c, t, round(tc, 3), round(v, 4), round(a, 3), round(rpm, 1), deg, round(h, 5),
-                       failed_at - t) for c, t, tc, v, a, rpm, deg, h in raw]
+                       failed_at - t, kind) for c, t, tc, v, a, rpm, deg, h in raw]
 
 
 def run_to_failure(units: int, seed: int = 0, params: PlantParameters | None = None, kind: str = "lathe",

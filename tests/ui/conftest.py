@@ -24,9 +24,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import uvicorn
 
 from api.app import create_app
+from api.serving import api_server
 from connectors.kafka.admin import create_topics
 from connectors.kafka.topics import ALERTS
 from connectors.postgres.apikeys import ROLES, create_api_key
@@ -66,9 +66,7 @@ def ui_settings(server_url: str, kafka_bootstrap: str) -> Iterator[Settings]:
 def ui_url(ui_settings: Settings) -> Iterator[str]:
     """The base URL of the running API + UI (uvicorn in a thread, stopped at the end of the session)."""
     port = free_port()
-    config = uvicorn.Config(create_app(ui_settings), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
+    server = api_server(create_app(ui_settings), host="127.0.0.1", port=port, log_level="warning")
     thread = threading.Thread(target=server.run, name="ui-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -78,6 +76,7 @@ def ui_url(ui_settings: Settings) -> Iterator[str]:
         time.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
+    server.end_streams()
     thread.join(timeout=10)
 
 
@@ -113,6 +112,8 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # a text missing from the catalogue at run time (e.g. a key built from data) is an error too
+    page.on("console", lambda msg: errors.append(msg.text) if msg.text.startswith("i18n:") else None)
     yield page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)

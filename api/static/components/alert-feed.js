@@ -73,7 +73,7 @@ export function mountAlertFeed(panel, ctx) {
         h('span.sev', { 'data-severity': alert.severity }, t(`shell.severity.${alert.severity}`)),
         h('span.title', {}, alert.title || alert.alert_type)),
       h('div.alert-meta.muted', {},
-        h('span', {}, `${t(`shell.domain.${alert.domain}`)} · ${alert.subject_kind} ${alert.subject_id}`),
+        h('span', {}, `${t(`shell.domain.${alert.domain}`)} · ${t(`shell.subject.${alert.subject_kind}`)} ${alert.subject_id}`),
         h('time', { datetime: alert.opened_at }, formatTime(alert.opened_at, 'short')),
         h('span.state', {}, t(`shell.alerts.state.${alert.state}`)),
         alert.trigger_count > 1 ? h('span', {}, t('shell.alerts.triggers', { n: alert.trigger_count })) : null),

@@ -12,6 +12,8 @@ export const COLORS = {
   ok: '#1e8e3e', failed: '#b3261e', neutral: '#5f6b7a', accent: '#1a73e8',
 };
 
+const COUNT_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
+
 // uPlot asks for a formatter per axis template ("{h}:{mm}", "{M}/{D}", "{YYYY}", two lines joined by "\n").
 function fmtDate(template) {
   const lines = template.split('\n').map((line) => {
@@ -42,7 +44,8 @@ export function timeChart(el, { series, data, height = 180, bars = false, yLabel
     legend: { live: true },
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
-    axes: [{}, { label: yLabel, size: 40 }],
+    // x labels are localized (wider than uPlot's defaults need); counts are whole numbers
+    axes: [{ space: 90 }, { label: yLabel, size: 44, incrs: COUNT_STEPS }],
     series: [{ label: t('shell.chart.time') }, ...series.map((s) => ({
       label: s.label, stroke: s.color, width: 2, fill: s.fill || (bars ? s.color : undefined), paths, points: { show: !bars },
     }))],

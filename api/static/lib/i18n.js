@@ -17,24 +17,29 @@ export function currentLanguage() {
   return language;
 }
 
-/** Load the catalogue files of ``namespaces`` for the current language (cached). */
-export async function loadNamespaces(...namespaces) {
+async function load(lang, namespaces) {
   await Promise.all(namespaces.map(async (ns) => {
-    const id = `${language}/${ns}`;
+    const id = `${lang}/${ns}`;
     if (catalogues.has(id)) return;
     const response = await fetch(`/static/i18n/${id}.json`, { cache: 'no-cache' });
     catalogues.set(id, response.ok ? await response.json() : {});
   }));
 }
 
-/** Switch language (remembered), load what was loaded before in the new language. */
+/** Load the catalogue files of ``namespaces`` for the current language (cached). */
+export async function loadNamespaces(...namespaces) {
+  await load(language, namespaces);
+}
+
+/** Switch language (remembered): what was loaded is loaded in the new language first, so that no text is
+ * ever looked up in a catalogue not there yet. */
 export async function setLanguage(lang) {
   if (!LANGUAGES.includes(lang)) return;
   const loaded = [...catalogues.keys()].filter((id) => id.startsWith(`${language}/`)).map((id) => id.split('/')[1]);
+  await load(lang, loaded);
   language = lang;
   localStorage.setItem(LANG_STORAGE, lang);
   document.documentElement.lang = lang;
-  await loadNamespaces(...loaded);
 }
 
 /** The text of ``key`` in the current language with {placeholders} filled; the key itself if missing. */

@@ -37,7 +37,7 @@ export default async function render(root, ctx) {
     h('section.panel', {},
       h('h2', {}, t('integrations.endpoints.title')),
       h('table.grid', {},
-        h('thead', {}, h('tr', {}, ['id', 'url', 'events', 'state', 'secrets', 'updated'].map((c) =>
+        h('thead', {}, h('tr', {}, ['id', 'url', 'events', 'state', 'secrets', 'updated', 'actions'].map((c) =>
           h('th', {}, t(`integrations.endpoints.${c}`))))),
         endpointsBody)),
     h('section.panel', {},
@@ -103,7 +103,7 @@ export default async function render(root, ctx) {
     replaceChildren(endpointSelect, h('option', { value: '' }, t('integrations.deliveries.all_endpoints')),
       endpoints.map((e) => h('option', { value: e.id, selected: e.id === chosen }, e.id)));
     if (!endpoints.length) {
-      replaceChildren(endpointsBody, h('tr', {}, h('td.muted', { colspan: 6 }, t('integrations.endpoints.none'))));
+      replaceChildren(endpointsBody, h('tr', {}, h('td.muted', { colspan: 7 }, t('integrations.endpoints.none'))));
       return;
     }
     replaceChildren(endpointsBody, endpoints.map((e) => h('tr', { 'data-endpoint': e.id, class: e.enabled ? '' : 'failed' },
@@ -111,7 +111,21 @@ export default async function render(root, ctx) {
       h('td', {}, e.event_types.length ? e.event_types.join(', ') : t('integrations.endpoints.all_events')),
       h('td', {}, e.enabled ? t('integrations.endpoints.enabled')
         : t('integrations.endpoints.disabled', { reason: e.disabled_reason || '—' })),
-      h('td', {}, e.secret_count), h('td', {}, formatTime(e.updated_at, 'short')))));
+      h('td', {}, e.secret_count), h('td', {}, formatTime(e.updated_at, 'short')),
+      h('td', {}, h('button.toggle', { type: 'button', onclick: (event) => setEnabled(e, !e.enabled, event.currentTarget) },
+        t(e.enabled ? 'integrations.endpoints.disable' : 'integrations.endpoints.enable'))))));
+  }
+
+  async function setEnabled(endpoint, enabled, button) {
+    button.disabled = true;
+    try {
+      await api(`webhooks/endpoints/${encodeURIComponent(endpoint.id)}`, { method: 'PATCH', body: { enabled } });
+      say(t(enabled ? 'integrations.endpoints.enabled_now' : 'integrations.endpoints.disabled_now', { id: endpoint.id }));
+      await refresh();
+    } catch (err) {
+      failed(err);
+      button.disabled = false;
+    }
   }
 
   function drawDeliveries(deliveries) {

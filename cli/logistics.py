@@ -1,0 +1,92 @@
+"""``millstream logistics``: the logistics flow (fleet.gps -> geofences, shipment state, ETA, alerts, ERP)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+import typer
+
+from cli.common import EXIT_UNAVAILABLE, console, fail, settings
+from cli.flows import (
+    FlowOptions,
+    Follow,
+    FromBeginning,
+    MetricsPort,
+    RecoveryDir,
+    SnapshotInterval,
+    Workers,
+    run_pipeline,
+)
+from connectors.postgres.database import DatabaseError, connect
+from connectors.postgres.masterdata_reader import read_scenario as read_master_data
+from millstream.errors import MillstreamError
+from millstream.masterdata import Scenario, read_scenario
+from millstream.settings import Settings
+from streams.logistics import build_flow
+
+ScenarioFile = typer.Option(None, "--scenario", help="Master data from this scenario file instead of the database.")
+RebaseTo = typer.Option(None, "--rebase-to",
+                        help="With --scenario: shift its times so that its epoch is this instant (as simulate does).")
+
+
+def _master_data(config: Settings, scenario: Path | None, rebase_to: datetime | None) -> Scenario:
+    """The scenario file's master data, or the database's; checks the logistics tables are there."""
+    try:
+        with connect(config.database) as conn:
+            conn.execute("SELECT 1 FROM shipment_state LIMIT 1")
+            data = read_master_data(conn) if scenario is None else None
+    except DatabaseError as exc:
+        fail(str(exc), EXIT_UNAVAILABLE)
+    except psycopg.Error as exc:
+        fail(f"the database is not ready for logistics (run `millstream db migrate`): {exc}", EXIT_UNAVAILABLE)
+    except MillstreamError as exc:
+        fail(f"master data in the database: {exc} (load it with `millstream masterdata load`)")
+    if scenario is not None:
+        try:
+            data = read_scenario(scenario)
+        except MillstreamError as exc:
+            fail(str(exc))
+        data = data.rebased(rebase_to) if rebase_to else data
+    assert data is not None
+    if not data.shipments:
+        fail("master data has no shipments: nothing to track (load a scenario with shipments)")
+    return data
+
+
+def _summary(config: Settings) -> str:
+    with connect(config.database) as conn:
+        rows = conn.execute("SELECT status, count(*) AS n FROM shipment_state GROUP BY status ORDER BY status"
+                            ).fetchall()
+        row = conn.execute("SELECT count(*) AS n FROM alerts WHERE domain = 'logistics' AND state <> 'cleared'"
+                           ).fetchone()
+    alerts = row["n"] if row else 0
+    statuses = ", ".join(f"{r['n']} {r['status']}" for r in rows) or "none tracked yet"
+    return f"shipments: {statuses}; open logistics alerts: {alerts}"
+
+
+def logistics(
+    follow: Follow = True,
+    workers: Workers = 1,
+    recovery_dir: RecoveryDir = None,
+    from_beginning: FromBeginning = False,
+    snapshot_interval: SnapshotInterval = 10.0,
+    metrics_port: MetricsPort = None,
+    scenario: Path | None = ScenarioFile,
+    rebase_to: datetime | None = RebaseTo,
+) -> None:
+    """Track trucks against sites and routes: milestones, ETA, delay/offline/deviation/dwell alerts, ERP records.
+
+    Master data (trucks, sites with geofences, shipments with routes and promised windows) is read once at
+    start. Every output is idempotent on stable ids: what is re-read after a crash adds nothing twice.
+    """
+    if rebase_to is not None and rebase_to.tzinfo is None:
+        fail("--rebase-to needs a UTC offset (e.g. 2026-11-22T06:00:00+00:00)")
+    config = settings()
+    data = _master_data(config, scenario, rebase_to)
+    console.print(f"logistics: {len(data.trucks)} trucks, {len(data.shipments)} shipments, "
+                  f"{len(data.sites)} site fences", highlight=False)
+    run_pipeline("logistics", lambda s: build_flow(s, data, follow=follow),
+                 FlowOptions(follow, workers, recovery_dir, from_beginning, snapshot_interval, metrics_port))
+    console.print(_summary(config), highlight=False)

@@ -1,0 +1,152 @@
+"""Part counters -> production: per-machine deltas that survive counter resets, rollovers and PLC restarts.
+
+A machine's PLC publishes ``good_parts`` and ``scrap_parts`` (cumulative counters) and ``active_order``; all
+tags of one PLC scan share a source timestamp. :class:`CounterTracker` takes one machine's readings in
+order, groups them into scans (the order change of a scan applies before its counters) and returns what was
+made since the previous scan, attributed to the active production order:
+
+- the first value of a counter is its baseline (nothing is known about what came before);
+- a drop is a reset (the counter restarted at zero: the new value was made since) — unless wrapping round
+  the counter's modulus (``2**32`` for UInt32) explains it with a plausible number of parts: a rollover;
+  production is never negative;
+- a jump of more parts than the machine can make in the elapsed time (twice its nominal rate, plus
+  ``slack``) is not booked: it becomes a :class:`CounterProblem` and the new value the baseline;
+- parts counted with no active order, or for an order that is unknown or not this machine's, become a
+  :class:`CounterProblem` too. Readings with bad or uncertain quality are not counter values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from millstream.events.base import stable_id
+from millstream.events.telemetry import SensorReading
+from millstream.masterdata import Machine, ProductionOrder
+
+__all__ = ["COUNTER_TAGS", "CounterProblem", "CounterTracker", "ProductionDelta"]
+
+#: The tags the tracker reads.
+COUNTER_TAGS = frozenset({"good_parts", "scrap_parts", "active_order"})
+
+
+@dataclass(frozen=True)
+class ProductionDelta:
+    """Parts made by ``machine_id`` for ``order_id`` between the previous scan and the one at ``at``."""
+
+    machine_id: str
+    order_id: str
+    good: int
+    scrap: int
+    at: datetime
+    order_good: int  # cumulative for the order, as this pipeline has counted it
+    order_scrap: int
+    evidence_ids: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return stable_id("production_delta", self.machine_id, self.at)
+
+
+@dataclass(frozen=True)
+class CounterProblem:
+    """Counter input that could not be booked, with the reason (becomes a dead letter)."""
+
+    machine_id: str
+    at: datetime
+    error_type: str
+    reason: str
+    readings: tuple[SensorReading, ...]
+
+
+@dataclass
+class CounterTracker:
+    """One machine's counter state (snapshotted with the flow's recovery state)."""
+
+    modulus: int = 2**32
+    slack: int = 2
+    good: int | None = None
+    scrap: int | None = None
+    counted_at: datetime | None = None
+    order_id: str | None = None
+    scan_at: datetime | None = None
+    scan: list[SensorReading] = field(default_factory=list)
+    per_order: dict[str, list[int]] = field(default_factory=dict)
+
+    def push(self, reading: SensorReading, machine: Machine, orders: dict[str, ProductionOrder],
+             ) -> list[ProductionDelta | CounterProblem]:
+        """Add a reading; returns what the previous scan yielded once this reading starts a new one."""
+        if self.scan_at is not None and reading.source_timestamp < self.scan_at:
+            return []  # older than a scan already taken in: out of order, not a counter value any more
+        out: list[ProductionDelta | CounterProblem] = []
+        if self.scan_at is not None and reading.source_timestamp > self.scan_at:
+            out = self.flush(machine, orders)
+        self.scan_at = reading.source_timestamp
+        self.scan.append(reading)
+        return out
+
+    def flush(self, machine: Machine, orders: dict[str, ProductionOrder]) -> list[ProductionDelta | CounterProblem]:
+        """Take in the pending scan (at the end of input, or when a later scan starts)."""
+        scan, self.scan = self.scan, []
+        if not scan:
+            return []
+        at = scan[0].source_timestamp
+        values = {r.tag: r.value for r in scan if r.quality == "good"}
+        if "active_order" in values:
+            self.order_id = str(values["active_order"] or "") or None
+        out: list[ProductionDelta | CounterProblem] = []
+        elapsed = (at - self.counted_at).total_seconds() if self.counted_at is not None else 0.0
+        limit = math.floor(2 * elapsed / machine.cycle_time_s) + self.slack
+        deltas = []
+        for tag in ("good_parts", "scrap_parts"):
+            value = values.get(tag)
+            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0 or value != int(value):
+                deltas.append(0)
+                continue
+            new = int(value)
+            last = self.good if tag == "good_parts" else self.scrap
+            delta, problem = self._delta(last, new, limit, elapsed)
+            if problem:
+                out.append(CounterProblem(machine.id, at, "implausible_counter_jump",
+                                          f"{tag} of {machine.id} went from {last} to {new} in {elapsed:.0f} s: "
+                                          f"{problem}; at most {limit} parts are plausible at a cycle time of "
+                                          f"{machine.cycle_time_s:g} s", tuple(scan)))
+                delta = 0
+            deltas.append(delta)
+            if tag == "good_parts":
+                self.good = new
+            else:
+                self.scrap = new
+        if any(r.tag in {"good_parts", "scrap_parts"} and r.quality == "good" for r in scan):
+            self.counted_at = at
+        good, scrap = deltas
+        if good or scrap:
+            out.append(self._attribute(machine, orders, at, good, scrap, scan))
+        return out
+
+    def _delta(self, last: int | None, new: int, limit: int, elapsed: float) -> tuple[int, str | None]:
+        if last is None:
+            return 0, None
+        if new >= last:
+            delta = new - last
+            return (delta, None) if delta <= limit else (0, f"a jump of {delta}")
+        wrapped = self.modulus - last + new
+        if wrapped <= limit:
+            return wrapped, None  # rollover
+        return (new, None) if new <= limit else (0, f"a reset to {new}")
+
+    def _attribute(self, machine: Machine, orders: dict[str, ProductionOrder], at: datetime, good: int,
+                   scrap: int, scan: list[SensorReading]) -> ProductionDelta | CounterProblem:
+        order = orders.get(self.order_id or "")
+        if order is None or order.machine_id != machine.id:
+            what = ("no active order" if self.order_id is None else
+                    f"order {self.order_id!r}, " + ("unknown" if order is None else f"of {order.machine_id}"))
+            return CounterProblem(machine.id, at, "unknown_order",
+                                  f"{good} good and {scrap} scrap parts counted on {machine.id} for {what}",
+                                  tuple(scan))
+        totals = self.per_order.setdefault(order.id, [0, 0])
+        totals[0] += good
+        totals[1] += scrap
+        return ProductionDelta(machine.id, order.id, good, scrap, at, totals[0], totals[1],
+                               tuple(r.id for r in scan))

@@ -1,0 +1,316 @@
+"""Inventory dataflow: part counters and RFID gate reads -> stock movements -> the ledger, alerts, ERP, EPCIS.
+
+- ``telemetry.readings`` (``good_parts``, ``scrap_parts``, ``active_order``), keyed by machine ->
+  :class:`~millstream.inventory.counters.CounterTracker` -> production deltas -> backflush and finished-goods
+  movements (:mod:`millstream.inventory.backflush`) and production confirmations to the ERP outbox;
+- ``warehouse.rfid`` -> decode and look up (:func:`~millstream.inventory.gates.identify`), keyed by EPC ->
+  sessions of reads closer than ``dedup_window_s`` in event time, decided ``late_wait_s`` after the tag's
+  last read (:class:`~millstream.inventory.gates.TagSession`) -> one gate pass per tag, strays from the
+  neighbouring door dropped (:func:`~millstream.inventory.gates.decide_pass`) -> receipt, transfer or goods
+  issue, and a ``gate_events`` row (EPCIS);
+- the master data's opening stock as ``opening`` movements;
+- every movement, keyed by material (one worker per material: FIFO per material in stream order) ->
+  running stock per location and effective reorder points -> the ``reorder_point`` and ``negative_stock``
+  alerts (shared lifecycle); then the ledger (:func:`connectors.postgres.ledger.apply_movements`), which
+  writes each movement's ERP record, stock exceptions and reorder proposals in the same transaction.
+
+Bad input (invalid EPCs, unknown readers or machines, EPCs mapped to no material, implausible counter jumps,
+production for an unknown order) becomes dead letters with the reason; the flow goes on. Run it with
+``millstream inventory``.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, cast
+
+import bytewax.operators as op
+import orjson
+from bytewax.dataflow import Dataflow, Stream
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from bytewax.operators import StatefulBatchLogic, StatefulLogic
+
+from connectors.erp.sink import OutboxSink
+from connectors.kafka.topics import TELEMETRY_READINGS, WAREHOUSE_RFID
+from connectors.postgres.gate_events import store_gate_events
+from connectors.postgres.ledger import LedgerEntry, apply_movements
+from connectors.postgres.sink import PostgresSink
+from connectors.postgres.timeseries import store_dead_letters
+from millstream.events import DeadLetter, RfidRead, SensorReading
+from millstream.events.erp import ErpRecord
+from millstream.inventory.backflush import production_movements
+from millstream.inventory.catalog import Catalog
+from millstream.inventory.counters import COUNTER_TAGS, CounterProblem, CounterTracker, ProductionDelta
+from millstream.inventory.erp import confirmation_record
+from millstream.inventory.gates import (
+    GatePass,
+    GateRead,
+    GateReadError,
+    TagSession,
+    decide_pass,
+    identify,
+    pass_movement,
+)
+from millstream.inventory.movements import Movement, quantity
+from millstream.inventory.stock import REORDER_HYSTERESIS, MaterialStock, StockSample, reorder_levels
+from millstream.masterdata import Scenario
+from millstream.metrics import PRODUCED_PARTS, RFID_READS_DROPPED, STOCK_MOVEMENTS
+from millstream.serde import encode
+from millstream.settings import InventorySettings, Settings
+from streams.alerting import AlertRule, Condition, raise_alerts, write_alerts
+from streams.kafka_io import DlqPublisher, read_events, write_dead_letters
+from streams.operators import split_dead_letters
+
+__all__ = ["NEGATIVE_STOCK_RULE", "OPENING_TIME", "REORDER_RULE", "build_flow", "opening_movements"]
+
+REORDER_RULE = AlertRule("reorder_point", "inventory", raise_above=0.0, clear_below=-REORDER_HYSTERESIS,
+                         title="Stock below the reorder point")
+NEGATIVE_STOCK_RULE = AlertRule("negative_stock", "inventory", raise_above=0.0, clear_below=0.0,
+                                severities=((0.0, "critical"),), title="Stock below zero")
+#: When opening stock applies if the scenario names no epoch.
+OPENING_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def opening_movements(scenario: Scenario) -> list[Movement]:
+    """The master data's opening stock as ``opening`` movements (lot ``OPENING``) at the scenario's epoch."""
+    at = scenario.epoch or OPENING_TIME
+    return [Movement(movement_type="opening", material_id=s.material_id, quantity=quantity(s.quantity),
+                     to_location_id=s.location_id, lot="OPENING", occurred_at=at,
+                     source_id=f"opening:{scenario.name}:{s.material_id}@{s.location_id}")
+            for s in scenario.initial_stock if s.quantity > 0]
+
+
+class _ListPartition(StatefulSourcePartition[Movement, int]):
+    def __init__(self, items: list[Movement], resume: int | None) -> None:
+        self._items = items
+        self._next = resume or 0
+
+    def next_batch(self) -> list[Movement]:
+        if self._next >= len(self._items):
+            raise StopIteration
+        batch = self._items[self._next:]
+        self._next = len(self._items)
+        return batch
+
+    def snapshot(self) -> int:
+        return self._next
+
+
+class _OpeningSource(FixedPartitionedSource[Movement, int]):
+    """The opening movements, once (the position is part of the recovery state)."""
+
+    def __init__(self, items: list[Movement]) -> None:
+        self._items = items
+
+    def list_parts(self) -> list[str]:
+        return ["opening"]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _ListPartition:
+        return _ListPartition(self._items, resume_state)
+
+
+class _CounterLogic(StatefulLogic[SensorReading, ProductionDelta | CounterProblem, CounterTracker]):
+    def __init__(self, catalog: Catalog, tracker: CounterTracker) -> None:
+        self._catalog = catalog
+        self._tracker = tracker
+
+    def on_item(self, value: SensorReading) -> tuple[list[ProductionDelta | CounterProblem], bool]:
+        machine = self._catalog.machines.get(value.machine_id)
+        if machine is None:
+            return [CounterProblem(value.machine_id, value.source_timestamp, "unknown_machine",
+                                   f"machine {value.machine_id!r} is not in the master data", (value,))], False
+        return self._tracker.push(value, machine, self._catalog.orders), False
+
+    def on_eof(self) -> tuple[list[ProductionDelta | CounterProblem], bool]:
+        key_reading = self._tracker.scan[0] if self._tracker.scan else None
+        if key_reading is None:
+            return [], False
+        machine = self._catalog.machines[key_reading.machine_id]
+        return self._tracker.flush(machine, self._catalog.orders), False
+
+    def snapshot(self) -> CounterTracker:
+        return copy.deepcopy(self._tracker)
+
+
+def _problem_letter(problem: CounterProblem) -> DeadLetter:
+    raw = orjson.dumps([orjson.loads(encode(r)) for r in problem.readings])
+    return DeadLetter.of(raw, stage="inventory.counters", reason=problem.reason, error_type=problem.error_type)
+
+
+def _production(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bool,
+                ) -> tuple[Stream[Movement], Stream[ErpRecord], Stream[DeadLetter]]:
+    readings = read_events("inventory_readings", flow, TELEMETRY_READINGS, settings, model=SensorReading,
+                           tail=follow)
+    counters = op.filter("counter_tags", readings.oks, lambda r: r.tag in COUNTER_TAGS)
+    keyed = op.key_on("by_machine", counters, lambda r: r.machine_id)
+    modulus = settings.inventory.counter_modulus
+    results = op.stateful("count_parts", keyed, lambda resume: _CounterLogic(
+        catalog, resume if resume is not None else CounterTracker(modulus=modulus)))
+    branch = op.branch("deltas", op.map("unkey_counts", results, lambda kv: kv[1]),
+                       lambda item: isinstance(item, ProductionDelta))
+    deltas = cast(Stream[ProductionDelta], branch.trues)
+    problems = op.map("counter_letters", cast(Stream[CounterProblem], branch.falses), _problem_letter)
+
+    def counted(delta: ProductionDelta) -> ProductionDelta:
+        PRODUCED_PARTS.labels(delta.machine_id, "good").inc(delta.good)
+        PRODUCED_PARTS.labels(delta.machine_id, "scrap").inc(delta.scrap)
+        return delta
+
+    deltas = op.map("count_produced", deltas, counted)
+    movements = op.flat_map("backflush", deltas, lambda d: production_movements(d, catalog))
+    confirmations = op.map("confirm", deltas, lambda d: confirmation_record(d, catalog.orders[d.order_id].product_id))
+    return movements, confirmations, op.merge("production_errs", readings.errs, problems)
+
+
+def _identify(catalog: Catalog) -> Any:
+    def attempt(read: RfidRead) -> GateRead | DeadLetter:
+        try:
+            return identify(read, catalog)
+        except GateReadError as exc:
+            return DeadLetter.of(encode(read), stage="inventory.gates", reason=str(exc), error_type=exc.error_type)
+    return attempt
+
+
+def _gates(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bool,
+           ) -> tuple[Stream[tuple[GatePass, Movement]], Stream[DeadLetter]]:
+    inv: InventorySettings = settings.inventory
+    reads = read_events("inventory_rfid", flow, WAREHOUSE_RFID, settings, model=RfidRead, tail=follow)
+    identified = split_dead_letters("identify", op.map("identify_reads", reads.oks, _identify(catalog)))
+    by_epc = op.key_on("by_epc", identified.oks, lambda g: g.read.epc)
+    gap, wait = timedelta(seconds=inv.dedup_window_s), timedelta(seconds=inv.late_wait_s)
+    passes = op.map("unkey_passes", op.stateful_batch("passes", by_epc, lambda resume: _PassLogic(
+        resume or TagSession(), gap, wait, inv.min_rssi_dbm)), lambda kv: kv[1])
+
+    def to_movement(gate: GatePass) -> tuple[GatePass, Movement] | DeadLetter:
+        try:
+            return gate, pass_movement(gate, catalog)
+        except GateReadError as exc:
+            return DeadLetter.of(gate.epc, stage="inventory.gates", reason=str(exc), error_type=exc.error_type)
+
+    moved = split_dead_letters("gate_movements", op.map("pass_movements", passes, to_movement))
+    return moved.oks, op.merge("gate_errs", reads.errs, identified.errs, moved.errs)
+
+
+class _PassLogic(StatefulBatchLogic[GateRead, GatePass, TagSession]):
+    """One tag's reads -> gate passes. A session is decided when ``wait`` of wall-clock time passes without a
+    read of the tag (reads of other readers come from other partitions and may lag) or at the end of input;
+    the tag's state is dropped after another ``wait`` without reads."""
+
+    def __init__(self, session: TagSession, gap: timedelta, wait: timedelta, min_rssi_dbm: float) -> None:
+        self._session = session
+        self._gap = gap
+        self._wait = wait
+        self._min_rssi = min_rssi_dbm
+        self._due: datetime | None = datetime.now(UTC) + wait
+
+    def _decide(self, reads: list[GateRead]) -> list[GatePass]:
+        gate = decide_pass(reads, self._min_rssi)
+        if gate is None:
+            RFID_READS_DROPPED.labels("stray").inc(len(reads))
+            return []
+        RFID_READS_DROPPED.labels("stray").inc(gate.stray_reads)
+        RFID_READS_DROPPED.labels("duplicate").inc(gate.reads - 1)
+        return [gate]
+
+    def on_batch(self, values: list[GateRead]) -> tuple[list[GatePass], bool]:
+        out: list[GatePass] = []
+        for read in values:
+            closed, late = self._session.add(read, self._gap)
+            if late:
+                RFID_READS_DROPPED.labels("late").inc()
+            for reads in closed:
+                out += self._decide(reads)
+        self._due = datetime.now(UTC) + self._wait
+        return out, StatefulBatchLogic.RETAIN
+
+    def on_notify(self) -> tuple[list[GatePass], bool]:
+        if not self._session.reads:
+            return [], StatefulBatchLogic.DISCARD
+        out = self._decide(self._session.close(self._gap))
+        self._due = datetime.now(UTC) + self._wait
+        return out, StatefulBatchLogic.RETAIN
+
+    def on_eof(self) -> tuple[list[GatePass], bool]:
+        return (self._decide(self._session.close(self._gap)) if self._session.reads else []), \
+            StatefulBatchLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        return self._due
+
+    def snapshot(self) -> TagSession:
+        return copy.deepcopy(self._session)
+
+
+def _stock_conditions(catalog: Catalog) -> Any:
+    def conditions(sample: StockSample) -> list[tuple[str, Condition]]:
+        subject = f"{sample.material_id}@{sample.location_id}"
+        on_hand = float(sample.on_hand)
+        out = [("negative", Condition("material_location", subject, -on_hand, sample.at,
+                                      {"on_hand": on_hand}, (sample.movement_id,)))]
+        policy = catalog.policies.get((sample.material_id, sample.location_id))
+        if policy is not None:
+            levels = reorder_levels(sample, policy)
+            evidence = {"on_hand": on_hand, "reorder_point": levels.reorder_point,
+                        "safety_stock": levels.safety_stock, "dynamic_safety_stock": levels.dynamic_safety_stock,
+                        "max_stock": policy.max_stock, "order_multiple": policy.order_multiple,
+                        "run_out_at": levels.run_out_at.isoformat() if levels.run_out_at else None}
+            value = (levels.reorder_point - on_hand) / max(levels.reorder_point, 1.0)
+            out.append(("reorder", Condition("material_location", subject, value, sample.at, evidence,
+                                             (sample.movement_id,))))
+        return out
+    return conditions
+
+
+def _track_stock(state: MaterialStock | None, movement: Movement) -> tuple[MaterialStock, tuple[Movement,
+                                                                                               list[StockSample]]]:
+    state = state or MaterialStock()
+    STOCK_MOVEMENTS.labels(movement.movement_type).inc()
+    return state, (movement, state.apply(movement))
+
+
+def _ledger_entry(catalog: Catalog) -> Any:
+    def entry(tracked: tuple[Movement, list[StockSample]]) -> LedgerEntry:
+        movement, samples = tracked
+        points = []
+        for sample in samples:
+            policy = catalog.policies.get((sample.material_id, sample.location_id))
+            if policy is not None:
+                points.append((sample.location_id, reorder_levels(sample, policy).reorder_point))
+        return LedgerEntry(movement, tuple(points))
+    return entry
+
+
+def build_flow(settings: Settings, scenario: Scenario, *, follow: bool = True) -> Dataflow:
+    """The inventory dataflow over ``scenario``'s master data; ``follow=False`` stops at the topics' end."""
+    catalog = Catalog(scenario)
+    db = settings.database
+    publish = DlqPublisher(settings)
+    flow = Dataflow("inventory")
+    produced, confirmations, production_errs = _production(flow, settings, catalog, follow)
+    gate_moves, gate_errs = _gates(flow, settings, catalog, follow)
+    opening = op.input("opening_stock", flow, _OpeningSource(opening_movements(scenario)))
+    movements = op.merge("movements", opening, produced, op.map("gate_movement", gate_moves, lambda gm: gm[1]))
+
+    keyed = op.stateful_map("stock", op.key_on("by_material", movements, lambda m: m.material_id), _track_stock)
+    tracked = op.map("unkey_stock", keyed, lambda kv: kv[1])
+    ledger = partial(apply_movements, policies=catalog.policies)
+    op.output("ledger", op.map("ledger_entry", tracked, _ledger_entry(catalog)),
+              PostgresSink(db, ledger, "movements", publish=publish))
+    op.output("gate_events", gate_moves, PostgresSink(db, store_gate_events, "gate events", publish=publish))
+
+    conditions = op.flat_map("conditions", op.flat_map("samples", tracked, lambda t: t[1]),
+                             _stock_conditions(catalog))
+    split = op.branch("condition_kind", conditions, lambda kc: kc[0] == "reorder")
+    reorder_alerts = raise_alerts("reorder_alerts", op.map("reorder_c", split.trues, lambda kc: kc[1]), REORDER_RULE)
+    negative_alerts = raise_alerts("negative_alerts", op.map("negative_c", split.falses, lambda kc: kc[1]),
+                                   NEGATIVE_STOCK_RULE)
+    write_alerts("alerts", op.merge("all_alerts", reorder_alerts, negative_alerts), settings)
+    op.output("erp", confirmations, OutboxSink(db))
+
+    rejected = op.merge("rejected", production_errs, gate_errs)
+    write_dead_letters("dlq", rejected, settings)
+    op.output("store_dead_letters", rejected,
+              PostgresSink(db, store_dead_letters, "dead letters", keep_rejects=False))
+    return flow

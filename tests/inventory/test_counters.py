@@ -1,0 +1,95 @@
+"""Part counters -> production deltas: resets, rollovers, PLC restarts, implausible jumps, unknown orders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from millstream.events.base import WITHOUT_TIME_CHECK
+from millstream.events.telemetry import SensorReading
+from millstream.inventory.counters import CounterProblem, CounterTracker, ProductionDelta
+from millstream.masterdata import Machine, ProductionOrder
+
+T0 = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
+MACHINE = Machine.model_validate({"id": "CNC-01", "name": "lathe", "site_id": "S", "location_id": "L", "kind": "lathe",
+                                  "cycle_time_s": 30, "opcua": {"endpoint": "opc.tcp://x", "nodes": {"a": "b"}}})
+ORDERS = {o.id: o for o in [
+    ProductionOrder(id="PO-1", machine_id="CNC-01", product_id="P", planned_qty=10),
+    ProductionOrder(id="PO-2", machine_id="CNC-01", product_id="P", planned_qty=10),
+    ProductionOrder(id="PO-X", machine_id="CNC-99", product_id="P", planned_qty=10),
+]}
+
+
+def reading(tag: str, value: object, seconds: float, status: int = 0) -> SensorReading:
+    return SensorReading.model_validate({"machine_id": "CNC-01", "tag": tag, "value": value, "status_code": status,
+                                         "source_timestamp": T0 + timedelta(seconds=seconds)},
+                                        context=WITHOUT_TIME_CHECK)
+
+
+def feed(tracker: CounterTracker, scans: list[tuple[float, dict[str, object]]],
+         ) -> list[ProductionDelta | CounterProblem]:
+    out: list[ProductionDelta | CounterProblem] = []
+    for seconds, values in scans:
+        for tag, value in values.items():
+            out += tracker.push(reading(tag, value, seconds), MACHINE, ORDERS)
+    return out + tracker.flush(MACHINE, ORDERS)
+
+
+def goods(out: list[ProductionDelta | CounterProblem]) -> list[tuple[str, int, int]]:
+    return [(d.order_id, d.good, d.scrap) for d in out if isinstance(d, ProductionDelta)]
+
+
+def test_first_value_is_a_baseline_and_increments_are_production() -> None:
+    out = feed(CounterTracker(), [(0, {"active_order": "PO-1", "good_parts": 5, "scrap_parts": 1}),
+                                  (60, {"good_parts": 7}), (120, {"scrap_parts": 2, "good_parts": 8})])
+    assert goods(out) == [("PO-1", 2, 0), ("PO-1", 1, 1)]
+    assert out[-1].order_good == 3 and out[-1].order_scrap == 1
+
+
+def test_a_drop_is_a_reset_and_the_order_change_of_a_scan_applies_before_its_counters() -> None:
+    # The new order's scan carries the reset counter (1: a part already made) — it belongs to PO-2.
+    out = feed(CounterTracker(), [(0, {"active_order": "PO-1", "good_parts": 0, "scrap_parts": 0}),
+                                  (60, {"good_parts": 2}), (90, {"good_parts": 1, "active_order": "PO-2"}),
+                                  (120, {"good_parts": 2})])
+    assert goods(out) == [("PO-1", 2, 0), ("PO-2", 1, 0), ("PO-2", 1, 0)]
+
+
+def test_a_plc_restart_zeroes_the_counters_without_negative_production() -> None:
+    out = feed(CounterTracker(), [(0, {"active_order": "PO-1", "good_parts": 40, "scrap_parts": 3}),
+                                  (3600, {"good_parts": 0, "scrap_parts": 0}), (3630, {"good_parts": 1})])
+    assert goods(out) == [("PO-1", 1, 0)]
+
+
+def test_rollover_of_the_counter_modulus_counts_the_wrapped_parts() -> None:
+    out = feed(CounterTracker(modulus=2**16), [(0, {"active_order": "PO-1", "good_parts": 65534}),
+                                               (90, {"good_parts": 1})])
+    assert goods(out) == [("PO-1", 3, 0)]  # 65534 -> 65535 -> 0 -> 1
+
+
+def test_an_implausible_jump_is_not_booked_and_becomes_a_problem_with_the_reason() -> None:
+    out = feed(CounterTracker(), [(0, {"active_order": "PO-1", "good_parts": 10}), (60, {"good_parts": 5000}),
+                                  (90, {"good_parts": 5001})])
+    problems = [p for p in out if isinstance(p, CounterProblem)]
+    assert [p.error_type for p in problems] == ["implausible_counter_jump"]
+    assert "from 10 to 5000 in 60 s" in problems[0].reason and "at most 6" in problems[0].reason
+    assert goods(out) == [("PO-1", 1, 0)]  # the flow goes on from the new value
+
+
+@pytest.mark.parametrize(("order", "expected"), [("", "no active order"), ("PO-404", "'PO-404', unknown"),
+                                                 ("PO-X", "'PO-X', of CNC-99")])
+def test_parts_for_no_or_an_unknown_order_are_problems(order: str, expected: str) -> None:
+    out = feed(CounterTracker(), [(0, {"active_order": order, "good_parts": 0}), (30, {"good_parts": 1})])
+    assert goods(out) == []
+    assert [p.error_type for p in out] == ["unknown_order"]
+    assert expected in out[0].reason
+
+
+def test_bad_quality_readings_and_late_readings_are_not_counter_values() -> None:
+    tracker = CounterTracker()
+    out = feed(tracker, [(0, {"active_order": "PO-1", "good_parts": 3}), (30, {"good_parts": 4})])
+    out += tracker.push(reading("good_parts", None, 60, status=0x80000000), MACHINE, ORDERS)
+    out += tracker.push(reading("good_parts", 1, 10), MACHINE, ORDERS)  # older than a taken scan: ignored
+    out += tracker.flush(MACHINE, ORDERS)
+    out += feed(tracker, [(90, {"good_parts": 5})])
+    assert goods(out) == [("PO-1", 1, 0), ("PO-1", 1, 0)]
