@@ -49,8 +49,8 @@ from models.artifact import Registry, save_model
 from models.datasets import PLANT, load_plant
 from models.training import TrainOptions, train
 from simulators.plant.offline import run_to_failure, write_histories
-from streams.machine_windows import MachineWindows, WindowRequest
 from streams.kafka_io import read_events
+from streams.machine_windows import MachineWindows, WindowRequest
 from streams.maintenance import build_flow
 from streams.maintenance_scoring import ModelHolder, features_for, score_batch
 
