@@ -9,7 +9,16 @@ import psycopg
 import typer
 
 from cli.common import EXIT_UNAVAILABLE, console, fail, settings
-from cli.flows import FlowOptions, Follow, FromBeginning, RecoveryDir, SnapshotInterval, Workers, run_pipeline
+from cli.flows import (
+    FlowOptions,
+    Follow,
+    FromBeginning,
+    MetricsPort,
+    RecoveryDir,
+    SnapshotInterval,
+    Workers,
+    run_pipeline,
+)
 from connectors.postgres.database import DatabaseError, connect
 from connectors.postgres.masterdata_reader import read_scenario as read_master_data
 from millstream.errors import MillstreamError
@@ -50,8 +59,9 @@ def _summary(config: Settings) -> str:
     with connect(config.database) as conn:
         rows = conn.execute("SELECT status, count(*) AS n FROM shipment_state GROUP BY status ORDER BY status"
                             ).fetchall()
-        alerts = conn.execute("SELECT count(*) AS n FROM alerts WHERE domain = 'logistics' AND state <> 'cleared'"
-                              ).fetchone()["n"]
+        row = conn.execute("SELECT count(*) AS n FROM alerts WHERE domain = 'logistics' AND state <> 'cleared'"
+                           ).fetchone()
+    alerts = row["n"] if row else 0
     statuses = ", ".join(f"{r['n']} {r['status']}" for r in rows) or "none tracked yet"
     return f"shipments: {statuses}; open logistics alerts: {alerts}"
 
@@ -62,6 +72,7 @@ def logistics(
     recovery_dir: RecoveryDir = None,
     from_beginning: FromBeginning = False,
     snapshot_interval: SnapshotInterval = 10.0,
+    metrics_port: MetricsPort = None,
     scenario: Path | None = ScenarioFile,
     rebase_to: datetime | None = RebaseTo,
 ) -> None:
@@ -77,5 +88,5 @@ def logistics(
     console.print(f"logistics: {len(data.trucks)} trucks, {len(data.shipments)} shipments, "
                   f"{len(data.sites)} site fences", highlight=False)
     run_pipeline("logistics", lambda s: build_flow(s, data, follow=follow),
-                 FlowOptions(follow, workers, recovery_dir, from_beginning, snapshot_interval))
+                 FlowOptions(follow, workers, recovery_dir, from_beginning, snapshot_interval, metrics_port))
     console.print(_summary(config), highlight=False)

@@ -157,15 +157,19 @@ class FenceSet:
         numpy, then point-in-polygon on the few candidates — a one-point query without the tree's overhead."""
         x, y = self.projection.xy(lon, lat)
         if len(self._box_list) <= _SMALL:
-            candidates = [i for i, (x0, y0, x1, y1) in enumerate(self._box_list) if x0 <= x <= x1 and y0 <= y <= y1]
+            candidates = np.array([i for i, (x0, y0, x1, y1) in enumerate(self._box_list)
+                                   if x0 <= x <= x1 and y0 <= y <= y1], dtype=np.intp)
         else:
             b = self._bounds
-            candidates = np.flatnonzero((b[:, 0] <= x) & (x <= b[:, 2]) & (b[:, 1] <= y) & (y <= b[:, 3])).tolist()
-        found: dict[str, int] = {}
-        for i in candidates:
-            if shapely.contains_xy(self.outer[i], x, y):
-                found[self._ids[i]] = INSIDE if shapely.contains_xy(self.shapes[i], x, y) else BAND
-        return found
+            candidates = np.flatnonzero((b[:, 0] <= x) & (x <= b[:, 2]) & (b[:, 1] <= y) & (y <= b[:, 3]))
+        if len(candidates) == 0:
+            return {}
+        candidates = candidates[shapely.contains_xy(self.outer[candidates], x, y)]  # one call for all of them
+        if len(candidates) == 0:
+            return {}
+        inside = shapely.contains_xy(self.shapes[candidates], x, y)
+        return {self._ids[i]: INSIDE if ok else BAND for i, ok in zip(candidates.tolist(), inside.tolist(),
+                                                                         strict=True)}
 
 
 def _feature_id(feature: dict[str, Any], i: int) -> str:

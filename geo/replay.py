@@ -192,10 +192,10 @@ class _Walk:
                 trip.progress = self.model.start(event.time, self.route.progress(event.lon, event.lat))
             self.trips[v] = trip
         elif event.event == "enter" and event.fence == self.target:
-            trip = self.trips.get(v)
+            current = self.trips.get(v)
             self.trips[v] = None
-            if trip is not None and event.time > trip.started_at:
-                self._arrived(v, trip, event.time, fix)
+            if current is not None and event.time > current.started_at:
+                self._arrived(v, current, event.time, fix)
 
     def _arrived(self, vehicle: str, trip: _Trip, arrived: datetime, fix: Fix | None) -> None:
         self.arrived_tracks.append((trip.from_fence, trip.track))

@@ -91,8 +91,8 @@ def _flat(values: dict[str, Any]) -> dict[str, Any]:
     location = values.get("location")
     if not isinstance(location, dict):
         return values
-    coords = location.get("coords") if isinstance(location.get("coords"), dict) else {}
-    battery = location.get("battery") if isinstance(location.get("battery"), dict) else {}
+    coords: dict[str, Any] = location["coords"] if isinstance(location.get("coords"), dict) else {}
+    battery: dict[str, Any] = location["battery"] if isinstance(location.get("battery"), dict) else {}
     speed = _number(coords.get("speed"), "speed")
     level = _number(battery.get("level"), "battery level")
     return {"id": values.get("device_id") or values.get("id"), "key": values.get("key"),

@@ -12,7 +12,8 @@ kept per truck by the dataflow) and returns what follows from it:
   its event time, a status-change and a milestone ERP record;
 - on the road, the trip's progress along the route on every ping and the ETA (:mod:`geo.eta`) every
   ``eta_every_s`` of event time; stored and sent to the ERP only when it moved by more than ``eta_publish_s``;
-- alert conditions: delay (minutes the ETA lies past the window, with each estimate), route deviation
+- alert conditions: delay (minutes the early end of the ETA band lies past the window — late even if things
+  go well — with each estimate; on arrival the real lateness), route deviation
   (outside the corridor: on each change and with each estimate), long dwell at a site (every minute); and a
   :class:`Beat` for the fleet clock's offline check (every ``BEAT_EVERY``, and when the road state changes).
 """
@@ -41,6 +42,7 @@ from logistics.outputs import (
 )
 from logistics.records import eta_record, milestone_record, status_record
 from millstream.events import GpsPing
+from millstream.events.base import stable_id
 from millstream.events.erp import ErpRecord
 from millstream.masterdata import Scenario, Shipment
 from millstream.settings import LogisticsSettings
@@ -82,7 +84,7 @@ class TruckState:
     pings: TruckPings = field(default_factory=TruckPings)
     fences: VehicleFences = field(default_factory=VehicleFences)
     shipments: dict[str, ShipmentProgress] = field(default_factory=dict)
-    history: dict[str, RouteHistory] = field(default_factory=dict)
+    history: dict[str, RouteHistory] = field(default_factory=dict)  # by route key
     partition: int = 0
     beat: tuple[datetime, bool, str | None] | None = None
     dwell_sampled_at: datetime | None = None
@@ -107,6 +109,9 @@ class Logistics:
         self.eta_params = EtaParameters(segment_m=p.segment_m)
         self.routes = {sh.id: RouteLine(sh.route["coordinates"], self.fences.projection)
                        for shs in self.shipments.values() for sh in shs}
+        #: shipments driving the same line share its segment history (per truck: the flow is keyed by truck)
+        self.route_keys = {sh.id: stable_id("route", *(c for point in sh.route["coordinates"] for c in point[:2]))
+                           for shs in self.shipments.values() for sh in shs}
         self.targets = {sid: target_progress(route, self.fences.shapes[self.fences.index_of[
             site_fence_id(self._shipment(sid).destination_site_id)]]) for sid, route in self.routes.items()}
 
@@ -198,8 +203,7 @@ class Logistics:
         out.extend(self._advance(truck, state, shipment, step, event.time, event.lon, event.lat, evidence))
         if step == "departed":
             route = self.routes[shipment.id]
-            model = EtaModel(state.history.setdefault(shipment.id, RouteHistory(self.eta_params.segment_m)),
-                             self.eta_params)
+            model = self._model(state, shipment)
             progress.trip = model.start(event.time, route.progress(event.lon, event.lat))
         if step == "delivered":
             nxt = self.active(truck, state)
@@ -241,8 +245,7 @@ class Logistics:
         out: list[Any] = []
         truck, at, evidence = ping.truck_id, ping.timestamp, (ping.id,)
         route = self.routes[shipment.id]
-        model = EtaModel(state.history.setdefault(shipment.id, RouteHistory(self.eta_params.segment_m)),
-                         self.eta_params)
+        model = self._model(state, shipment)
         model.update(progress.trip, at, route.progress(ping.lon, ping.lat, progress.trip.progress))
         changed = progress.status == "departed" and progress.trip.progress >= self.params.in_transit_after_m
         if changed:
@@ -259,7 +262,8 @@ class Logistics:
         progress.estimated_at = at
         eta = progress.eta = model.estimate(progress.trip, self.targets[shipment.id])
         lateness = (eta.eta - shipment.promised_to).total_seconds()
-        out.append(self._delay_condition(shipment, truck, lateness / 60.0, at, eta, evidence))
+        early = (eta.low - shipment.promised_to).total_seconds()  # even the early end of the band is late
+        out.append(self._delay_condition(shipment, truck, early / 60.0, at, eta, evidence))
         moved = (progress.published_eta is None
                  or abs((eta.eta - progress.published_eta).total_seconds()) > self.params.eta_publish_s)
         if moved:
@@ -269,10 +273,15 @@ class Logistics:
                                      shipment.promised_to, eta, lateness)]
         return out
 
+    def _model(self, state: TruckState, shipment: Shipment) -> EtaModel:
+        history = state.history.setdefault(self.route_keys[shipment.id], RouteHistory(self.eta_params.segment_m))
+        return EtaModel(history, self.eta_params)
+
     def _delay_condition(self, shipment: Shipment, truck: str, minutes: float, at: datetime, eta: Eta | None,
                          evidence: tuple[str, ...]) -> AlertCondition:
         details = {"truck_id": truck, "promised_to": shipment.promised_to.isoformat(),
-                   "eta": eta.eta.isoformat() if eta else None}
+                   "eta": eta.eta.isoformat() if eta else None,
+                   "eta_late_min": round((eta.eta - shipment.promised_to).total_seconds() / 60.0, 1) if eta else None}
         return AlertCondition(DELAY, Condition("shipment", shipment.id, round(minutes, 2), at, details, evidence))
 
     def _dwell_conditions(self, state: TruckState, ping: GpsPing) -> Iterable[AlertCondition]:

@@ -20,9 +20,9 @@ Master data comes in as a :class:`~millstream.masterdata.Scenario`. Run it with 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
@@ -108,6 +108,10 @@ _QUALITY = {q: LOGISTICS_PINGS.labels(q) for q in ("ok", "outlier", "late")}
 _RECEIVED = LOGISTICS_PINGS.labels("received")
 
 
+def _of_type(alert_type: str) -> Callable[[AlertCondition], bool]:
+    return lambda c: c.alert_type == alert_type
+
+
 def _count_quality(_step: str, item: Any) -> None:
     if isinstance(item, PositionRow):
         _QUALITY[item.quality].inc()
@@ -125,7 +129,8 @@ def build_flow(settings: Settings, scenario: Scenario, *, follow: bool = True) -
         logistics.check_truck(item[1].truck_id)
         return item
 
-    usable = check("logistics_truck", pings.oks, known, raw=lambda item: encode(item[1]))
+    tagged = cast(Stream[tuple[int, GpsPing]], pings.oks)
+    usable = check("logistics_truck", tagged, known, raw=lambda item: encode(item[1]))
     keyed = op.key_on("by_truck", usable.oks, lambda item: item[1].truck_id)
     outputs = op.map("unkey", op.stateful("truck", keyed, lambda resume: _TruckLogic(logistics, resume)),
                      lambda kv: kv[1])
@@ -143,8 +148,7 @@ def build_flow(settings: Settings, scenario: Scenario, *, follow: bool = True) -
     alerts = []
     for alert_type, rule in alert_rules(settings.logistics).items():
         name = alert_type.replace(".", "_")
-        samples = op.map(f"{name}_samples", op.filter(f"{name}_only", conditions,
-                                                      lambda c, t=alert_type: c.alert_type == t),
+        samples = op.map(f"{name}_samples", op.filter(f"{name}_only", conditions, _of_type(alert_type)),
                          lambda c: c.condition)
         alerts.append(raise_alerts(f"{name}_alerts", samples, rule))
     all_alerts = op.merge("alerts", *alerts)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,9 +37,11 @@ DeviceAdmin = Annotated[ApiKey, Depends(require_roles("admin"))]
 EntityId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 DeviceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
-_CSV = {200: {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
-              "description": "JSON, or CSV with format=csv"},
-        404: {"description": "No such truck in master data."}}
+_CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
+          "description": "JSON, or CSV with format=csv"},
+    404: {"description": "No such truck in master data."},
+}
 
 
 class Position(BaseModel):
@@ -194,7 +197,7 @@ def read_track(
     return [TrackPoint(at=r.pop("time"), **r) for r in rows]
 
 
-def _csv(rows: list[BaseModel], name: str) -> Response:
+def _csv(rows: Sequence[BaseModel], name: str) -> Response:
     out = io.StringIO()
     fields = list(type(rows[0]).model_fields) if rows else []
     writer = csv.DictWriter(out, fieldnames=fields)
@@ -213,7 +216,8 @@ def read_trips(conn: Connection, caller: LogisticsReader, truck_id: EntityId, fo
         "SELECT s.id, m.milestone, m.at FROM shipments s LEFT JOIN shipment_milestones m ON m.shipment_id = s.id "
         "WHERE s.truck_id = %s ORDER BY s.promised_from, s.id", (truck_id,)).fetchall()
     times: dict[str, dict[str, datetime]] = {}
-    for r in rows:
+    for row in rows:
+        r = cast(dict[str, Any], row)
         times.setdefault(r["id"], {})
         if r["milestone"]:
             times[r["id"]][r["milestone"]] = r["at"]

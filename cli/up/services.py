@@ -172,6 +172,8 @@ SERVICES: list[Service] = [
             ready=metrics_ready("maintenance"), stop_wave=1, stop_signal=signal.SIGINT,
             env=lambda ctx: {"MILLSTREAM_MAINTENANCE__MODEL_REGISTRY": str(ctx.data_dir / "models")},
             description="maintenance flow (trains a quick plant model on first start)"),
+    Service("logistics", flow_argv("logistics"), ready=metrics_ready("logistics"), stop_wave=1,
+            stop_signal=signal.SIGINT, description="logistics flow (geofences, milestones, ETA, delay alerts)"),
     Service("inventory", flow_argv("inventory"), ready=metrics_ready("inventory"), stop_wave=1,
             stop_signal=signal.SIGINT),
     Service("bridge", lambda ctx: millstream("bridge", "opcua", "--scenario", str(ctx.scenario), "--endpoint",

@@ -5,12 +5,14 @@ A service that exits is reported and restarted after a backoff (1 s, doubling to
 dying (``MAX_RESTARTS`` within ``RESTART_WINDOW_S``) stops the whole run with a message naming it and its
 log. A service that may end (``may_finish``) and exits 0 is ``finished``, not failed. :meth:`stop` ends the
 services in their stop waves (producers before the flows that drain them), each group with its stop signal,
-then SIGKILL for what is left, all within ``STOP_BUDGET_S``. The run's state is written to the status file
+then SIGKILL for what is left, all within ``STOP_BUDGET_S``. A child also gets SIGTERM if the supervisor
+itself dies (``PR_SET_PDEATHSIG``), so no service outlives the run. The run's state is written to the status file
 (:mod:`millstream.run_status`) that ``/readyz`` reads.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -41,6 +43,15 @@ class _Child:
     process: subprocess.Popen[bytes] | None = None
     deaths: list[float] = field(default_factory=list)
     restart_at: float | None = None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the supervisor dies, even by SIGKILL (Linux)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def _tail(path: Path, lines: int = 5) -> str:
@@ -94,12 +105,14 @@ class Supervisor:
         service = child.service
         log = open(self._log_path(service), "ab")
         try:
-            log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {service.name}\n".encode())
+            argv = service.argv(self.ctx)
+            log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {service.name}: "
+                      f"{' '.join(argv)}\n".encode())
             log.flush()
             child.process = subprocess.Popen(  # noqa: S603 - argv from the services table, no shell
-                service.argv(self.ctx), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, **self.ctx.env, **service.extra_env(self.ctx)}, cwd=self.ctx.workdir,
-                start_new_session=True, user=service.user(self.ctx))
+                start_new_session=True, user=service.user(self.ctx), preexec_fn=_die_with_parent)
         finally:
             log.close()
         child.state.pid = child.process.pid

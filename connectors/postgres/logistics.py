@@ -39,8 +39,9 @@ def _run(conn: Any, query: str, rows: list[tuple[Any, ...]]) -> int:
 
 def store_outputs(conn: Any, items: Sequence[Any]) -> int:
     """Every row and ERP record in ``items`` (anything else is ignored), in one transaction; rows added."""
-    writers = ((PositionRow, store_positions), (FenceEventRow, store_fence_events), (MilestoneRow, store_milestones),
-               (EtaRow, store_etas), (ShipmentSnapshot, upsert_shipments), (ErpRecord, append_many))
+    writers: tuple[tuple[type, Any], ...] = (
+        (PositionRow, store_positions), (FenceEventRow, store_fence_events), (MilestoneRow, store_milestones),
+        (EtaRow, store_etas), (ShipmentSnapshot, upsert_shipments), (ErpRecord, append_many))
     added = 0
     with conn.transaction():
         for kind, write in writers:

@@ -149,6 +149,19 @@ function etaChart(el, detail, ctx) {
   return () => chart.destroy();
 }
 
+/** The logistics alerts about this shipment and its truck (delay, route deviation, offline, long dwell). */
+async function shipmentAlerts(el, detail, ctx) {
+  const { t, formatTime } = ctx;
+  const lists = await Promise.all([detail.shipment_id, detail.truck_id].map((id) =>
+    ctx.api('alerts', { query: { domain: 'logistics', subject_id: id, limit: 50 } }).catch(() => [])));
+  const alerts = lists.flat().sort((a, b) => (a.opened_at < b.opened_at ? 1 : -1));
+  replaceChildren(el, alerts.length ? alerts.map((a) => h('li.alert', { 'data-severity': a.severity, 'data-type': a.alert_type },
+    h('span.sev', { 'data-severity': a.severity }, t(`shell.severity.${a.severity}`)), ' ',
+    h('span.title', {}, a.title || a.alert_type), ' ',
+    h('span.muted', {}, `${formatTime(a.opened_at, 'short')} · ${t(`dispatch.alert_state.${a.state}`)}`)))
+    : h('li.muted', {}, t('dispatch.no_alerts')));
+}
+
 async function shipmentPage(root, ctx, shipmentId) {
   const { t, formatTime } = ctx;
   let detail;
@@ -161,6 +174,7 @@ async function shipmentPage(root, ctx, shipmentId) {
   }
   const mapEl = h('div.dispatch-map#shipment-map', { role: 'img', 'aria-label': t('dispatch.track_map') });
   const chartEl = h('div#eta-chart');
+  const alertsEl = h('ul.alerts#shipment-alerts', {}, h('li.muted', {}, t('shell.loading')));
   root.append(
     h('p', {}, h('a', { href: '#/dispatch' }, t('dispatch.back'))),
     h('h1', {}, t('dispatch.shipment', { shipment: detail.shipment_id })),
@@ -172,6 +186,7 @@ async function shipmentPage(root, ctx, shipmentId) {
       h('p', {}, detail.eta ? t('dispatch.fact.eta', { eta: formatTime(detail.eta), low: formatTime(detail.eta_low, 'time'),
         high: formatTime(detail.eta_high, 'time') }) : t('dispatch.no_eta'), ' ', lateness(detail.lateness_min, t))),
     h('section.panel', {}, h('h2', {}, t('dispatch.timeline')), timeline(detail, ctx)),
+    h('section.panel', {}, h('h2', {}, t('dispatch.alerts')), alertsEl),
     h('section.panel', {}, h('h2', {}, t('dispatch.track')), mapEl),
     h('section.panel', {}, h('h2', {}, t('dispatch.eta_history')), chartEl));
   const { L, map } = await baseMap(mapEl, ctx);
@@ -188,6 +203,7 @@ async function shipmentPage(root, ctx, shipmentId) {
   mapEl.dataset.trackPoints = String(line.length);
   map.fitBounds(layer.getBounds(), { padding: [20, 20] });
   const destroyChart = etaChart(chartEl, detail, ctx);
+  await shipmentAlerts(alertsEl, detail, ctx);
   return () => { map.remove(); if (typeof destroyChart === 'function') destroyChart(); };
 }
 
