@@ -21,7 +21,8 @@ install: $(STAMP)
 test: install
 	scripts/with-infra.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## make demo: start Kafka + PostgreSQL (left running), migrate, create topics, load the demo scenario.
+## make demo: run the whole system (`millstream up`, embedded broker and database); Ctrl-C stops it.
+## Options: make demo DEMO_ARGS="--speed 10 --admin-key KEY".
 demo: install
 	scripts/demo.sh
 

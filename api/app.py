@@ -33,6 +33,7 @@ from api.routers import (
     health,
     inventory,
     logistics,
+    machines,
     masterdata,
     opcua,
     osmand,
@@ -63,6 +64,7 @@ ROUTERS: tuple[tuple[APIRouter, str], ...] = (
     (opcua.router, API_PREFIX),
     (logistics.router, API_PREFIX),
     (osmand.router, ""),
+    (machines.router, API_PREFIX),
 )
 
 _DESCRIPTION = """\

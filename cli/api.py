@@ -20,15 +20,15 @@ def serve_command(
     from api.app import create_app
     from api.serving import api_server
     from cli.common import console, require
-    from connectors.postgres.database import redacted_url
+    from connectors.postgres.database import database_address
 
     config = settings()
     require(config, database=True)
     bind_host, bind_port = host or config.api.host, port or config.api.port
     base = f"http://{bind_host}:{bind_port}"
-    console.print(f"API on {base}/ (docs {base}/docs, metrics {base}/metrics) with PostgreSQL "
-                  f"{redacted_url(config.database.url.get_secret_value())} and Kafka {config.kafka.bootstrap_servers}",
-                  highlight=False, soft_wrap=True)
+    database = database_address(config.database.url.get_secret_value())
+    console.print(f"API on {base}/ (docs {base}/docs, metrics {base}/metrics) with PostgreSQL {database} and "
+                  f"Kafka {config.kafka.bootstrap_servers}", highlight=False, soft_wrap=True)
     # api_server: on Ctrl-C/SIGTERM the UI's open event streams end first, so the server stops at once
     api_server(create_app(config), host=bind_host, port=bind_port, log_level=config.log_level.lower(),
                access_log=False).run()

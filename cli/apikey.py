@@ -6,9 +6,8 @@ from typing import Any
 
 import psycopg
 import typer
-from rich.table import Table
 
-from cli.common import EXIT_UNAVAILABLE, console, err_console, fail, settings
+from cli.common import EXIT_UNAVAILABLE, JsonOption, console, err_console, fail, print_rows, settings
 from connectors.postgres.apikeys import ROLES, ApiKeyError, create_api_key, list_api_keys, revoke_api_key
 from connectors.postgres.audit import cli_actor, record_change
 from connectors.postgres.database import DatabaseError, connect
@@ -51,22 +50,18 @@ def create_command(
 
 
 @app.command("list")
-def list_command(all_keys: bool = typer.Option(False, "--all", help="Include revoked keys.")) -> None:
+def list_command(all_keys: bool = typer.Option(False, "--all", help="Include revoked keys."),
+                 as_json: bool = JsonOption) -> None:
     """List keys (never their secrets)."""
     with _connect() as conn:
         try:
             keys = list_api_keys(conn, include_revoked=all_keys)
         except psycopg.Error as exc:
             _refused(exc)
-    table = Table()
-    table.add_column("key id", no_wrap=True, min_width=12)
-    for title in ("name", "role", "created", "last used", "revoked"):
-        table.add_column(title)
-    for key in keys:
-        table.add_row(key.key_id, key.name, key.role, f"{key.created_at:%Y-%m-%d %H:%M}",
-                      f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "-",
-                      f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "")
-    console.print(table)
+    print_rows(["key id", "name", "role", "created", "last used", "revoked"],
+               [[key.key_id, key.name, key.role, f"{key.created_at:%Y-%m-%d %H:%M}",
+                 f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "-",
+                 f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else ""] for key in keys], as_json=as_json)
 
 
 @app.command("revoke")

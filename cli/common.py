@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from millstream.errors import SettingsError
 from millstream.settings import Settings, get_settings
 
-__all__ = ["EXIT_INPUT", "EXIT_SETTINGS", "EXIT_UNAVAILABLE", "console", "err_console", "fail", "require",
-           "settings"]
+__all__ = ["EXIT_INPUT", "EXIT_SETTINGS", "EXIT_UNAVAILABLE", "JsonOption", "console", "err_console", "fail",
+           "print_rows", "require", "settings"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -26,6 +28,26 @@ def fail(message: str, code: int = EXIT_INPUT) -> NoReturn:
     """Print ``error: message`` to stderr and exit with ``code``."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+JsonOption = typer.Option(False, "--json", help="Print JSON (one object per row) instead of a table.")
+
+
+def print_rows(headers: list[str], rows: list[list[str]], *, as_json: bool = False, ids: int = 1) -> None:
+    """A table whose first ``ids`` columns are never cut (they are copied into other commands), or JSON."""
+    if as_json:
+        typer.echo(json.dumps([dict(zip(headers, row, strict=True)) for row in rows], indent=1))
+        return
+    table = Table()
+    for index, header in enumerate(headers):
+        if index < ids:
+            width = max([len(header), *(len(row[index]) for row in rows)])
+            table.add_column(header, no_wrap=True, min_width=width)
+        else:
+            table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table, highlight=False)
 
 
 def settings() -> Settings:

@@ -12,7 +12,7 @@ import typer
 from cli.common import EXIT_UNAVAILABLE, console, fail, require, settings
 from cli.status import live_status
 from connectors.erp.dispatcher import Dispatcher, DispatcherBusyError, DispatchReport
-from connectors.postgres.database import redacted_url
+from connectors.postgres.database import database_address
 from millstream.metrics import DEAD_LETTERS, WEBHOOK_ATTEMPTS, counter_total, serve_metrics
 
 __all__ = ["dispatch_command"]
@@ -38,7 +38,7 @@ def dispatch_command(
     config = settings()
     require(config, database=True, kafka=publish_kafka)
     serve_metrics(metrics_port)
-    console.print(f"dispatch: PostgreSQL {redacted_url(config.database.url.get_secret_value())} (ERP outbox) -> "
+    console.print(f"dispatch: PostgreSQL {database_address(config.database.url.get_secret_value())} (ERP outbox) -> "
                   "webhook endpoints" + (f" and Kafka {config.kafka.bootstrap_servers}" if publish_kafka else "")
                   + (f"; metrics on http://127.0.0.1:{metrics_port}/metrics" if metrics_port else ""),
                   highlight=False, soft_wrap=True)

@@ -30,7 +30,7 @@ from bytewax.dataflow import Dataflow
 from cli.common import EXIT_UNAVAILABLE, console, fail, require, settings
 from cli.status import flow_counts, live_status
 from connectors.kafka.admin import KafkaAdminError
-from connectors.postgres.database import redacted_url
+from connectors.postgres.database import database_address
 from millstream.settings import Settings
 from streams.recovery import default_recovery_dir, prepare_recovery
 from streams.runner import run_flow
@@ -84,7 +84,7 @@ def run_pipeline(name: str, build: Callable[[Settings], Dataflow], options: Flow
     mode = "following the topics" if options.follow else "until the end of each topic"
     metrics = f"; metrics on http://127.0.0.1:{options.metrics_port}/metrics" if options.metrics_port else ""
     console.print(f"{name}: Kafka {config.kafka.bootstrap_servers} -> PostgreSQL "
-                  f"{redacted_url(config.database.url.get_secret_value())}; {mode}, {options.workers} worker(s)"
+                  f"{database_address(config.database.url.get_secret_value())}; {mode}, {options.workers} worker(s)"
                   f"{metrics}; {start.note}", highlight=False, soft_wrap=True)
     with live_status(lambda: f"{name} | {flow_counts()}", summary=f"{name} finished"):
         run_flow(build(config), workers=options.workers, recovery_dir=start.directory,

@@ -49,6 +49,8 @@ def _summary(config: Settings) -> None:
             "(SELECT count(*) FROM gate_events) AS gate_events, "
             "(SELECT count(*) FROM stock_exceptions) AS exceptions, "
             "(SELECT count(*) FROM reorder_proposals WHERE closed_at IS NULL) AS open_proposals").fetchone()
+    if row is None:
+        return
     console.print(f"ledger: {row['movements']} movements, {row['gate_events']} gate passes, {row['exceptions']} "
                   f"stock exceptions, {row['open_proposals']} open reorder proposals", highlight=False)
 

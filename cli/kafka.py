@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli.common import EXIT_UNAVAILABLE, console, fail, settings
+from cli.common import EXIT_UNAVAILABLE, console, fail, require, settings
 from connectors.kafka.admin import KafkaAdminError, create_topics
 from connectors.kafka.topics import TOPICS
 
@@ -16,7 +16,9 @@ def create_topics_command(
     timeout: float = typer.Option(30.0, help="Seconds to wait for the broker."),
 ) -> None:
     """Create the declared topics that do not exist yet (idempotent)."""
-    kafka = settings().kafka
+    config = settings()
+    require(config, kafka=True)
+    kafka = config.kafka
     try:
         results = create_topics(kafka, TOPICS, timeout_s=timeout)
     except KafkaAdminError as exc:

@@ -2,41 +2,90 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import typer
+from bytewax.dataflow import Dataflow
 
-from cli.common import EXIT_UNAVAILABLE, console, fail, settings
-from connectors.postgres.database import DatabaseError
-from millstream.errors import ScenarioError
+from cli.common import console, fail
+from cli.flows import (
+    FlowOptions,
+    Follow,
+    FromBeginning,
+    MetricsPort,
+    RecoveryDir,
+    SnapshotInterval,
+    Workers,
+    run_pipeline,
+)
+from cli.models import train_model
+from millstream.errors import MillstreamError
+from millstream.masterdata import read_scenario
+from millstream.settings import Settings
 from models.artifact import Registry
+from models.training import TrainOptions
+from simulators.config import simulation_config
+from simulators.plant.offline import run_to_failure, write_histories
 from streams.maintenance import build_flow
-from streams.runner import run_flow
+
+BOOTSTRAP_UNITS = 10  # run-to-failure histories per machine kind for a first, quick plant model
+
+
+def ensure_plant_model(config: Settings, scenario_file: Path) -> None:
+    """When no plant model is promoted: simulate run-to-failure histories of the scenario's machine kinds with
+    its plant physics, train a quick model (with a progress bar) and promote it."""
+    registry = Registry(config.maintenance.model_registry)
+    if config.maintenance.dataset != "plant" or registry.promoted("plant") is not None:
+        return
+    scenario = read_scenario(scenario_file)
+    kinds = sorted({m.kind for m in scenario.machines}) or ["lathe"]
+    work = registry.root / "bootstrap"
+    work.mkdir(parents=True, exist_ok=True)
+    data = work / "plant-histories.csv"
+    params = simulation_config(scenario).plant
+    rows = write_histories(itertools.chain.from_iterable(
+        run_to_failure(BOOTSTRAP_UNITS, seed=7, params=params, kind=k) for k in kinds), data)
+    console.print(f"maintenance: no plant model promoted; training one on {rows} simulated samples of "
+                  f"{BOOTSTRAP_UNITS * len(kinds)} run-to-failure histories ({', '.join(kinds)})", highlight=False)
+    meta = train_model("plant", data, work / "model", TrainOptions(search=1, folds=3, max_iter=100,
+                                                                   importance_rows=500))
+    registry.promote(work / "model")
+    cv = meta["cv"]
+    console.print(f"maintenance: promoted {meta['model_id']} (CV RMSE {cv['cv_rmse_capped']} h, interval coverage "
+                  f"{cv['interval_coverage_measured']:.0%})", highlight=False)
 
 
 def maintenance(
-    follow: bool = typer.Option(True, "--follow/--once", help="Keep consuming, or drain the topic and stop."),
-    workers: int = typer.Option(1, min=1, max=32, help="Bytewax worker threads in this process."),
-    recovery_dir: Path | None = typer.Option(
-        None, "--recovery-dir", help="Bytewax recovery directory: resume from snapshots instead of re-reading."),
+    follow: Follow = True,
+    workers: Workers = 1,
+    recovery_dir: RecoveryDir = None,
+    from_beginning: FromBeginning = False,
+    snapshot_interval: SnapshotInterval = 10.0,
+    metrics_port: MetricsPort = None,
+    train_if_missing: Path | None = typer.Option(
+        None, "--train-if-missing", help="Scenario file: when no plant model is promoted, train a quick one from "
+                                         "its plant physics first (millstream up does this on a first start)."),
 ) -> None:
     """Score machine health from telemetry.readings; alerts and ERP maintenance notifications on risk.
 
     Scores with the model promoted in the registry (`millstream models promote`), picking up a newly
-    promoted one without a restart. Sinks are idempotent: a restart adds no duplicate alert or ERP record.
+    promoted one without a restart. Resumes where the last run stopped; sinks are idempotent, so a restart
+    adds no duplicate score, alert or ERP record.
     """
-    s = settings()
-    try:
-        flow = build_flow(s, follow=follow)
-    except DatabaseError as exc:
-        fail(str(exc), EXIT_UNAVAILABLE)
-    except ScenarioError as exc:
-        fail(str(exc))
-    registry = Registry(s.maintenance.model_registry)
-    promoted = registry.promoted(s.maintenance.dataset)
-    model = promoted.name if promoted else f"none promoted yet in {registry.root} (windows wait unscored)"
-    mode = "following telemetry.readings" if follow else "until the end of telemetry.readings"
-    console.print(f"maintenance: {mode}, {workers} worker(s), {s.maintenance.dataset} model {model}",
-                  highlight=False)
-    run_flow(flow, workers=workers, recovery_dir=recovery_dir)
-    console.print("maintenance finished")
+
+    def build(config: Settings) -> Dataflow:
+        try:
+            if train_if_missing is not None:
+                ensure_plant_model(config, train_if_missing)
+            flow = build_flow(config, follow=follow)
+        except MillstreamError as exc:
+            fail(str(exc))
+        registry = Registry(config.maintenance.model_registry)
+        promoted = registry.promoted(config.maintenance.dataset)
+        model = promoted.name if promoted else f"none promoted yet in {registry.root} (windows wait unscored)"
+        console.print(f"maintenance: {config.maintenance.dataset} model {model}", highlight=False)
+        return flow
+
+    run_pipeline("maintenance", build,
+                 FlowOptions(follow, workers, recovery_dir, from_beginning, snapshot_interval, metrics_port))

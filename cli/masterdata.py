@@ -13,15 +13,21 @@ from connectors.postgres.database import DatabaseError, connect
 from connectors.postgres.masterdata import MASTERDATA_TABLES, load_scenario
 from millstream.errors import ScenarioError
 from millstream.masterdata import Scenario, read_scenario
+from simulators.config import SimulationError, simulation_config
 
 app = typer.Typer(help="ERP master data.", no_args_is_help=True)
 
 
 def _read(path: Path) -> Scenario:
+    """The whole scenario file, its ``simulation:`` parameters included, or exit naming file and field."""
     try:
-        return read_scenario(path)
+        scenario = read_scenario(path)
+        simulation_config(scenario)
     except ScenarioError as exc:
         fail(str(exc))
+    except SimulationError as exc:
+        fail(f"{path}: {exc}")
+    return scenario
 
 
 @app.command("validate")
@@ -29,7 +35,8 @@ def validate_command(file: Path = typer.Argument(..., help="Scenario file (.yaml
     """Check a scenario file without touching the database."""
     scenario = _read(file)
     console.print(f"{file}: valid scenario {scenario.name!r} ({len(scenario.machines)} machines, "
-                  f"{len(scenario.materials)} materials, {len(scenario.sites)} sites, {len(scenario.trucks)} trucks)")
+                  f"{len(scenario.materials)} materials, {len(scenario.sites)} sites, {len(scenario.trucks)} trucks; "
+                  "simulation parameters valid)")
 
 
 @app.command("load")

@@ -48,10 +48,12 @@ def train_command(
     search: int = typer.Option(6, "--search", min=1, max=50, help="Hyper-parameter settings tried (bounded)."),
     folds: int = typer.Option(5, "--folds", min=2, max=20, help="Unit-grouped CV folds."),
     seed: int = typer.Option(0, "--seed"),
+    max_iter: int | None = typer.Option(None, "--max-iter", min=10, help="Cap boosting iterations (a quick model)."),
 ) -> None:
     """Train a remaining-useful-life model and a failure-within-horizon classifier, with unit-grouped CV."""
     try:
-        meta = train_model(dataset, path, out, TrainOptions(search=search, folds=folds, seed=seed))
+        meta = train_model(dataset, path, out, TrainOptions(search=search, folds=folds, seed=seed,
+                                                                   max_iter=max_iter))
     except MillstreamError as exc:
         fail(str(exc))
     cv = meta["cv"]

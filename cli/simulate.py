@@ -23,7 +23,7 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
-from cli.common import EXIT_UNAVAILABLE, console, fail, settings
+from cli.common import EXIT_UNAVAILABLE, console, fail, require, settings
 from connectors.kafka.admin import KafkaAdminError, create_topics
 from connectors.kafka.producer import EventProducer
 from connectors.kafka.topics import FLEET_GPS, WAREHOUSE_RFID, Topic
@@ -110,7 +110,7 @@ async def _until_stopped(stop: asyncio.Event, duration: float | None, status: Ca
 
 
 def _utc(instant: datetime | None) -> datetime | None:
-    return None if instant is None or instant.tzinfo else instant.replace(tzinfo=UTC)
+    return instant if instant is None or instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
 @app.command("plant")
@@ -146,7 +146,7 @@ def plant_command(
         stop = asyncio.Event()
         try:
             server = PlantServer(scenario, port=port, seed=seed, speed=speed, truth=truth, start=run.clock.start,
-                                 origin=run.origin)
+                                 origin=run.origin, wall_start=run.clock.wall_start)
         except MillstreamError as exc:
             fail(str(exc))
         try:
@@ -171,9 +171,11 @@ def plant_command(
 def _publish(kind: str, topic: Topic, timeline: Callable[[datetime], Iterable[Emission]], run: RunClock,
              duration: float | None, truth: GroundTruth, since: datetime | None,
              also: Callable[[Event], None] | None = None) -> PlayStats:
-    kafka = settings().kafka
+    config = settings()
+    require(config, kafka=True)
+    kafka = config.kafka
     try:
-        create_topics(kafka, [topic])
+        create_topics(kafka, [topic], timeout_s=10.0, align_existing=False)  # it only has to exist
     except KafkaAdminError as exc:
         fail(str(exc), EXIT_UNAVAILABLE)
     producer = EventProducer(kafka)
@@ -182,7 +184,7 @@ def _publish(kind: str, topic: Topic, timeline: Callable[[datetime], Iterable[Em
     console.print(f"{kind}: publishing to {topic.full_name(kafka)} on Kafka {kafka.bootstrap_servers}, simulated "
                   f"time from {clock.start:%Y-%m-%d %H:%M:%S}Z at x{speed:g}", highlight=False)
 
-    async def run() -> None:
+    async def publish() -> None:
         stop = asyncio.Event()
 
         def status() -> str:
@@ -201,7 +203,7 @@ def _publish(kind: str, topic: Topic, timeline: Callable[[datetime], Iterable[Em
         await _until_stopped(stop, duration, status, work)
 
     try:
-        asyncio.run(run())
+        asyncio.run(publish())
     finally:
         left = producer.flush(30)
         truth.close()

@@ -15,9 +15,8 @@ from typing import Any
 import psycopg
 import typer
 from pydantic import ValidationError
-from rich.table import Table
 
-from cli.common import EXIT_UNAVAILABLE, console, fail, settings
+from cli.common import EXIT_UNAVAILABLE, JsonOption, console, fail, print_rows, settings
 from connectors.erp.http_client import post_once
 from connectors.erp.models import ErpError, WebhookEndpointCreate
 from connectors.erp.signing import SignatureError, secret_key
@@ -124,15 +123,13 @@ def add_command(
 
 
 @app.command("list")
-def list_command() -> None:
+def list_command(as_json: bool = JsonOption) -> None:
     """The subscribed endpoints."""
     with _database() as conn:
         endpoints = list_endpoints(conn, limit=1000)
-    table = Table("id", "url", "event types", "mode", "enabled", "note")
-    for e in endpoints:
-        table.add_row(e.id, e.url, ", ".join(e.event_types) or "*", e.content_mode, "yes" if e.enabled else "no",
-                      e.disabled_reason or e.description)
-    console.print(table)
+    print_rows(["id", "url", "event types", "mode", "enabled", "note"],
+               [[e.id, e.url, ", ".join(e.event_types) or "*", e.content_mode, "yes" if e.enabled else "no",
+                 e.disabled_reason or e.description] for e in endpoints], as_json=as_json)
 
 
 @app.command("deliveries")
@@ -140,18 +137,20 @@ def deliveries_command(
     status: str = typer.Option(None, help="pending, delivered or dead."),
     endpoint: str = typer.Option(None, help="Only this endpoint id."),
     limit: int = typer.Option(50, min=1, max=10_000),
+    as_json: bool = JsonOption,
 ) -> None:
     """Recent deliveries (newest first)."""
     if status is not None and status not in ("pending", "delivered", "dead"):
         fail("--status: one of pending, delivered, dead")
     with _database() as conn:
         rows = list_deliveries(conn, status=status, endpoint_id=endpoint, limit=limit)
-    table = Table("id", "event", "endpoint", "key", "status", "attempts", "last", "next attempt")
+    lines = []
     for d in rows:
         last = str(d.last_status_code) if d.last_status_code is not None else (d.last_error or "")
-        table.add_row(str(d.id), d.event_id, d.endpoint_id, d.record_key, d.status, str(d.attempts), last[:40],
-                      d.next_attempt_at.isoformat() if d.status == "pending" else "")
-    console.print(table)
+        lines.append([str(d.id), d.event_id, d.endpoint_id, d.record_key, d.status, str(d.attempts), last,
+                      d.next_attempt_at.isoformat() if d.status == "pending" else ""])
+    print_rows(["id", "event", "endpoint", "key", "status", "attempts", "last", "next attempt"], lines,
+               as_json=as_json, ids=3)
 
 
 @app.command("replay")

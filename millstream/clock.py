@@ -32,6 +32,11 @@ class SimClock:
         # the monotonic clock's reading at wall_start: immune to wall-clock steps while the process runs
         self._wall0 = time.monotonic() - (0.0 if wall_start is None else time.time() - wall_start)
 
+    @property
+    def wall_start(self) -> float:
+        """The wall-clock instant (Unix seconds) at which this clock showed ``start``."""
+        return time.time() - (time.monotonic() - self._wall0)
+
     def elapsed_s(self) -> float:
         """Simulated seconds since ``start``."""
         return (time.monotonic() - self._wall0) * self.speed

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -60,11 +61,10 @@ class FeatureSpec:
                 "baseline": self.baseline}
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> FeatureSpec:
-        return cls(signals=tuple(data["signals"]), length=int(data["length"]),  # type: ignore[arg-type]
-                   tail=int(data["tail"]), vibration=tuple(data["vibration"]),  # type: ignore[arg-type]
-                   context=tuple(data["context"]), min_samples=int(data["min_samples"]),  # type: ignore[arg-type]
-                   baseline=int(data.get("baseline", 0)))  # type: ignore[call-overload]
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
+        return cls(signals=tuple(data["signals"]), length=int(data["length"]), tail=int(data["tail"]),
+                   vibration=tuple(data["vibration"]), context=tuple(data["context"]),
+                   min_samples=int(data["min_samples"]), baseline=int(data.get("baseline", 0)))
 
 
 def feature_names(spec: FeatureSpec) -> list[str]:

@@ -51,6 +51,8 @@ class TrainOptions:
     coverage: float = 0.9
     cuts_per_unit: int = 10
     importance_rows: int = 2000
+    #: Caps boosting iterations (quick models for tests and a first start; None = the search decides).
+    max_iter: int | None = None
 
 
 @dataclass
@@ -85,11 +87,18 @@ def _candidates(options: TrainOptions) -> list[dict[str, Any]]:
         cand = {k: v[int(rng.integers(len(v)))] for k, v in SEARCH_SPACE.items()}
         if cand not in out:
             out.append(cand)
+    if options.max_iter is not None:
+        out = [c | {"max_iter": min(c["max_iter"], options.max_iter)} for c in out]
     return out[: max(1, options.search)]
 
 
 def _regressor(params: dict[str, Any], seed: int) -> HistGradientBoostingRegressor:
     return HistGradientBoostingRegressor(**params, random_state=seed)
+
+
+def _classifier(options: TrainOptions) -> HistGradientBoostingClassifier:
+    return HistGradientBoostingClassifier(max_iter=min(200, options.max_iter or 200), learning_rate=0.05,
+                                          random_state=options.seed)
 
 
 def _test_like(oof: np.ndarray, h: Histories, options: TrainOptions) -> tuple[np.ndarray, np.ndarray]:
@@ -181,7 +190,7 @@ def train(h: Histories, options: TrainOptions | None = None, progress: Progress 
     p_oof = np.zeros(len(target))
     anomaly_auc = []
     for fit_rows, held_out in folds:
-        clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=options.seed)
+        clf = _classifier(options)
         p_oof[held_out] = clf.fit(x[fit_rows], failing[fit_rows]).predict_proba(x[held_out])[:, 1]
         iso = _isolation(x[fit_rows[healthy[fit_rows]]], options.seed)
         scores = -iso.score_samples(np.nan_to_num(x[held_out]))
@@ -208,8 +217,7 @@ def train(h: Histories, options: TrainOptions | None = None, progress: Progress 
     }
     regressor = _regressor(params, options.seed).fit(x, target)
     step("final regressor", done + 1, total)
-    classifier = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05,
-                                                random_state=options.seed).fit(x, failing)
+    classifier = _classifier(options).fit(x, failing)
     step("final classifier", done + 2, total)
     iso = _isolation(x[healthy], options.seed)
     threshold = float(np.quantile(-iso.score_samples(np.nan_to_num(x[healthy])), 0.99))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import bytewax.operators as op
 import orjson
@@ -150,8 +150,8 @@ def _production(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bo
         catalog, resume if resume is not None else CounterTracker(modulus=modulus)))
     branch = op.branch("deltas", op.map("unkey_counts", results, lambda kv: kv[1]),
                        lambda item: isinstance(item, ProductionDelta))
-    deltas: Stream[ProductionDelta] = branch.trues
-    problems = op.map("counter_letters", branch.falses, _problem_letter)
+    deltas = cast(Stream[ProductionDelta], branch.trues)
+    problems = op.map("counter_letters", cast(Stream[CounterProblem], branch.falses), _problem_letter)
 
     def counted(delta: ProductionDelta) -> ProductionDelta:
         PRODUCED_PARTS.labels(delta.machine_id, "good").inc(delta.good)
@@ -293,8 +293,8 @@ def build_flow(settings: Settings, scenario: Scenario, *, follow: bool = True) -
     opening = op.input("opening_stock", flow, _OpeningSource(opening_movements(scenario)))
     movements = op.merge("movements", opening, produced, op.map("gate_movement", gate_moves, lambda gm: gm[1]))
 
-    tracked = op.stateful_map("stock", op.key_on("by_material", movements, lambda m: m.material_id), _track_stock)
-    tracked = op.map("unkey_stock", tracked, lambda kv: kv[1])
+    keyed = op.stateful_map("stock", op.key_on("by_material", movements, lambda m: m.material_id), _track_stock)
+    tracked = op.map("unkey_stock", keyed, lambda kv: kv[1])
     ledger = partial(apply_movements, policies=catalog.policies)
     op.output("ledger", op.map("ledger_entry", tracked, _ledger_entry(catalog)),
               PostgresSink(db, ledger, "movements", publish=publish))

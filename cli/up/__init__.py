@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import time
+from importlib.util import find_spec
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
@@ -24,6 +25,7 @@ import typer
 from pydantic import SecretStr
 
 from cli.common import EXIT_INPUT, EXIT_UNAVAILABLE, console, fail, settings
+from cli.status import live_status
 from cli.up import prepare
 from cli.up.services import SERVICES, RunContext
 from cli.up.supervisor import Supervisor, SupervisorError
@@ -31,7 +33,7 @@ from connectors.postgres.database import DatabaseError, connect
 from connectors.postgres.embedded import EmbeddedPostgres
 from connectors.postgres.migrations import MigrationError
 from millstream.clock import SimClock
-from millstream.errors import MillstreamError
+from millstream.errors import MillstreamError, ScenarioError
 from millstream.masterdata import Scenario, read_scenario
 from millstream.settings import ENV_DELIMITER, ENV_PREFIX, DatabaseSettings
 from simulators.config import check_speed, simulation_config
@@ -41,7 +43,7 @@ __all__ = ["up_command"]
 CLOCK_SAVE_S = 2.0
 
 
-class _Stop(Exception):
+class _Stop(BaseException):
     """SIGINT or SIGTERM arrived."""
 
 
@@ -75,11 +77,16 @@ def _report(name: str, message: str) -> None:
 
 def _validate(scenario_file: Path, speed: float) -> Scenario:
     try:
-        scenario = read_scenario(scenario_file)
-        simulation_config(scenario)
         check_speed(speed)
     except MillstreamError as exc:
+        fail(f"--speed: {exc}", EXIT_INPUT)
+    try:
+        scenario = read_scenario(scenario_file)
+        simulation_config(scenario)
+    except ScenarioError as exc:
         fail(str(exc), EXIT_INPUT)
+    except MillstreamError as exc:
+        fail(f"{scenario_file}: {exc}", EXIT_INPUT)
     if not scenario.machines or not scenario.shipments:
         fail(f"{scenario_file}: the demo needs machines and shipments to simulate", EXIT_INPUT)
     return scenario
@@ -106,6 +113,9 @@ def up_command(
     api_port = port or config.api.port
     _check_port(api_port, "API and web UI", "--port")
     _check_port(plant_port, "simulated plant, OPC UA", "--plant-port")
+    if not _configured(ENV_PREFIX + "DATABASE" + ENV_DELIMITER + "URL") and find_spec("pgserver") is None:
+        fail("the embedded database needs the pgserver package (pip install 'millstream[embedded]'), or set "
+             "MILLSTREAM_DATABASE__URL to a PostgreSQL server", EXIT_INPUT)
     data_dir = data_dir.resolve()
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
     (data_dir / "run").mkdir(parents=True, exist_ok=True)
@@ -124,13 +134,14 @@ def up_command(
                                                  "logistics")}
     supervisor = Supervisor(ctx, data_dir / "run" / "status.json", _report)
     ctx.env[ENV_PREFIX + "API__RUN_STATUS_FILE"] = str(supervisor.status_file)
+    ctx.env[ENV_PREFIX + "DATA_DIR"] = str(data_dir)
     metrics_dir = data_dir / "run" / "metrics"  # every process's metrics, summed by the API's /metrics
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir()
     ctx.env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     console.print(f"[bold]millstream up[/] — scenario {scenario.name!r} at x{speed:g}, data in {data_dir}",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
     clock: SimClock | None = None
     code = 0
     try:
@@ -172,7 +183,8 @@ def _start(ctx: RunContext, supervisor: Supervisor, scenario: Scenario, configur
         if service.name == "postgres" and ctx.embedded_postgres is not None:
             if ctx.embedded_postgres.prepare():
                 _step("postgres", f"initialised {ctx.embedded_postgres.data_dir}")
-        supervisor.start(service)
+        with console.status(f"starting {service.name}"):
+            supervisor.start(service)
         if service.name == "kafka":
             address = ctx.broker_address_file.read_text().strip()
             ctx.env[ENV_PREFIX + "KAFKA__BOOTSTRAP_SERVERS"] = address
@@ -212,14 +224,15 @@ def _start(ctx: RunContext, supervisor: Supervisor, scenario: Scenario, configur
     _step("clock", f"{how}, x{ctx.speed:g}")
     for service in SERVICES[2:]:
         if service.enabled(ctx):
-            supervisor.start(service)
+            with console.status(f"starting {service.name}"):
+                supervisor.start(service)
             _step(service.name, service.describe(ctx) if service.description else "running")
     supervisor.status.phase = "running"
     console.print(f"\n[bold green]Millstream is up[/] in {time.monotonic() - t0:.0f} s\n"
                   f"  UI       http://127.0.0.1:{ctx.api_port}/\n"
                   f"  API docs http://127.0.0.1:{ctx.api_port}/docs  (metrics: /metrics)\n"
                   f"  OPC UA   {ctx.plant_endpoint}\n"
-                  f"  logs     {ctx.log_dir}", highlight=False)
+                  f"  logs     {ctx.log_dir}", highlight=False, soft_wrap=True)
     for role, token in keys.items():
         console.print(f"  API key ({role}): {token}", highlight=False, soft_wrap=True)
     console.print("Stop with Ctrl-C.")
@@ -227,13 +240,21 @@ def _start(ctx: RunContext, supervisor: Supervisor, scenario: Scenario, configur
 
 
 def _watch(supervisor: Supervisor, scenario: Scenario, clock: SimClock, ctx: RunContext) -> None:
+    def status() -> str:
+        services = supervisor.status.services
+        running = sum(1 for s in services if s.state in ("running", "finished"))
+        restarts = sum(s.restarts for s in services)
+        return (f"up | simulated {clock.now():%Y-%m-%d %H:%M:%S}Z x{ctx.speed:g} | {running}/{len(services)} "
+                f"services running | {restarts} restarts | http://127.0.0.1:{ctx.api_port}/")
+
     saved = time.monotonic()
-    while True:
-        supervisor.watch_once()
-        if time.monotonic() - saved >= CLOCK_SAVE_S:
-            _save_clock(ctx, scenario, clock)
-            saved = time.monotonic()
-        time.sleep(0.5)
+    with live_status(status, interval_s=30.0, summary="run"):
+        while True:
+            supervisor.watch_once()
+            if time.monotonic() - saved >= CLOCK_SAVE_S:
+                _save_clock(ctx, scenario, clock)
+                saved = time.monotonic()
+            time.sleep(0.5)
 
 
 def _save_clock(ctx: RunContext, scenario: Scenario, clock: SimClock) -> None:

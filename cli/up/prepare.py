@@ -120,9 +120,10 @@ def ensure_erp_endpoint(conn: Any, url: str, secret: str) -> str:
     return create_endpoint(conn, spec, allow_private_targets=True).id
 
 
-def replay_since(state: RunClockState, speed: float, wall_margin_s: float = 60.0) -> datetime | None:
-    """Where fleet and gates replay from on a resumed run: shortly before the clock stopped, so events that
-    were published but not yet stored when the last run stopped are sent again (the sinks drop repeats)."""
+def replay_since(state: RunClockState, speed: float, wall_margin_s: float = 60.0) -> datetime:
+    """Where fleet and gates play their timelines from: the run's start, or on a resumed run shortly before the
+    clock stopped, so events that were published but not yet stored when the last run stopped are sent again
+    (the sinks drop repeats by id). Events between this instant and a simulator's start are sent at once."""
     if not state.resumed:
-        return None
+        return state.resume_at
     return max(state.origin, state.resume_at - timedelta(seconds=wall_margin_s * speed))

@@ -35,7 +35,7 @@ class TopicResult:
     note: str = ""
 
 
-def probe(settings: KafkaSettings, timeout_s: float = 10.0) -> None:
+def probe(settings: KafkaSettings, timeout_s: float = 8.0) -> None:
     """Raise :class:`KafkaAdminError` (one line naming the broker) unless it answers within ``timeout_s``.
     librdkafka's own connection-refused log lines are silenced for this probe: the error says it once."""
     admin = AdminClient({**admin_config(settings), "log_level": 0})
@@ -48,9 +48,12 @@ def probe(settings: KafkaSettings, timeout_s: float = 10.0) -> None:
 
 
 def create_topics(
-    settings: KafkaSettings, topics: Iterable[Topic] = TOPICS, timeout_s: float = 30.0
+    settings: KafkaSettings, topics: Iterable[Topic] = TOPICS, timeout_s: float = 30.0, *,
+    align_existing: bool = True,
 ) -> list[TopicResult]:
-    """Create each topic that does not exist; report existing ones (and partition-count drift)."""
+    """Create each topic that does not exist; report existing ones (and partition-count drift). With
+    ``align_existing=False`` existing topics' configuration is left as it is (producers that only need the
+    topic to exist; brokers without AlterConfigs, such as the embedded one)."""
     admin = AdminClient(admin_config(settings))
     try:
         metadata = admin.list_topics(timeout=timeout_s)
@@ -91,9 +94,9 @@ def create_topics(
                     reason = error.str() if isinstance(error, KafkaError) else str(exc)
                     msg = f"cannot create topic {name} on {settings.bootstrap_servers}: {reason}"
                     raise KafkaAdminError(msg) from None
-    existing = [t for t in topics if t not in missing and t.config]
-    if existing:
-        _align_configs(admin, settings, existing, timeout_s)
+    to_align = [t for t in topics if t not in missing and t.config]
+    if to_align and align_existing:
+        _align_configs(admin, settings, to_align, timeout_s)
     return [results[t.full_name(settings)] for t in topics]
 
 
@@ -110,6 +113,9 @@ def _align_configs(admin: AdminClient, settings: KafkaSettings, topics: list[Top
     for resource, future in futures.items():
         try:
             future.result(timeout=timeout_s)
+        except TimeoutError:
+            logger.warning("cannot update the configuration of topic %s: no answer within %.0f s", resource.name,
+                           timeout_s)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else exc
             logger.warning("cannot update the configuration of topic %s: %s", resource.name,

@@ -51,6 +51,7 @@ from connectors.opcua.errors import OpcuaError, OpcuaSecurityError
 from connectors.opcua.readings import MappedNode, ReadingFactory
 from connectors.opcua.security import require_security_allowed
 from millstream.events import DeadLetter, SensorReading, TimePolicy, utc_now
+from millstream.events.base import WITHOUT_TIME_CHECK
 from millstream.events.connectivity import EndpointState, EndpointStatus
 
 __all__ = ["Backoff", "EndpointSession", "SessionItem"]
@@ -177,8 +178,11 @@ class EndpointSession:
 
     def _status(self, state: EndpointState, since: datetime, *, offline_since: datetime | None = None,
                 attempts: int = 0, reason: str | None = None) -> None:
-        self._put(EndpointStatus(endpoint=self.endpoint.name, url=self.endpoint.url, state=state, since=since,
-                                 offline_since=offline_since, attempts=attempts, reason=reason))
+        # ``since`` is this session's own clock (a simulated run's under `millstream up`): no wall-clock check
+        # here; the consumers check event time against the record's timestamp
+        self._put(EndpointStatus.model_validate(
+            {"endpoint": self.endpoint.name, "url": self.endpoint.url, "state": state, "since": since,
+             "offline_since": offline_since, "attempts": attempts, "reason": reason}, context=WITHOUT_TIME_CHECK))
 
     async def _sleep(self, seconds: float) -> None:
         assert self._stopping is not None

@@ -29,6 +29,7 @@ from connectors.opcua.config import ConnectorConfig, EndpointConfig
 from connectors.opcua.errors import OpcuaSecurityError
 from connectors.opcua.security import check_credentials
 from connectors.opcua.session import Backoff, EndpointSession, SessionItem
+from millstream.clock import process_clock
 from millstream.events import SensorReading, TimePolicy, utc_now
 from millstream.settings import Settings
 
@@ -142,6 +143,7 @@ class OpcuaSource(FixedPartitionedSource[SessionItem, None]):
             endpoint, pki_dir=self.pki_dir, allow_insecure=opcua.allow_insecure,
             backoff=Backoff(opcua.reconnect_initial_s, opcua.reconnect_max_s),
             time_policy=TimePolicy.from_settings(self.settings.events),
+            clock=process_clock(self.settings.clock).now,  # a simulated run's clock under `millstream up`
         )
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> EndpointPartition:

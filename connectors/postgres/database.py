@@ -10,11 +10,17 @@ from psycopg_pool import ConnectionPool
 
 from millstream.settings import DatabaseSettings
 
-__all__ = ["DatabaseError", "connect", "create_pool", "redacted_url"]
+__all__ = ["DatabaseError", "connect", "create_pool", "database_address", "redacted_url"]
 
 
 class DatabaseError(Exception):
     """The database refused or could not be reached; the message never carries the password."""
+
+
+def database_address(url: str) -> str:
+    """``host:port/dbname`` of ``url`` (no user, no password): how messages name the database."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    return f"{info.get('host') or 'localhost'}:{info.get('port') or 5432}/{info.get('dbname') or ''}"
 
 
 def redacted_url(url: str) -> str:
@@ -32,7 +38,7 @@ def connect(settings: DatabaseSettings, *, autocommit: bool = False) -> psycopg.
         return psycopg.connect(url, autocommit=autocommit, row_factory=dict_row, connect_timeout=10)
     except psycopg.OperationalError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        msg = f"cannot connect to PostgreSQL at {redacted_url(url)}: {first_line}"
+        msg = f"cannot connect to PostgreSQL at {database_address(url)}: {first_line}"
         raise DatabaseError(msg) from None
 
 

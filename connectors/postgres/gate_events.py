@@ -44,7 +44,8 @@ def query_gate_events(conn: Any, *, since: datetime | None = None, until: dateti
                       location_id: str | None = None, epc_uri: str | None = None,
                       after: tuple[datetime, str] | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """Gate events (with their movement's destination and reference) in (time, id) order, from ``after``."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if since is not None:
         where.append("g.first_seen_at >= %s")
         params.append(since)

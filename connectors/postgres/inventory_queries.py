@@ -38,7 +38,8 @@ def list_stock(conn: Any, *, material_id: str | None = None, location_id: str | 
                limit: int = 500, offset: int = 0) -> list[dict[str, Any]]:
     """Stock rows per material x location with their lots, stock policy and the last 24 h of hourly demand
     (``hourly``: hours ago -> quantity) relative to the latest movement (``as_of``)."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if material_id is not None:
         where.append("l.material_id = %s")
         params.append(material_id)
@@ -54,7 +55,8 @@ def list_movements(conn: Any, *, movement_type: list[str] | None = None, materia
                    location_id: str | None = None, reference: str | None = None, since: datetime | None = None,
                    until: datetime | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     """Movements, newest first."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if movement_type:
         where.append("movement_type = ANY(%s)")
         params.append(movement_type)
@@ -82,7 +84,8 @@ def list_movements(conn: Any, *, movement_type: list[str] | None = None, materia
 def list_exceptions(conn: Any, *, material_id: str | None = None, location_id: str | None = None,
                     limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     """Stock exceptions, newest first, with the movement that caused each."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if material_id is not None:
         where.append("e.material_id = %s")
         params.append(material_id)

@@ -185,8 +185,9 @@ class PostgresSink(DynamicSink[X], Generic[X]):
     """``op.output("store", stream, PostgresSink(settings.database, store_readings, "readings"))``.
 
     ``publish`` receives the dead letters of refused rows after they are stored (e.g. to send them to the
-    ``dlq`` topic too). ``keep_rejects=False`` is for the dead-letter sink itself: a refused dead letter is
-    logged, not dead-lettered again.
+    ``dlq`` topic too; flows fed by Kafka pass :class:`streams.kafka_io.DlqPublisher` so that ``dlq`` and
+    ``dead_letters`` hold the same letters). The dead-letter sink itself (``store_dead_letters``, or
+    ``keep_rejects=False``) logs a refused dead letter instead of dead-lettering it again.
     """
 
     def __init__(
@@ -202,7 +203,8 @@ class PostgresSink(DynamicSink[X], Generic[X]):
         self.write = write
         self.what = what
         self.publish = publish
-        self.keep_rejects = keep_rejects
+        # The dead-letter sink never dead-letters its own refusals (that would loop): they are logged.
+        self.keep_rejects = keep_rejects and write is not store_dead_letters
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _Partition[X]:
         return _Partition(self, step_id)

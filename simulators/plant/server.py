@@ -89,7 +89,8 @@ class PlantServer:
 
     def __init__(self, scenario: Scenario, *, port: int | None = None, host: str = "127.0.0.1", seed: int = 0,
                  speed: float = 1.0, start: datetime | None = None, params: PlantParameters | None = None,
-                 truth: GroundTruth | None = None, origin: datetime | None = None) -> None:
+                 truth: GroundTruth | None = None, origin: datetime | None = None,
+                 wall_start: float | None = None) -> None:
         _, default_port, self._path = _endpoint_parts(scenario)
         self.params = params or simulation_config(scenario).plant
         self.speed = check_speed(speed)
@@ -102,6 +103,7 @@ class PlantServer:
         self.simulation.advance(self.start_time, 0.0)  # the state at the start instant, before the first tick
         self.dt_s = self.speed / self.params.update_hz
         self.clock: SimClock | None = None
+        self._wall_start = wall_start  # a shared run clock: start showed at this wall instant
         self.ticks = 0
         self.value_changes = 0
         self._server: Server | None = None
@@ -168,7 +170,7 @@ class PlantServer:
 
     async def __aenter__(self) -> PlantServer:
         await self.start()
-        self.clock = SimClock(self.start_time, self.speed)
+        self.clock = SimClock(self.start_time, self.speed, self._wall_start)
         self._loop_task = asyncio.create_task(self._run(), name="plant-simulation")
         return self
 

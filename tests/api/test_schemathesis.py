@@ -89,7 +89,7 @@ body_operations = hostile.include(method=["POST", "PUT", "PATCH"])
 
 
 @body_operations.parametrize()
-@settings(max_examples=8, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+@settings(max_examples=5, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=list(HealthCheck))
 def test_hostile_bodies_get_no_server_error(case: schemathesis.Case, tokens: dict[str, str]) -> None:
     response = case.call(headers=auth(tokens["admin"]))

@@ -45,7 +45,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path,
     train, test, rul, ruls = _split(tmp)
     out = tmp / "model"
     result = runner.invoke(app, ["train", "--dataset", "cmapss", str(train), "--out", str(out), "--search", "2",
-                                 "--folds", "3"])
+                                 "--folds", "3", "--max-iter", "120"])
     assert result.exit_code == 0, result.output
     assert "test-like RMSE" in result.output and "interval coverage" in result.output
     return out, test, rul, ruls

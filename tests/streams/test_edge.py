@@ -3,7 +3,9 @@ letter that fits the dlq topic and the dead_letters table; and the verdict depen
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,13 +18,15 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from connectors.kafka.producer import timestamp_ms
-from connectors.kafka.topics import DLQ_MAX_MESSAGE_BYTES
+from connectors.kafka.topics import DLQ_MAX_MESSAGE_BYTES, TOPICS
+from millstream import events as events_package
 from millstream.errors import DecodeError
 from millstream.events import DeadLetter, Event, GpsPing, RfidRead, SensorReading, TimePolicy
 from millstream.events.alerts import Alert
 from millstream.events.base import storable_text
 from millstream.events.connectivity import EndpointStatus
 from millstream.events.erp import ErpRecord
+from millstream.events.maintenance import MaintenanceScore
 from millstream.events.outputs import OutputEvent
 from millstream.serde import decode, encode
 from streams.edge import admit
@@ -44,6 +48,9 @@ SEEDS: dict[type[BaseModel], dict[str, Any]] = {
     Alert: {"subject_kind": "machine", "subject_id": "CNC-01", "alert_type": "maintenance.test", "domain":
             "maintenance", "severity": "major", "opened_at": "2026-06-01T11:59:00Z",
             "occurred_at": "2026-06-01T11:59:00Z", "evidence": {"value": 97.5}},
+    MaintenanceScore: {"machine_id": "CNC-01", "at": "2026-06-01T11:59:00Z", "model_id": "m1", "health": 90,
+                       "rul": 100, "rul_low": 80, "rul_high": 120, "rul_unit": "h", "horizon": 24, "p_fail": 0.1,
+                       "anomaly": 0.5, "confidence": "high", "valid_share": 1.0},
     ErpRecord: {"subject_kind": "shipment", "subject_id": "S1", "occurred_at": "2026-06-01T11:59:00Z",
                 "record_type": "shipment.eta_update", "record_key": "S1", "erp_keys": {"shipment_number": "S1"},
                 "payload": {"minute": 1}},
@@ -51,6 +58,9 @@ SEEDS: dict[type[BaseModel], dict[str, Any]] = {
 
 
 def _event_types(base: type = Event) -> set[type]:
+    """Every subclass of ``base``, with every module of ``millstream.events`` imported first."""
+    for module in pkgutil.iter_modules(events_package.__path__):
+        importlib.import_module(f"{events_package.__name__}.{module.name}")
     found = set()
     for sub in base.__subclasses__():
         found |= {sub, *_event_types(sub)}
@@ -58,8 +68,11 @@ def _event_types(base: type = Event) -> set[type]:
 
 
 def test_every_event_type_has_a_seed() -> None:
-    """The property tests below cover every event type there is (abstract bases aside)."""
-    assert _event_types() - {OutputEvent} <= set(SEEDS)
+    """The property tests below cover every event type of ``millstream.events`` (abstract bases aside) and
+    every type a topic carries."""
+    declared = {t for t in _event_types() if t.__module__.startswith(events_package.__name__ + ".")}
+    assert declared - {OutputEvent} <= set(SEEDS)
+    assert {t.event_type for t in TOPICS} <= set(SEEDS)
     for model, seed in SEEDS.items():
         assert isinstance(model.model_validate(seed, context={"time_policy": POLICY, "now": NOW}), model)
 

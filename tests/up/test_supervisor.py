@@ -103,12 +103,12 @@ def test_stop_ends_every_process_group_in_time_even_one_that_ignores_sigterm(tmp
     spawner = (f"import subprocess, sys, time, pathlib; p = subprocess.Popen([sys.executable, '-c', "
                f"'import time; time.sleep(60)']); pathlib.Path({str(grandchild_file)!r}).write_text(str(p.pid)); "
                "time.sleep(60)")
-    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('x', flush=True); " \
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('RE' + 'ADY', flush=True); " \
                "time.sleep(60)"
     supervisor.start(Service("spawner", lambda _: _python(spawner), ready=lambda _: grandchild_file.exists(),
                              stop_wave=0))
     supervisor.start(Service("stubborn", lambda _: _python(stubborn), stop_wave=1,
-                             ready=lambda _: "x" in (tmp_path / "logs" / "stubborn.log").read_text()))
+                             ready=lambda _: "READY" in (tmp_path / "logs" / "stubborn.log").read_text()))
     pids = [c.state.pid or 0 for c in supervisor.children] + [int(grandchild_file.read_text())]
     t0 = time.monotonic()
     killed = supervisor.stop(budget_s=4.0)
@@ -122,9 +122,30 @@ def test_stop_ends_every_process_group_in_time_even_one_that_ignores_sigterm(tmp
 def test_stop_uses_each_services_own_signal(tmp_path: Path) -> None:
     supervisor = Supervisor(_ctx(tmp_path), tmp_path / "status.json", lambda *_: None)
     code = ("import signal, sys, time; signal.signal(signal.SIGINT, lambda *_: (print('got SIGINT', flush=True), "
-            "sys.exit(0))); print('ready', flush=True); time.sleep(60)")
+            "sys.exit(0))); print('RE' + 'ADY', flush=True); time.sleep(60)")
     log = tmp_path / "logs" / "pg.log"
     supervisor.start(Service("pg", lambda _: _python(code), stop_signal=signal.SIGINT,
-                             ready=lambda _: "ready" in log.read_text()))
+                             ready=lambda _: "READY" in log.read_text()))
     assert supervisor.stop() == []
     assert "got SIGINT" in log.read_text()
+
+
+def test_a_running_service_that_stops_answering_is_unhealthy_until_it_answers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cli.up.supervisor.HEALTH_INTERVAL_S", 0.0)
+    answering = tmp_path / "answering"
+    answering.write_text("yes")
+    reports: list[tuple[str, str]] = []
+    supervisor = Supervisor(_ctx(tmp_path), tmp_path / "status.json", lambda name, msg: reports.append((name, msg)))
+    supervisor.start(Service("api", lambda _: _python("import time; time.sleep(60)"),
+                             ready=lambda _: answering.exists()))
+    try:
+        answering.unlink()
+        _watch_until(supervisor, lambda: supervisor.children[0].state.state == "unhealthy")
+        status = read_status(tmp_path / "status.json")
+        assert status is not None and "api" in status.problems()
+        answering.write_text("yes")
+        _watch_until(supervisor, lambda: supervisor.children[0].state.state == "running")
+        assert [msg.split(" ")[0] for _, msg in reports] == ["[red]not", "healthy"]
+    finally:
+        supervisor.stop()
