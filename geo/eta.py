@@ -80,6 +80,8 @@ class TripProgress:
     at: datetime
     samples: deque[tuple[datetime, float]] = field(default_factory=lambda: deque(maxlen=64))
     boundary: tuple[int, datetime] | None = None
+    #: this trip's own observations (segment -> pace), for the trips after it
+    paces: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ class EtaModel:
             if trip.boundary is not None and trip.boundary[0] == k - 1:
                 pace = (crossed - trip.boundary[1]).total_seconds() / seg
                 self.history.observe(k - 1, pace)
+                trip.paces[k - 1] = pace
             trip.boundary = (k, crossed)
         trip.progress, trip.at = progress, at
         trip.samples.append((at, progress))

@@ -31,6 +31,7 @@ from geo.eta import Eta, EtaModel, EtaParameters, RouteHistory, TripProgress
 from geo.fences import FenceSet, fences_from_scenario, route_fence_id, site_fence_id
 from geo.replay import target_progress
 from geo.route import RouteLine
+from logistics.fleet_history import ArrivedTrip, FleetHistory, TruckTrips
 from logistics.outputs import (
     AlertCondition,
     Beat,
@@ -75,6 +76,8 @@ class ShipmentProgress:
     eta: Eta | None = None
     estimated_at: datetime | None = None
     outside: bool = False
+    #: the route's segment history as the fleet had shown it when the trip departed
+    history: RouteHistory | None = None
 
 
 @dataclass
@@ -84,7 +87,7 @@ class TruckState:
     pings: TruckPings = field(default_factory=TruckPings)
     fences: VehicleFences = field(default_factory=VehicleFences)
     shipments: dict[str, ShipmentProgress] = field(default_factory=dict)
-    history: dict[str, RouteHistory] = field(default_factory=dict)  # by route key
+    trips: TruckTrips = field(default_factory=TruckTrips)  # its own arrived trips (the fleet's: Logistics.fleet)
     partition: int = 0
     beat: tuple[datetime, bool, str | None] | None = None
     dwell_sampled_at: datetime | None = None
@@ -109,7 +112,8 @@ class Logistics:
         self.eta_params = EtaParameters(segment_m=p.segment_m)
         self.routes = {sh.id: RouteLine(sh.route["coordinates"], self.fences.projection)
                        for shs in self.shipments.values() for sh in shs}
-        #: shipments driving the same line share its segment history (per truck: the flow is keyed by truck)
+        #: shipments driving the same line share its segment history, fleet-wide
+        self.fleet = FleetHistory()
         self.route_keys = {sh.id: stable_id("route", *(c for point in sh.route["coordinates"] for c in point[:2]))
                            for shs in self.shipments.values() for sh in shs}
         self.targets = {sid: target_progress(route, self.fences.shapes[self.fences.index_of[
@@ -117,6 +121,11 @@ class Logistics:
 
     def _shipment(self, shipment_id: str) -> Shipment:
         return next(sh for shs in self.shipments.values() for sh in shs if sh.id == shipment_id)
+
+    def resume(self, state: TruckState) -> TruckState:
+        """A truck's state back from a snapshot: its arrived trips rejoin the fleet's history."""
+        self.fleet.adopt(state.trips)
+        return state
 
     def check_truck(self, truck_id: str) -> None:
         """Raise :class:`UnknownTruck` (with the reason) for pings the flow cannot use."""
@@ -203,8 +212,11 @@ class Logistics:
         out.extend(self._advance(truck, state, shipment, step, event.time, event.lon, event.lat, evidence))
         if step == "departed":
             route = self.routes[shipment.id]
-            model = self._model(state, shipment)
-            progress.trip = model.start(event.time, route.progress(event.lon, event.lat))
+            progress.history = self.fleet.history(self.route_keys[shipment.id], event.time, self.eta_params.segment_m)
+            progress.trip = self._model(progress).start(event.time, route.progress(event.lon, event.lat))
+        if step == "arrived" and progress.trip is not None:
+            trip = ArrivedTrip(shipment.id, event.time, tuple(sorted(progress.trip.paces.items())))
+            self.fleet.arrived(state.trips, self.route_keys[shipment.id], trip)
         if step == "delivered":
             nxt = self.active(truck, state)
             if nxt is not None and site_fence_id(nxt.origin_site_id) in state.fences.inside():
@@ -245,7 +257,7 @@ class Logistics:
         out: list[Any] = []
         truck, at, evidence = ping.truck_id, ping.timestamp, (ping.id,)
         route = self.routes[shipment.id]
-        model = self._model(state, shipment)
+        model = self._model(progress)
         model.update(progress.trip, at, route.progress(ping.lon, ping.lat, progress.trip.progress))
         changed = progress.status == "departed" and progress.trip.progress >= self.params.in_transit_after_m
         if changed:
@@ -273,9 +285,10 @@ class Logistics:
                                      shipment.promised_to, eta, lateness)]
         return out
 
-    def _model(self, state: TruckState, shipment: Shipment) -> EtaModel:
-        history = state.history.setdefault(self.route_keys[shipment.id], RouteHistory(self.eta_params.segment_m))
-        return EtaModel(history, self.eta_params)
+    def _model(self, progress: ShipmentProgress) -> EtaModel:
+        if progress.history is None:
+            progress.history = RouteHistory(self.eta_params.segment_m)
+        return EtaModel(progress.history, self.eta_params)
 
     def _delay_condition(self, shipment: Shipment, truck: str, minutes: float, at: datetime, eta: Eta | None,
                          evidence: tuple[str, ...]) -> AlertCondition:

@@ -80,7 +80,7 @@ class _TruckLogic(StatefulLogic[tuple[int, GpsPing], Any, TruckState]):
 
     def __init__(self, logistics: Logistics, state: TruckState | None) -> None:
         self.logistics = logistics
-        self.state = state or TruckState()
+        self.state = TruckState() if state is None else logistics.resume(state)
         self.truck: str | None = None
 
     def on_item(self, value: tuple[int, GpsPing]) -> tuple[Iterable[Any], bool]:
