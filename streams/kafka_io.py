@@ -111,16 +111,18 @@ def read_events(
 
     clock = process_clock(settings.clock)
     lag = LagTracker(settings, stage)
+    received, accepted = EVENTS_IN.labels(stage), EVENTS_ACCEPTED.labels(stage)
+    latency = PROCESSING_LATENCY.labels(stage)
 
     def decode_message(msg: KafkaSourceMessage[bytes | None, bytes | None]) -> Any:
-        EVENTS_IN.labels(stage).inc()
+        received.inc()
         if msg.timestamp and msg.timestamp[1] > 0:
             age_s = clock.now().timestamp() - msg.timestamp[1] / 1000
-            PROCESSING_LATENCY.labels(stage).observe(max(0.0, age_s / clock.speed))
+            latency.observe(max(0.0, age_s / clock.speed))
         lag.seen(msg.topic, msg.partition, msg.offset)
         event = admit(msg, event_type, stage=stage, policy=policy, max_bytes=max_bytes)
         if not isinstance(event, DeadLetter):
-            EVENTS_ACCEPTED.labels(stage).inc()
+            accepted.inc()
         return event if tag is None or isinstance(event, DeadLetter) else tag(msg, event)
 
     def consumer_error(err: KafkaError[bytes | None, bytes | None]) -> DeadLetter:

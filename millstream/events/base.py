@@ -96,11 +96,16 @@ def storable_text(value: str) -> str | None:
     """Why ``value`` cannot be stored as PostgreSQL text or encoded as UTF-8 JSON, or ``None`` when it can."""
     if "\x00" in value:
         return "contains a NUL character"
+    if value.isascii():  # the common case, checked in constant time: nothing to encode
+        return None
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         return "contains a lone surrogate (not valid Unicode text)"
     return None
+
+
+_NO_TEXT = frozenset({int, float, bool, datetime, timedelta})
 
 
 def unstorable_text(value: object, path: str = "") -> str | None:
@@ -112,8 +117,12 @@ def unstorable_text(value: object, path: str = "") -> str | None:
         problem = storable_text(value)
         return f"{path}: {problem}" if problem else None
     if isinstance(value, BaseModel):
-        items = ((f"{path}.{k}" if path else k, v) for k, v in value.__dict__.items())
-        return next((p for name, v in items if (p := unstorable_text(v, name))), None)
+        for k, v in value.__dict__.items():
+            if v is None or type(v) in _NO_TEXT:  # numbers and times: nothing to look into
+                continue
+            if problem := unstorable_text(v, f"{path}.{k}" if path else k):
+                return problem
+        return None
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str) and (problem := storable_text(key)):
