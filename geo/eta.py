@@ -162,21 +162,27 @@ class EtaModel:
         recent = self._recent_pace(trip)
         fallback = self._average_pace(trip) or recent
         seg = self.history.segment_m
-        pos, seconds, spread = trip.progress, 0.0, 0.0
-        while pos < target_m - 1e-6:
+        segments, horizon, ratio, start = self.history.segments, p.horizon_m, p.recent_ratio, trip.progress
+        near_fallback = min(max(recent, fallback / ratio), fallback * ratio)
+        pos, seconds, spread, w = trip.progress, 0.0, 0.0, 1.0
+        end_m = target_m - 1e-6
+        while pos < end_m:
             k = math.floor(pos / seg)
             end = min((k + 1) * seg, target_m)
             length = end - pos
-            w = math.exp(-(pos - trip.progress) / p.horizon_m)
-            known = self.history.pace(k)
-            usual = fallback if known is None else known[0]
-            near = min(max(recent, usual / p.recent_ratio), usual * p.recent_ratio)
-            if known is None:
-                pace = w * near + (1 - w) * fallback
+            if w > 1e-12:  # beyond ~16 horizons the recent pace weighs nothing: skip the exponential
+                w = math.exp(-(pos - start) / horizon)
+            else:
+                w = 0.0
+            stats = segments.get(k)
+            if stats is None or stats.n == 0:
+                pace = w * near_fallback + (1 - w) * fallback
                 spread += 0.3 * length * pace
             else:
-                pace = w * near + (1 - w) * known[0]
-                spread += (1 - w) * length * known[1] + w * 0.2 * length * near
+                usual = stats.mean
+                near = min(max(recent, usual / ratio), usual * ratio)
+                pace = w * near + (1 - w) * usual
+                spread += (1 - w) * length * stats.sd + w * 0.2 * length * near
             seconds += length * pace
             pos = end
         band = max(_Z80 * spread, p.min_band.total_seconds())
