@@ -162,14 +162,13 @@ class FenceSet:
         else:
             b = self._bounds
             candidates = np.flatnonzero((b[:, 0] <= x) & (x <= b[:, 2]) & (b[:, 1] <= y) & (y <= b[:, 3]))
-        if len(candidates) == 0:
+        n = len(candidates)
+        if n == 0:
             return {}
-        candidates = candidates[shapely.contains_xy(self.outer[candidates], x, y)]  # one call for all of them
-        if len(candidates) == 0:
-            return {}
-        inside = shapely.contains_xy(self.shapes[candidates], x, y)
-        return {self._ids[i]: INSIDE if ok else BAND for i, ok in zip(candidates.tolist(), inside.tolist(),
-                                                                         strict=True)}
+        # one call for the outer shapes and the fences of all candidates (prepared point-in-polygon)
+        hit = shapely.contains_xy(np.concatenate((self.outer[candidates], self.shapes[candidates])), x, y).tolist()
+        ids = self._ids
+        return {ids[i]: INSIDE if hit[n + j] else BAND for j, i in enumerate(candidates.tolist()) if hit[j]}
 
 
 def _feature_id(feature: dict[str, Any], i: int) -> str:

@@ -120,6 +120,8 @@ def unstorable_text(value: object, path: str = "") -> str | None:
         for k, v in value.__dict__.items():
             if v is None or type(v) in _NO_TEXT:  # numbers and times: nothing to look into
                 continue
+            if type(v) is str and v.isascii() and "\x00" not in v:  # the common case, without a call
+                continue
             if problem := unstorable_text(v, f"{path}.{k}" if path else k):
                 return problem
         return None
