@@ -14,6 +14,7 @@ only the ``keep`` most recent trips count.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -53,22 +54,27 @@ class FleetHistory:
     keep: int = 30
     settled: timedelta = timedelta(minutes=30)
     trips: dict[str, dict[str, ArrivedTrip]] = field(default_factory=dict)
+    #: the workers of one process are threads sharing this history
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def arrived(self, own: TruckTrips, route: str, trip: ArrivedTrip) -> None:
         """A truck's trip on ``route`` arrived: into its own record and the fleet's."""
         _add(own.trips, route, trip, self.keep)
-        _add(self.trips, route, trip, self.keep)
+        with self._lock:
+            _add(self.trips, route, trip, self.keep)
 
     def adopt(self, own: TruckTrips) -> None:
         """A truck's state came back from a snapshot: its trips join the fleet's."""
-        for route, trips in own.trips.items():
-            for trip in trips.values():
-                _add(self.trips, route, trip, self.keep)
+        with self._lock:
+            for route, trips in own.trips.items():
+                for trip in trips.values():
+                    _add(self.trips, route, trip, self.keep)
 
     def history(self, route: str, departed: datetime, segment_m: float) -> RouteHistory:
         """The route's segment history for a trip departing at ``departed``."""
         history = RouteHistory(segment_m)
-        usable = [t for t in self.trips.get(route, {}).values() if t.arrived <= departed - self.settled]
+        with self._lock:
+            usable = [t for t in self.trips.get(route, {}).values() if t.arrived <= departed - self.settled]
         for trip in sorted(usable, key=lambda t: (t.arrived, t.trip_id)):
             for segment, pace in trip.paces:
                 history.observe(segment, pace)
