@@ -14,6 +14,7 @@ from master data (:func:`fences_from_scenario`: each site's geofence, each shipm
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,8 @@ DEFAULT_CORRIDOR_M = 150.0
 INSIDE, BAND = 2, 1
 #: Up to this many fences, a one-point query tests bounding boxes in plain Python (numpy's call overhead loses).
 _SMALL = 64
+_CELL_M = 1000.0
+_NONE = np.zeros(0, dtype=np.intp)
 
 
 class GeofenceError(DecodeError):
@@ -120,6 +123,20 @@ class FenceSet:
         self._bounds = shapely.bounds(self.outer) if len(self.outer) else np.zeros((0, 4))
         self._ids = [f.id for f in self.fences]
         self._box_list = [tuple(row) for row in self._bounds.tolist()]
+        self._grid = self._cells() if len(self._box_list) <= _SMALL else {}
+
+    def _cells(self) -> dict[tuple[int, int], np.ndarray]:
+        """For one-point queries: per ``_CELL_M`` square, the fences whose outer shape touches it."""
+        cells: dict[tuple[int, int], list[int]] = {}
+        for i, (x0, y0, x1, y1) in enumerate(self._box_list):
+            keys = [(cx, cy) for cx in range(math.floor(x0 / _CELL_M), math.floor(x1 / _CELL_M) + 1)
+                    for cy in range(math.floor(y0 / _CELL_M), math.floor(y1 / _CELL_M) + 1)]
+            k = np.array(keys, dtype=float)
+            boxes = shapely.box(k[:, 0] * _CELL_M, k[:, 1] * _CELL_M, (k[:, 0] + 1) * _CELL_M, (k[:, 1] + 1) * _CELL_M)
+            for key, touches in zip(keys, shapely.intersects(self.outer[i], boxes).tolist(), strict=True):
+                if touches:
+                    cells.setdefault(key, []).append(i)
+        return {key: np.array(fences, dtype=np.intp) for key, fences in cells.items()}
 
     def _metric_shape(self, fence: Fence) -> BaseGeometry:
         proj = self.projection
@@ -157,8 +174,7 @@ class FenceSet:
         numpy, then point-in-polygon on the few candidates — a one-point query without the tree's overhead."""
         x, y = self.projection.xy(lon, lat)
         if len(self._box_list) <= _SMALL:
-            candidates = np.array([i for i, (x0, y0, x1, y1) in enumerate(self._box_list)
-                                   if x0 <= x <= x1 and y0 <= y <= y1], dtype=np.intp)
+            candidates = self._grid.get((math.floor(x / _CELL_M), math.floor(y / _CELL_M)), _NONE)
         else:
             b = self._bounds
             candidates = np.flatnonzero((b[:, 0] <= x) & (x <= b[:, 2]) & (b[:, 1] <= y) & (y <= b[:, 3]))

@@ -152,3 +152,23 @@ def test_fleet_clock_waits_for_the_slowest_partition_and_counts_idleness_in_inpu
         ("A", 1.0, T0 + timedelta(minutes=10))]
     beat("A", 5, 0)  # a buffered fix arrives with an old time: cleared, stamped when learnt
     assert (out[-1].condition.value, out[-1].condition.at) == (0.0, T0 + timedelta(minutes=10))
+
+
+def test_one_point_memberships_agree_with_the_vectorised_classification() -> None:
+    # the flow's per-ping query (a grid of 1 km cells) against classify (STRtree), fence and hysteresis band
+    rng = random.Random(7)
+    fences = [Fence("circle", "circle", Point(-2.99, 53.41), radius_m=400),
+              Fence("poly", "polygon", Polygon([(-2.98, 53.40), (-2.95, 53.40), (-2.95, 53.42), (-2.98, 53.42)])),
+              Fence("corridor", "corridor", LineString([(-3.0, 53.39), (-2.9, 53.43), (-2.8, 53.40)]), buffer_m=150,
+                    line_ll=LineString([(-3.0, 53.39), (-2.9, 53.43), (-2.8, 53.40)]))]
+    fs = FenceSet(fences, hysteresis_m=60)
+    lon = np.array([rng.uniform(-3.01, -2.79) for _ in range(3000)])
+    lat = np.array([rng.uniform(53.38, 53.44) for _ in range(3000)])
+    pi, fi, level = fs.classify(lon, lat)
+    expected: dict[int, dict[str, int]] = {}
+    for p, f, lv in zip(pi.tolist(), fi.tolist(), level.tolist(), strict=True):
+        expected.setdefault(p, {})[fences[f].id] = lv
+    assert len(expected) > 300  # many points in some fence or band, of every kind
+    assert {f for levels in expected.values() for f in levels} == {"circle", "poly", "corridor"}
+    for p in range(len(lon)):
+        assert fs.memberships(float(lon[p]), float(lat[p])) == expected.get(p, {}), p
