@@ -9,8 +9,8 @@ same run as its baseline, on a fresh database of ``MILLSTREAM_DATABASE__URL``'s 
   Bytewax flow** on the same movements (same source, key by material, a no-op sink) and vs a bare flow whose
   sink COPYs the same rows into a table (the cheapest durable write);
 - **RFID**: reads/s from the wire format through validation, EPC decode + look-up, per-tag sessions and the
-  pass decision (the flow's own operator), vs a bare Bytewax flow on the same payloads (validation, key by
-  EPC, no-op sink);
+  pass decision in event time (the flow's own :func:`streams.inventory.gate_passes`), vs a bare Bytewax flow
+  on the same payloads (validation, key by EPC, no-op sink);
 - **sink**: ``apply_movements`` (idempotent insert, FIFO lots, allocations, outbox postings in one transaction
   per batch) vs raw ``COPY FROM STDIN`` and vs ``executemany`` INSERT of the same movement rows.
 
@@ -45,15 +45,15 @@ from millstream.inventory import gates
 from millstream.inventory.backflush import production_movements
 from millstream.inventory.catalog import Catalog
 from millstream.inventory.counters import COUNTER_TAGS, CounterTracker, ProductionDelta
-from millstream.inventory.gates import TagSession, decide_pass, identify, pass_movement
+from millstream.inventory.gates import decide_pass, identify, pass_movement
 from millstream.inventory.movements import Movement
 from millstream.masterdata import Scenario, read_scenario
 from millstream.serde import decode, encode
-from millstream.settings import DatabaseSettings, load_settings
+from millstream.settings import DatabaseSettings, InventorySettings, load_settings
 from simulators.gates.simulation import GateSimulation
 from simulators.plant.readings import changed_readings
 from simulators.plant.simulation import PlantSimulation
-from streams.inventory import _ledger_entry, _PassLogic, _track_stock, opening_movements
+from streams.inventory import _ledger_entry, _track_stock, gate_passes, opening_movements
 
 __all__ = ["main"]
 
@@ -171,11 +171,8 @@ def rfid_flows(reads: list[RfidRead], catalog: Catalog) -> dict[str, float]:
         flow = Dataflow("rfid")
         decoded = op.map("decode", op.input("in", flow, TestingSource(payloads, BATCH)),
                          lambda raw: decode(raw, RfidRead, time_policy=None))
-        keyed = op.key_on("by_epc", op.map("identify", decoded, lambda r: identify(r, catalog)),
-                          lambda g: g.read.epc)
-        passes = op.stateful_batch("passes", keyed, lambda resume: _PassLogic(
-            resume or TagSession(), timedelta(seconds=10), timedelta(seconds=300), -78.0))
-        op.output("out", passes, NullSink())
+        identified = op.map("identify", decoded, lambda r: (0, identify(r, catalog)))
+        op.output("out", gate_passes(identified, InventorySettings(), partitions=1), NullSink())
         run_main(flow)
 
     gates._decode.cache_clear()  # decoding is measured cold, not from simulator_input's warm cache
