@@ -12,7 +12,9 @@ same run as its baseline, on a fresh database of ``MILLSTREAM_DATABASE__URL``'s 
   pass decision in event time (the flow's own :func:`streams.inventory.gate_passes`), vs a bare Bytewax flow
   on the same payloads (validation, key by EPC, no-op sink);
 - **sink**: ``apply_movements`` (idempotent insert, FIFO lots, allocations, outbox postings in one transaction
-  per batch) vs raw ``COPY FROM STDIN`` and vs ``executemany`` INSERT of the same movement rows.
+  per batch) vs raw ``COPY FROM STDIN`` and vs ``executemany`` INSERT of the same movement rows (one row per
+  movement), and vs raw ``COPY`` of every row the ledger writes (movements, allocations, ERP postings, lots:
+  3-4 rows per movement) into tables without indexes.
 
 Goals (issue 11): ledger and RFID >= 50 % of their bare flows; the sink >= 70 % of raw COPY. The machine is
 shared: its load average is printed with the figures. ``BENCH_INVENTORY_BATCH`` sets the source batch size.
@@ -36,6 +38,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import TestingSource, run_main
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 from connectors.postgres.ledger import MOVEMENT_COLUMNS, apply_movements, movement_row
 from connectors.postgres.migrations import migrate
@@ -204,7 +207,43 @@ def sink_writers(movements: list[Movement], catalog: Catalog) -> dict[str, float
                     apply_movements(conn, batch, catalog.policies)
 
             results = {"copy": timed(copy), "executemany": timed(many), "ledger": timed(ledger)}
+            results["copy_all"], results["rows"] = _copy_all_rows(conn, batches)
     return results
+
+
+#: Per table the ledger writes: the query of its rows, each led by the movement it belongs to.
+_WRITTEN = {
+    "stock_movements": "SELECT movement_id, * FROM stock_movements",
+    "movement_lots": "SELECT movement_id, * FROM movement_lots",
+    "erp_outbox": "SELECT record->'payload'->>'movement_id', seq, event_id, record_type, record_key, subject_kind, "
+                  "subject_id, occurred_at, erp_keys::text, record::text, created_at, fanned_out_at FROM erp_outbox",
+}
+
+
+def _copy_all_rows(conn: psycopg.Connection[Any], batches: list[list[Movement]]) -> tuple[float, int]:
+    """Raw ``COPY`` of every row the ledger wrote (movements, lot allocations, ERP postings; then the lots), batch
+    by batch into tables without indexes: what the ledger's writes cost with no logic and no constraints."""
+    written: dict[str, dict[str | None, list[tuple[Any, ...]]]] = {}
+    for table, query in _WRITTEN.items():
+        conn.execute(f"CREATE TABLE bench_{table} (LIKE {table})")
+        written[table] = defaultdict(list)
+        for row in conn.cursor(row_factory=tuple_row).execute(query).fetchall():
+            written[table][row[0]].append(row[1:])
+    conn.execute("CREATE TABLE bench_stock_lots (LIKE stock_lots)")
+    lots = conn.cursor(row_factory=tuple_row).execute("SELECT * FROM stock_lots").fetchall()
+    started = time.perf_counter()
+    for batch in batches:
+        with conn.transaction(), conn.cursor() as cur:
+            for table, rows in written.items():
+                with cur.copy(f"COPY bench_{table} FROM STDIN") as copy:
+                    for m in batch:
+                        for row in rows.get(m.id, ()):
+                            copy.write_row(row)
+    with conn.transaction(), conn.cursor() as cur, cur.copy("COPY bench_stock_lots FROM STDIN") as copy:
+        for row in lots:
+            copy.write_row(row)
+    elapsed = time.perf_counter() - started
+    return elapsed, sum(len(r) for rows in written.values() for r in rows.values()) + len(lots)
 
 
 def main() -> None:
@@ -226,3 +265,6 @@ def main() -> None:
     print(f"ledger writer: {n / sinks['ledger']:,.0f} movements/s; raw COPY {n / sinks['copy']:,.0f} rows/s "
           f"(ratio {sinks['copy'] / sinks['ledger']:.1%}); executemany {n / sinks['executemany']:,.0f} rows/s "
           f"(ratio {sinks['executemany'] / sinks['ledger']:.1%}); load average {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"ledger writer vs raw COPY of all {sinks['rows']:,.0f} rows it writes (movements, allocations, postings, "
+          f"lots; no indexes): {sinks['copy_all']:.2f} s vs {sinks['ledger']:.2f} s "
+          f"(ratio {sinks['copy_all'] / sinks['ledger']:.1%})", flush=True)

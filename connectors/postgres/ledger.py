@@ -1,8 +1,9 @@
 """The stock ledger: movements applied idempotently, stock per material x location x lot, FIFO, exceptions.
 
 :func:`apply_movements` is a :class:`~connectors.postgres.sink.PostgresSink` writer. In one transaction it
-copies a batch of movements in, inserts those whose id is new (``ON CONFLICT DO NOTHING``: a replay applies
-nothing), locks the stock rows they touch and applies them in order:
+takes an advisory lock per material of the batch (one writer per material at a time), looks up which movement
+ids are applied already (a replay applies nothing), ``COPY``s the new ones into ``stock_movements``, locks the
+stock rows they touch and applies them in order:
 
 - a movement *taking* stock consumes the location's lots first in, first out (oldest ``received_at``);
   what no lot covers is taken from the unassigned lot ``''``, which goes negative — the ledger keeps the
@@ -11,7 +12,8 @@ nothing), locks the stock rows they touch and applies them in order:
 - a movement *putting* stock adds its lot (a transfer brings the lots it took, with their receipt time); a
   shortfall in the unassigned lot at that location is settled first;
 - ``movement_lots`` keeps every allocation: which lots an order's backflush consumed, where a lot went;
-- the ERP record of every applied movement goes to the outbox in the same transaction (exactly once);
+- the ERP record of every applied movement goes to the outbox in the same transaction (exactly once), copied
+  straight in (built without validating it again: :func:`~millstream.inventory.erp.movement_posting`);
 - a movement that takes a location with a stock policy below its (effective) reorder point, while no
   proposal is open there, opens a reorder proposal (``reorder_proposals`` + an ERP record, up to the maximum
   in order multiples); the movement that brings it back above the reorder point plus the hysteresis closes
