@@ -3,11 +3,13 @@
 Each child runs in its own process group (so its own children go with it) with its output in a log file.
 A service that exits is reported and restarted after a backoff (1 s, doubling to 30 s); one that keeps
 dying (``MAX_RESTARTS`` within ``RESTART_WINDOW_S``) stops the whole run with a message naming it and its
-log. A service that may end (``may_finish``) and exits 0 is ``finished``, not failed. :meth:`stop` ends the
-services in their stop waves (producers before the flows that drain them), each group with its stop signal,
-then SIGKILL for what is left, all within ``STOP_BUDGET_S``. A child also gets SIGTERM if the supervisor
-itself dies (``PR_SET_PDEATHSIG``), so no service outlives the run. The run's state is written to the status file
-(:mod:`millstream.run_status`) that ``/readyz`` reads.
+log. A service that may end (``may_finish``) and exits 0 is ``finished``, not failed. A running service's
+readiness probe is repeated as its health check: failing three times in a row makes it ``unhealthy``.
+
+:meth:`Supervisor.stop` ends the services in their stop waves (producers before the flows that drain them),
+each group with its stop signal, then SIGKILL for what is left, all within ``STOP_BUDGET_S``. A child also
+gets SIGTERM if the supervisor itself dies (``PR_SET_PDEATHSIG``), so no service outlives the run. The run's
+state is written to the status file (:mod:`millstream.run_status`) that ``/readyz`` reads.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ MAX_RESTARTS = 5
 RESTART_WINDOW_S = 120.0
 STOP_BUDGET_S = 8.0
 BACKOFF_MAX_S = 30.0
+HEALTH_INTERVAL_S = 5.0
+UNHEALTHY_AFTER = 3
 
 
 class SupervisorError(Exception):
@@ -43,6 +47,8 @@ class _Child:
     process: subprocess.Popen[bytes] | None = None
     deaths: list[float] = field(default_factory=list)
     restart_at: float | None = None
+    next_check: float = 0.0
+    failed_checks: int = 0
 
 
 def _die_with_parent() -> None:
@@ -148,6 +154,7 @@ class Supervisor:
                 state.state, state.detail = "running", ""
             code = process.poll()
             if code is None:
+                self._check_health(child, now)
                 continue
             if code == 0 and child.service.may_finish:
                 state.state, state.exit_code, state.detail = "finished", 0, "played its whole timeline"
@@ -167,6 +174,25 @@ class Supervisor:
             self.report(child.service.name, f"[red]exited with code {code}[/]; restarting in {backoff:.0f} s "
                                             f"(log: {state.log})")
         self._write(force=changed or before != [(c.state.state, c.state.pid) for c in self.children])
+
+    def _check_health(self, child: _Child, now: float) -> None:
+        """Every ``HEALTH_INTERVAL_S``: a running service whose probe fails ``UNHEALTHY_AFTER`` times in a row is
+        ``unhealthy`` (reported; ``/readyz`` says so) until its probe answers again."""
+        state = child.state
+        if child.service.ready is None or state.state not in ("running", "unhealthy") or now < child.next_check:
+            return
+        child.next_check = now + HEALTH_INTERVAL_S
+        if self._ready(child):
+            child.failed_checks = 0
+            if state.state == "unhealthy":
+                state.state, state.detail = "running", ""
+                self.report(child.service.name, "healthy again")
+            return
+        child.failed_checks += 1
+        if child.failed_checks >= UNHEALTHY_AFTER and state.state == "running":
+            state.state = "unhealthy"
+            state.detail = f"{child.service.describe(self.ctx)}: not answering"
+            self.report(child.service.name, f"[red]not answering[/] its health check (log: {state.log})")
 
     def _write(self, *, force: bool = False) -> None:
         if force or time.monotonic() - self._last_write >= HEARTBEAT_S / 2:
