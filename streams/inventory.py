@@ -32,8 +32,10 @@ import orjson
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.operators import StatefulBatchLogic, StatefulLogic
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from connectors.erp.sink import OutboxSink
+from connectors.kafka.clients import consumer_config
 from connectors.kafka.topics import TELEMETRY_READINGS, WAREHOUSE_RFID
 from connectors.postgres.gate_events import store_gate_events
 from connectors.postgres.ledger import LedgerEntry, apply_movements
@@ -185,7 +187,7 @@ def _gates(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bool,
                         batch_size=_RFID_BATCH, tag=lambda msg, read: (msg.partition or 0, read))
     tagged = cast(Stream[tuple[int, RfidRead]], reads.oks)
     identified = split_dead_letters("identify", op.map("identify_reads", tagged, _identify(catalog)))
-    passes = gate_passes(identified.oks, settings.inventory, WAREHOUSE_RFID.partitions)
+    passes = gate_passes(identified.oks, settings.inventory, _partitions_with_reads(settings))
 
     def to_movement(gate: GatePass) -> tuple[GatePass, Movement] | DeadLetter:
         try:
@@ -197,8 +199,27 @@ def _gates(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bool,
     return moved.oks, op.merge("gate_errs", reads.errs, identified.errs, moved.errs)
 
 
-def gate_passes(reads: Stream[tuple[int, GateRead]], params: InventorySettings, partitions: int) -> Stream[GatePass]:
-    """Identified reads, each with the input partition it came from -> gate passes, decided in event time.
+def _partitions_with_reads(settings: Settings) -> tuple[int, ...]:
+    """The partitions of ``warehouse.rfid`` that hold reads when the flow starts (they hold the gate watermark back
+    until heard from); all declared partitions when the broker cannot say."""
+    topic = WAREHOUSE_RFID.full_name(settings.kafka)
+    consumer = Consumer({**consumer_config(settings.kafka, "inventory-partitions"), "enable.partition.eof": False})
+    try:
+        info = consumer.list_topics(topic, timeout=10.0).topics.get(topic)
+        if info is None or info.error is not None:
+            return tuple(range(WAREHOUSE_RFID.partitions))
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10.0) for p in info.partitions}
+        return tuple(sorted(p for p, (low, high) in ends.items() if high > low))
+    except KafkaException:
+        return tuple(range(WAREHOUSE_RFID.partitions))
+    finally:
+        consumer.close()
+
+
+def gate_passes(reads: Stream[tuple[int, GateRead]], params: InventorySettings,
+                partitions: tuple[int, ...]) -> Stream[GatePass]:
+    """Identified reads, each with the input partition it came from -> gate passes, decided in event time;
+    ``partitions``: those with reads to come (each holds the watermark back until heard from).
 
     All reads go through one stateful step (one key for the gate stream), so every decision sees the stream's
     watermark (:class:`~millstream.inventory.sessions.GateSessions`); the per-read work (validation, EPC decode,

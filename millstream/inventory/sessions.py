@@ -5,22 +5,23 @@ session, the candidate of one gate pass. Reads of a tag come from several input 
 keyed by reader), so they arrive in any order; a session is decided only when no read that could still
 belong to it can come any more, and that is said by event time alone:
 
-- every input partition's **newest** read time is tracked; the **watermark** is the oldest of those over the
-  topic's ``partitions`` (partitions are read in time order, so nothing older can come from any of them),
-  less ``lateness`` (``inventory.late_wait_s``, event-time seconds: how far a read may lag the others of its
-  own partition, e.g. readers sharing a partition);
-- a partition not heard from yet holds the watermark back too, until ``idle_reads`` reads came from the
-  others; a partition from which nothing came while ``idle_reads`` reads came from the others is **idle** and
-  no longer holds it back (idleness is counted in reads, not in wall-clock time, so a replay decides alike);
-  its next read makes it count again;
+- every input partition's **newest** read time is tracked; the **watermark** is the oldest of those
+  (partitions are read in time order, so nothing older can come from any of them), less ``lateness``
+  (``inventory.late_wait_s``, event-time seconds: how far a read may lag the others of its own partition,
+  e.g. readers sharing a partition);
+- the ``partitions`` that had reads to come when the flow started hold the watermark back until they have
+  been heard from (however long the others take to start); a partition heard from and then silent while
+  ``idle_reads`` reads came from the others is **idle** and no longer holds it back (idleness is counted in
+  reads, not in wall-clock time, so a replay decides alike); its next read makes it count again;
 - a session whose last read lies more than ``gap`` behind the watermark is decided (a later read would start
   the next session);
 - a read behind the watermark when it arrives is **late** and dropped (counted), whatever the session it
   would have joined.
 
 So the same reads give the same sessions whatever the interleaving of partitions or the speed of the run, as
-long as no partition that still has reads stays silent for ``idle_reads`` reads of the others (the flow reads
-the topic a small batch per partition at a time). At the end of the input every session is decided.
+long as no partition, once started, stays silent for ``idle_reads`` reads of the others while it still has
+reads (the flow reads the topic a small batch per partition at a time). At the end of the input every session
+is decided.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class GateSessions:
 
     gap: timedelta
     lateness: timedelta
-    partitions: int = 1
+    partitions: tuple[int, ...] = ()
     idle_reads: int = IDLE_READS
     newest: dict[int, datetime] = field(default_factory=dict)
     #: Reads taken so far, and the count at each partition's last read.
@@ -89,12 +90,12 @@ class GateSessions:
 
     def _advance(self) -> None:
         held = []
-        for p in self.newest.keys() | range(self.partitions):
-            if self.reads - self.heard.get(p, 0) >= self.idle_reads:
-                continue  # idle: does not hold the watermark back
+        for p in self.partitions:
             if p not in self.newest:
-                return  # a partition not heard from yet holds it back
-            held.append(self.newest[p])
+                return  # a partition with reads to come, not heard from yet, holds it back
+        for p, newest in self.newest.items():
+            if self.reads - self.heard[p] < self.idle_reads:  # else idle: does not hold the watermark back
+                held.append(newest)
         mark = (min(held) if held else max(self.newest.values())) - self.lateness
         if self.watermark is None or mark > self.watermark:
             self.watermark = mark

@@ -81,7 +81,8 @@ def test_direction_follows_the_reader_role() -> None:
 
 
 def test_sessions_split_on_the_gap_are_decided_by_the_watermark_and_late_reads_are_dropped() -> None:
-    sessions = GateSessions(gap=timedelta(seconds=10), lateness=timedelta(seconds=2), partitions=2, idle_reads=8)
+    sessions = GateSessions(gap=timedelta(seconds=10), lateness=timedelta(seconds=2), partitions=(0, 1),
+                             idle_reads=8)
     line_b = [identify(read("RDR-LIV-LINE-B", BEARING_CASE, s), CATALOG) for s in (0, 3, 9, 25, 27)]
     for r in line_b:
         assert sessions.add(0, r)

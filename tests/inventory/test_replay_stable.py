@@ -106,7 +106,7 @@ def passes_of(source: _Source, workers: int = 1) -> list[tuple[Any, ...]]:
     flow = Dataflow("gate_replay")
     reads = op.input("reads", flow, source)
     identified = op.map("identify", reads, lambda item: (item[0], identify(item[1], CATALOG)))
-    op.output("out", gate_passes(identified, PARAMS, partitions=3), TestingSink(out))
+    op.output("out", gate_passes(identified, PARAMS, partitions=(0, 1, 2)), TestingSink(out))
     if workers == 1:
         run_main(flow)
     else:
