@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from millstream.events.maintenance import MaintenanceScore
 from millstream.metrics import MAINTENANCE_SCORES, MAINTENANCE_UNSCORED
@@ -80,19 +81,20 @@ def features_for(model: MaintenanceModel, requests: Sequence[WindowRequest],
     Returns the features and, per request, whether its condition is known to the model.
     """
     spec = model.spec
-    index = [list(signals).index(s) if s in signals else -1 for s in spec.signals]
+    index = np.array([list(signals).index(s) if s in signals else -1 for s in spec.signals])
     n = len(requests)
-    windows = np.full((n, spec.length, len(spec.signals)), np.nan)
-    baselines = np.full((n, len(spec.signals)), np.nan)
-    known = np.ones(n, bool)
+    raw = np.full((n, spec.length, len(spec.signals)), np.nan)
+    base = np.full((n, len(spec.signals)), np.nan)
+    present = index >= 0
     for i, r in enumerate(requests):
-        raw = np.stack([r.values[:, j] if j >= 0 else np.full(len(r.values), np.nan) for j in index], axis=1)
-        base = np.array([r.baseline[j] if j >= 0 else np.nan for j in index])
-        z = model.normaliser.transform(np.full(len(raw), r.condition), raw)
-        rows = min(spec.length, len(z))
-        windows[i, -rows:] = z[-rows:]
-        baselines[i] = model.normaliser.transform(np.array([r.condition]), base[None])[0]
-        known[i] = model.normaliser.known(r.condition)
+        rows = min(spec.length, len(r.values))
+        raw[i, -rows:, present] = r.values[-rows:, index[present]].T
+        base[i, present] = r.baseline[index[present]]
+    conditions = np.array([r.condition for r in requests])
+    windows = model.normaliser.transform(np.repeat(conditions, spec.length),
+                                         raw.reshape(-1, len(spec.signals))).reshape(raw.shape)
+    baselines = model.normaliser.transform(conditions, base)
+    known = np.array([model.normaliser.known(c) for c in conditions])
     context = None
     if spec.context:
         context = np.array([[np.nan if r.running_hours is None else r.running_hours for _ in spec.context]
@@ -110,8 +112,9 @@ def score_batch(holder: ModelHolder, requests: Sequence[WindowRequest],
         MAINTENANCE_UNSCORED.labels("no_model").inc(len(requests))
         return []
     model, metadata = current
-    features, known = features_for(model, requests, signals)
-    scores = model.score(features)
+    with threadpool_limits(1):  # one core per flow worker: no OpenMP threads competing for the same core
+        features, known = features_for(model, requests, signals)
+        scores = model.score(features)
     model_id = str(metadata.get("model_id"))
     MAINTENANCE_SCORES.labels(model_id).inc(len(requests))
     out = []
