@@ -33,12 +33,13 @@ def main(argv: list[str]) -> None:
         module, attribute = SERVICE_COMMANDS[argv[0]]
         target = getattr(importlib.import_module(module), attribute)
         configure_logging(settings().log_level.upper())
+        root = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
         if isinstance(target, typer.Typer):
-            target(argv[1:], prog_name=f"millstream {argv[0]}")
+            root.add_typer(target, name=argv[0])
         else:
-            single = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
-            single.command()(target)
-            single(argv[1:], prog_name=f"millstream {argv[0]}")
+            root.command(argv[0])(target)
+            root.callback()(lambda: None)  # a group, so the command keeps its name
+        root(argv, prog_name="millstream")
         return
     from cli.main import run
 
