@@ -184,7 +184,7 @@ def _publish(kind: str, topic: Topic, timeline: Callable[[datetime], Iterable[Em
     console.print(f"{kind}: publishing to {topic.full_name(kafka)} on Kafka {kafka.bootstrap_servers}, simulated "
                   f"time from {clock.start:%Y-%m-%d %H:%M:%S}Z at x{speed:g}", highlight=False)
 
-    async def run() -> None:
+    async def publish() -> None:
         stop = asyncio.Event()
 
         def status() -> str:
@@ -203,7 +203,7 @@ def _publish(kind: str, topic: Topic, timeline: Callable[[datetime], Iterable[Em
         await _until_stopped(stop, duration, status, work)
 
     try:
-        asyncio.run(run())
+        asyncio.run(publish())
     finally:
         left = producer.flush(30)
         truth.close()

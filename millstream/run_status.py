@@ -18,7 +18,7 @@ __all__ = ["HEARTBEAT_S", "STALE_AFTER_S", "RunStatus", "ServiceState", "read_st
 HEARTBEAT_S = 2.0
 STALE_AFTER_S = 15.0
 
-State = Literal["starting", "running", "finished", "restarting", "failed", "stopping", "stopped"]
+State = Literal["starting", "running", "unhealthy", "finished", "restarting", "failed", "stopping", "stopped"]
 #: States in which a service does its job (``finished``: a simulator that played its whole timeline).
 HEALTHY: frozenset[str] = frozenset({"running", "finished"})
 

@@ -44,7 +44,7 @@ from millstream.metrics import LOGISTICS_PINGS
 from millstream.serde import encode
 from millstream.settings import LogisticsSettings, Settings
 from streams.alerting import AlertRule, raise_alerts, write_alerts
-from streams.kafka_io import read_events, write_dead_letters
+from streams.kafka_io import DlqPublisher, read_events, write_dead_letters
 from streams.operators import check
 
 __all__ = ["alert_rules", "build_flow"]
@@ -136,7 +136,8 @@ def build_flow(settings: Settings, scenario: Scenario, *, follow: bool = True) -
                      lambda kv: kv[1])
 
     op.inspect("count_quality", outputs, _count_quality)
-    op.output("store", _only("rows", outputs, _STORED), PostgresSink(db, store_outputs, "logistics rows"))
+    op.output("store", _only("rows", outputs, _STORED),
+              PostgresSink(db, store_outputs, "logistics rows", publish=DlqPublisher(settings)))
 
     conditions = _only("conditions", outputs, AlertCondition)
     beats = op.key_on("fleet", _only("beats", outputs, Beat), lambda _beat: "fleet")

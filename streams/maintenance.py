@@ -42,7 +42,7 @@ from models.artifact import Registry
 from models.datasets import DATASETS
 from models.evaluation import alert_rule
 from streams.alerting import Condition, raise_alerts, write_alerts
-from streams.kafka_io import read_events, write_dead_letters
+from streams.kafka_io import DlqPublisher, read_events, write_dead_letters
 from streams.machine_windows import MachineWindows, WindowRequest
 from streams.maintenance_scoring import ModelHolder, score_batch
 
@@ -141,7 +141,8 @@ def build_flow(settings: Settings, *, follow: bool = True, scenario: Scenario | 
                                             lambda _r: "all"),
                          timeout=timedelta(milliseconds=200), max_size=ms.max_batch)
     scores = op.flat_map("score", batched, lambda kv: score_batch(holder, kv[1], kind.signals))
-    op.output("store_scores", scores, PostgresSink(settings.database, store_scores, "maintenance scores"))
+    op.output("store_scores", scores, PostgresSink(settings.database, store_scores, "maintenance scores",
+                                                   publish=DlqPublisher(settings)))
     alerts = raise_alerts("alerts", op.map("conditions", scores, _condition), alert_rule(ms))
     write_alerts("write_alerts", alerts, settings)
     by_machine = op.key_on("alerts_by_machine", alerts, lambda a: a.subject_id)

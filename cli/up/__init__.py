@@ -25,6 +25,7 @@ import typer
 from pydantic import SecretStr
 
 from cli.common import EXIT_INPUT, EXIT_UNAVAILABLE, console, fail, settings
+from cli.status import live_status
 from cli.up import prepare
 from cli.up.services import SERVICES, RunContext
 from cli.up.supervisor import Supervisor, SupervisorError
@@ -182,7 +183,8 @@ def _start(ctx: RunContext, supervisor: Supervisor, scenario: Scenario, configur
         if service.name == "postgres" and ctx.embedded_postgres is not None:
             if ctx.embedded_postgres.prepare():
                 _step("postgres", f"initialised {ctx.embedded_postgres.data_dir}")
-        supervisor.start(service)
+        with console.status(f"starting {service.name}"):
+            supervisor.start(service)
         if service.name == "kafka":
             address = ctx.broker_address_file.read_text().strip()
             ctx.env[ENV_PREFIX + "KAFKA__BOOTSTRAP_SERVERS"] = address
@@ -222,7 +224,8 @@ def _start(ctx: RunContext, supervisor: Supervisor, scenario: Scenario, configur
     _step("clock", f"{how}, x{ctx.speed:g}")
     for service in SERVICES[2:]:
         if service.enabled(ctx):
-            supervisor.start(service)
+            with console.status(f"starting {service.name}"):
+                supervisor.start(service)
             _step(service.name, service.describe(ctx) if service.description else "running")
     supervisor.status.phase = "running"
     console.print(f"\n[bold green]Millstream is up[/] in {time.monotonic() - t0:.0f} s\n"
@@ -237,13 +240,21 @@ def _start(ctx: RunContext, supervisor: Supervisor, scenario: Scenario, configur
 
 
 def _watch(supervisor: Supervisor, scenario: Scenario, clock: SimClock, ctx: RunContext) -> None:
+    def status() -> str:
+        services = supervisor.status.services
+        running = sum(1 for s in services if s.state in ("running", "finished"))
+        restarts = sum(s.restarts for s in services)
+        return (f"up | simulated {clock.now():%Y-%m-%d %H:%M:%S}Z x{ctx.speed:g} | {running}/{len(services)} "
+                f"services running | {restarts} restarts | http://127.0.0.1:{ctx.api_port}/")
+
     saved = time.monotonic()
-    while True:
-        supervisor.watch_once()
-        if time.monotonic() - saved >= CLOCK_SAVE_S:
-            _save_clock(ctx, scenario, clock)
-            saved = time.monotonic()
-        time.sleep(0.5)
+    with live_status(status, interval_s=30.0, summary="run"):
+        while True:
+            supervisor.watch_once()
+            if time.monotonic() - saved >= CLOCK_SAVE_S:
+                _save_clock(ctx, scenario, clock)
+                saved = time.monotonic()
+            time.sleep(0.5)
 
 
 def _save_clock(ctx: RunContext, scenario: Scenario, clock: SimClock) -> None:

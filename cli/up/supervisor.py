@@ -3,11 +3,13 @@
 Each child runs in its own process group (so its own children go with it) with its output in a log file.
 A service that exits is reported and restarted after a backoff (1 s, doubling to 30 s); one that keeps
 dying (``MAX_RESTARTS`` within ``RESTART_WINDOW_S``) stops the whole run with a message naming it and its
-log. A service that may end (``may_finish``) and exits 0 is ``finished``, not failed. :meth:`stop` ends the
-services in their stop waves (producers before the flows that drain them), each group with its stop signal,
-then SIGKILL for what is left, all within ``STOP_BUDGET_S``. A child also gets SIGTERM if the supervisor
-itself dies (``PR_SET_PDEATHSIG``), so no service outlives the run. The run's state is written to the status file
-(:mod:`millstream.run_status`) that ``/readyz`` reads.
+log. A service that may end (``may_finish``) and exits 0 is ``finished``, not failed. A running service's
+readiness probe is repeated as its health check: failing three times in a row makes it ``unhealthy``.
+
+:meth:`Supervisor.stop` ends the services in their stop waves (producers before the flows that drain them),
+each group with its stop signal, then SIGKILL for what is left, all within ``STOP_BUDGET_S``. A child also
+gets SIGTERM if the supervisor itself dies (``PR_SET_PDEATHSIG``), so no service outlives the run. The run's
+state is written to the status file (:mod:`millstream.run_status`) that ``/readyz`` reads.
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ __all__ = ["MAX_RESTARTS", "RESTART_WINDOW_S", "STOP_BUDGET_S", "Supervisor", "S
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 120.0
 STOP_BUDGET_S = 8.0
+WAVE_MAX_S = 4.0
+WAVE_MIN_S = 1.2
 BACKOFF_MAX_S = 30.0
+HEALTH_INTERVAL_S = 5.0
+UNHEALTHY_AFTER = 3
 
 
 class SupervisorError(Exception):
@@ -43,6 +49,8 @@ class _Child:
     process: subprocess.Popen[bytes] | None = None
     deaths: list[float] = field(default_factory=list)
     restart_at: float | None = None
+    next_check: float = 0.0
+    failed_checks: int = 0
 
 
 def _die_with_parent() -> None:
@@ -148,6 +156,7 @@ class Supervisor:
                 state.state, state.detail = "running", ""
             code = process.poll()
             if code is None:
+                self._check_health(child, now)
                 continue
             if code == 0 and child.service.may_finish:
                 state.state, state.exit_code, state.detail = "finished", 0, "played its whole timeline"
@@ -168,6 +177,25 @@ class Supervisor:
                                             f"(log: {state.log})")
         self._write(force=changed or before != [(c.state.state, c.state.pid) for c in self.children])
 
+    def _check_health(self, child: _Child, now: float) -> None:
+        """Every ``HEALTH_INTERVAL_S``: a running service whose probe fails ``UNHEALTHY_AFTER`` times in a row is
+        ``unhealthy`` (reported; ``/readyz`` says so) until its probe answers again."""
+        state = child.state
+        if child.service.ready is None or state.state not in ("running", "unhealthy") or now < child.next_check:
+            return
+        child.next_check = now + HEALTH_INTERVAL_S
+        if self._ready(child):
+            child.failed_checks = 0
+            if state.state == "unhealthy":
+                state.state, state.detail = "running", ""
+                self.report(child.service.name, "healthy again")
+            return
+        child.failed_checks += 1
+        if child.failed_checks >= UNHEALTHY_AFTER and state.state == "running":
+            state.state = "unhealthy"
+            state.detail = f"{child.service.describe(self.ctx)}: not answering"
+            self.report(child.service.name, f"[red]not answering[/] its health check (log: {state.log})")
+
     def _write(self, *, force: bool = False) -> None:
         if force or time.monotonic() - self._last_write >= HEARTBEAT_S / 2:
             write_status(self.status_file, self.status)
@@ -175,29 +203,53 @@ class Supervisor:
 
     # -- stopping ---------------------------------------------------------------------------------------
     def stop(self, budget_s: float = STOP_BUDGET_S) -> list[str]:
-        """Stop every child (by stop wave, then SIGKILL); returns the names that had to be killed."""
+        """Stop every child (by stop wave, then SIGKILL); returns the names that had to be killed. A wave gets
+        at most ``WAVE_MAX_S`` and leaves ``WAVE_MIN_S`` to each later wave, all together ``budget_s``; what is
+        left of a wave then is killed at once."""
         self.status.phase = "stopping"
         self._write(force=True)
         deadline = time.monotonic() + budget_s
         killed: list[str] = []
         waves = sorted({c.service.stop_wave for c in self.children})
-        for wave in waves:
+        for index, wave in enumerate(waves):
             group = [c for c in self.children if c.service.stop_wave == wave]
+            reserve = WAVE_MIN_S * (len(waves) - index - 1)  # the later waves (the database last) get their turn
             for child in group:
                 child.restart_at = None
                 self._signal(child, child.service.stop_signal)
                 child.state.state = "stopping"
-            wave_deadline = min(deadline, time.monotonic() + budget_s / 2)
+            wave_start = time.monotonic()
+            wave_deadline = min(deadline - reserve, wave_start + WAVE_MAX_S)
+            stopped_after: dict[str, float] = {}
+            stubborn = []
             for child in group:
-                if not self._wait(child, wave_deadline):
-                    self._signal(child, signal.SIGKILL)
-                    self._wait(child, time.monotonic() + 1.0)
-                    killed.append(child.service.name)
+                if self._wait(child, wave_deadline):
+                    stopped_after[child.service.name] = time.monotonic() - wave_start
+                else:
+                    stubborn.append(child)
+            for child in stubborn:
+                self._signal(child, signal.SIGKILL)
+                killed.append(child.service.name)
+            for child in stubborn:
+                self._wait(child, time.monotonic() + 1.0)
+            for child in group:
                 child.state.state = "stopped"
-            if wave != waves[-1] and group and any(c.service.drain_after_s for c in group):
-                time.sleep(max(c.service.drain_after_s for c in group))
+                after = stopped_after.get(child.service.name)
+                self._log_line(child, f"stopped after {after:.1f} s" if after is not None else
+                               f"killed after {wave_deadline - wave_start:.1f} s")
+            drain = max((c.service.drain_after_s for c in group), default=0.0)
+            if wave != waves[-1] and drain and time.monotonic() + drain < deadline - reserve:
+                time.sleep(drain)
         self._write(force=True)
         return killed
+
+    @staticmethod
+    def _log_line(child: _Child, text: str) -> None:
+        try:
+            with open(child.state.log, "a") as log:
+                log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {child.service.name} {text}\n")
+        except OSError:
+            pass
 
     @staticmethod
     def _signal(child: _Child, sig: int) -> None:

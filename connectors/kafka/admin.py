@@ -94,9 +94,9 @@ def create_topics(
                     reason = error.str() if isinstance(error, KafkaError) else str(exc)
                     msg = f"cannot create topic {name} on {settings.bootstrap_servers}: {reason}"
                     raise KafkaAdminError(msg) from None
-    existing = [t for t in topics if t not in missing and t.config]
-    if existing and align_existing:
-        _align_configs(admin, settings, existing, timeout_s)
+    to_align = [t for t in topics if t not in missing and t.config]
+    if to_align and align_existing:
+        _align_configs(admin, settings, to_align, timeout_s)
     return [results[t.full_name(settings)] for t in topics]
 
 

@@ -53,7 +53,6 @@ class EmbeddedPostgres:
         """Create and initialise the data directory unless done before; True when it was created now."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         bin_dir = _bin_dir()
-        run_as: dict[str, object] = {}
         if self.user is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -65,12 +64,11 @@ class EmbeddedPostgres:
             ensure_prefix_permissions(self.data_dir)
             os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
             os.chmod(self.data_dir, 0o700)
-            run_as = {"user": self.user}
         if (self.data_dir / "PG_VERSION").exists():
             return False
         subprocess.run(  # noqa: S603 - the pgserver binary and our own paths
             [str(bin_dir / "initdb"), "-D", str(self.data_dir), "--auth=trust", "--encoding=utf8", "-U", "postgres"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **run_as,  # type: ignore[arg-type]
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, user=self.user,
         )
         return True
 

@@ -94,7 +94,7 @@ def snapshot(db: psycopg.Connection, ids: list[str]) -> dict[str, Any]:
         "outbox": "SELECT event_id, record_type, subject_id, occurred_at, record FROM erp_outbox "
                   "WHERE subject_id = ANY(%s) ORDER BY seq",
         "alerts": "SELECT id, alert_type, subject_id, state, opened_at, severity FROM alerts "
-                  "WHERE domain = 'logistics' AND (subject_id = ANY(%s) OR subject_kind = 'truck') ORDER BY id",
+                  "WHERE domain = 'logistics' AND (subject_id = ANY(%s) OR subject_id LIKE 'TRK-0_') ORDER BY id",
         "positions": "SELECT quality, count(*) AS n FROM truck_positions WHERE shipment_id = ANY(%s) "
                      "GROUP BY quality ORDER BY quality",
     }

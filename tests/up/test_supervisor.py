@@ -128,3 +128,24 @@ def test_stop_uses_each_services_own_signal(tmp_path: Path) -> None:
                              ready=lambda _: "READY" in log.read_text()))
     assert supervisor.stop() == []
     assert "got SIGINT" in log.read_text()
+
+
+def test_a_running_service_that_stops_answering_is_unhealthy_until_it_answers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cli.up.supervisor.HEALTH_INTERVAL_S", 0.0)
+    answering = tmp_path / "answering"
+    answering.write_text("yes")
+    reports: list[tuple[str, str]] = []
+    supervisor = Supervisor(_ctx(tmp_path), tmp_path / "status.json", lambda name, msg: reports.append((name, msg)))
+    supervisor.start(Service("api", lambda _: _python("import time; time.sleep(60)"),
+                             ready=lambda _: answering.exists()))
+    try:
+        answering.unlink()
+        _watch_until(supervisor, lambda: supervisor.children[0].state.state == "unhealthy")
+        status = read_status(tmp_path / "status.json")
+        assert status is not None and "api" in status.problems()
+        answering.write_text("yes")
+        _watch_until(supervisor, lambda: supervisor.children[0].state.state == "running")
+        assert [msg.split(" ")[0] for _, msg in reports] == ["[red]not", "healthy"]
+    finally:
+        supervisor.stop()
