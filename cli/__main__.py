@@ -34,7 +34,12 @@ def main(argv: list[str]) -> None:
         target = getattr(importlib.import_module(module), attribute)
         configure_logging(settings().log_level.upper())
         if isinstance(target, typer.Typer):
-            target(argv[1:], prog_name=f"millstream {argv[0]}")
+            args = argv[1:]
+            commands = target.registered_commands
+            if (len(commands) == 1 and not target.registered_groups and target.registered_callback is None
+                    and args and args[0] == (commands[0].name or commands[0].callback.__name__)):  # type: ignore[union-attr]
+                args = args[1:]  # Typer runs a one-command app as that command: no subcommand name
+            target(args, prog_name=f"millstream {argv[0]}")
         else:
             single = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
             single.command()(target)
