@@ -31,6 +31,7 @@ from cli.common import EXIT_UNAVAILABLE, console, fail, require, settings
 from cli.status import flow_counts, live_status
 from connectors.kafka.admin import KafkaAdminError
 from connectors.postgres.database import database_address
+from millstream.metrics import serve_metrics
 from millstream.settings import Settings
 from streams.recovery import default_recovery_dir, prepare_recovery
 from streams.runner import run_flow
@@ -86,6 +87,7 @@ def run_pipeline(name: str, build: Callable[[Settings], Dataflow], options: Flow
     console.print(f"{name}: Kafka {config.kafka.bootstrap_servers} -> PostgreSQL "
                   f"{database_address(config.database.url.get_secret_value())}; {mode}, {options.workers} worker(s)"
                   f"{metrics}; {start.note}", highlight=False, soft_wrap=True)
+    serve_metrics(options.metrics_port)  # before building: a flow may prepare for a while (e.g. train a model)
     with live_status(lambda: f"{name} | {flow_counts()}", summary=f"{name} finished"):
         run_flow(build(config), workers=options.workers, recovery_dir=start.directory,
-                 snapshot_interval=timedelta(seconds=options.snapshot_interval_s), metrics_port=options.metrics_port)
+                 snapshot_interval=timedelta(seconds=options.snapshot_interval_s))

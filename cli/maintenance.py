@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import os
+import threading
 from pathlib import Path
 
 import typer
 from bytewax.dataflow import Dataflow
+from threadpoolctl import threadpool_limits
 
 from cli.common import console, fail
 from cli.flows import (
@@ -34,7 +37,7 @@ BOOTSTRAP_UNITS = 10  # run-to-failure histories per machine kind for a first, q
 
 def ensure_plant_model(config: Settings, scenario_file: Path) -> None:
     """When no plant model is promoted: simulate run-to-failure histories of the scenario's machine kinds with
-    its plant physics, train a quick model (with a progress bar) and promote it."""
+    its plant physics, train a quick model (progress as log lines) and promote it."""
     registry = Registry(config.maintenance.model_registry)
     if config.maintenance.dataset != "plant" or registry.promoted("plant") is not None:
         return
@@ -48,12 +51,35 @@ def ensure_plant_model(config: Settings, scenario_file: Path) -> None:
         run_to_failure(BOOTSTRAP_UNITS, seed=7, params=params, kind=k) for k in kinds), data)
     console.print(f"maintenance: no plant model promoted; training one on {rows} simulated samples of "
                   f"{BOOTSTRAP_UNITS * len(kinds)} run-to-failure histories ({', '.join(kinds)})", highlight=False)
+    last = [-1]
+
+    def step(what: str, done: int, total: int) -> None:
+        percent = 100 * done // max(total, 1)
+        if percent // 20 != last[0]:
+            last[0] = percent // 20
+            console.print(f"maintenance: training {percent}% ({what}, step {done}/{total})", highlight=False)
+
     meta = train_model("plant", data, work / "model", TrainOptions(search=1, folds=3, max_iter=100,
-                                                                   importance_rows=500))
+                                                                   importance_rows=500), progress=step)
     registry.promote(work / "model")
     cv = meta["cv"]
     console.print(f"maintenance: promoted {meta['model_id']} (CV RMSE {cv['cv_rmse_capped']} h, interval coverage "
-                  f"{cv['interval_coverage_measured']:.0%})", highlight=False)
+                  f"{cv['interval_coverage_measured']:.0%}); the flow picks it up now", highlight=False)
+
+
+def _train_in_background(config: Settings, scenario_file: Path) -> None:
+    """Train the first model beside the running flow (which picks it up once promoted)."""
+
+    def work() -> None:
+        try:
+            # In the background for real: lowest CPU priority for this thread, one core for its predicts/fits.
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            with threadpool_limits(1):
+                ensure_plant_model(config, scenario_file)
+        except MillstreamError as exc:
+            console.print(f"maintenance: could not train a first plant model: {exc}", highlight=False)
+
+    threading.Thread(target=work, name="first-plant-model", daemon=True).start()
 
 
 def maintenance(
@@ -65,7 +91,7 @@ def maintenance(
     metrics_port: MetricsPort = None,
     train_if_missing: Path | None = typer.Option(
         None, "--train-if-missing", help="Scenario file: when no plant model is promoted, train a quick one from "
-                                         "its plant physics first (millstream up does this on a first start)."),
+                                         "its plant physics beside the running flow (millstream up does this)."),
 ) -> None:
     """Score machine health from telemetry.readings; alerts and ERP maintenance notifications on risk.
 
@@ -77,13 +103,16 @@ def maintenance(
     def build(config: Settings) -> Dataflow:
         try:
             if train_if_missing is not None:
-                ensure_plant_model(config, train_if_missing)
+                read_scenario(train_if_missing)  # a bad file is one clear error before the flow starts
+                _train_in_background(config, train_if_missing)
             flow = build_flow(config, follow=follow)
         except MillstreamError as exc:
             fail(str(exc))
         registry = Registry(config.maintenance.model_registry)
         promoted = registry.promoted(config.maintenance.dataset)
-        model = promoted.name if promoted else f"none promoted yet in {registry.root} (windows wait unscored)"
+        waiting = "training one now" if train_if_missing is not None else "promote one"
+        model = promoted.name if promoted else f"none promoted yet in {registry.root} ({waiting}; windows " \
+                                               "are counted as unscored until then)"
         console.print(f"maintenance: {config.maintenance.dataset} model {model}", highlight=False)
         return flow
 

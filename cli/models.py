@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +25,22 @@ app = typer.Typer(help="The model registry: list, promote and show maintenance m
 DatasetArg = typer.Option(..., "--dataset", help="cmapss (NASA C-MAPSS files) or plant (simulate plant --offline).")
 
 
-def train_model(dataset: str, path: Path, out: Path, options: TrainOptions, quiet: bool = False) -> dict[str, Any]:
-    """Train with a progress bar, write the artifact and report; returns the metadata."""
+def train_model(dataset: str, path: Path, out: Path, options: TrainOptions,
+                progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Train with a progress bar (or ``progress(step, done, total)``), write the artifact and report; returns
+    the metadata."""
     histories = load_histories(dataset, path)
-    with Progress(TextColumn("[bold]training[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, disable=quiet, transient=False) as bar:
-        task = bar.add_task("features", total=None)
+    if progress is not None:
+        result = train(histories, options, progress)
+    else:
+        with Progress(TextColumn("[bold]training[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, transient=False) as bar:
+            task = bar.add_task("features", total=None)
 
-        def step(what: str, done: int, total: int) -> None:
-            bar.update(task, description=what, completed=done, total=total)
+            def step(what: str, done: int, total: int) -> None:
+                bar.update(task, description=what, completed=done, total=total)
 
-        result = train(histories, options, step)
+            result = train(histories, options, step)
     metadata = save_model(result.model, out, dataset_hash=data_hash(path), metrics=result.metrics,
                           source=str(path))
     write_report(out / REPORT_FILE, result.model, result.oof, result.target, result.metrics)

@@ -30,7 +30,9 @@ __all__ = ["MAX_RESTARTS", "RESTART_WINDOW_S", "STOP_BUDGET_S", "Supervisor", "S
 
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 120.0
-STOP_BUDGET_S = 8.0
+STOP_BUDGET_S = 7.0
+WAVE_MAX_S = 3.0
+WAVE_MIN_S = 1.2
 BACKOFF_MAX_S = 30.0
 HEALTH_INTERVAL_S = 5.0
 UNHEALTHY_AFTER = 3
@@ -201,29 +203,53 @@ class Supervisor:
 
     # -- stopping ---------------------------------------------------------------------------------------
     def stop(self, budget_s: float = STOP_BUDGET_S) -> list[str]:
-        """Stop every child (by stop wave, then SIGKILL); returns the names that had to be killed."""
+        """Stop every child (by stop wave, then SIGKILL); returns the names that had to be killed. A wave gets
+        at most ``WAVE_MAX_S`` and leaves ``WAVE_MIN_S`` to each later wave, all together ``budget_s``; what is
+        left of a wave then is killed at once."""
         self.status.phase = "stopping"
         self._write(force=True)
         deadline = time.monotonic() + budget_s
         killed: list[str] = []
         waves = sorted({c.service.stop_wave for c in self.children})
-        for wave in waves:
+        for index, wave in enumerate(waves):
             group = [c for c in self.children if c.service.stop_wave == wave]
+            reserve = WAVE_MIN_S * (len(waves) - index - 1)  # the later waves (the database last) get their turn
             for child in group:
                 child.restart_at = None
                 self._signal(child, child.service.stop_signal)
                 child.state.state = "stopping"
-            wave_deadline = min(deadline, time.monotonic() + budget_s / 2)
+            wave_start = time.monotonic()
+            wave_deadline = min(deadline - reserve, wave_start + WAVE_MAX_S)
+            stopped_after: dict[str, float] = {}
+            stubborn = []
             for child in group:
-                if not self._wait(child, wave_deadline):
-                    self._signal(child, signal.SIGKILL)
-                    self._wait(child, time.monotonic() + 1.0)
-                    killed.append(child.service.name)
+                if self._wait(child, wave_deadline):
+                    stopped_after[child.service.name] = time.monotonic() - wave_start
+                else:
+                    stubborn.append(child)
+            for child in stubborn:
+                self._signal(child, signal.SIGKILL)
+                killed.append(child.service.name)
+            for child in stubborn:
+                self._wait(child, time.monotonic() + 1.0)
+            for child in group:
                 child.state.state = "stopped"
-            if wave != waves[-1] and group and any(c.service.drain_after_s for c in group):
-                time.sleep(max(c.service.drain_after_s for c in group))
+                after = stopped_after.get(child.service.name)
+                self._log_line(child, f"stopped after {after:.1f} s" if after is not None else
+                               f"killed after {wave_deadline - wave_start:.1f} s")
+            drain = max((c.service.drain_after_s for c in group), default=0.0)
+            if wave != waves[-1] and drain and time.monotonic() + drain < deadline - reserve:
+                time.sleep(drain)
         self._write(force=True)
         return killed
+
+    @staticmethod
+    def _log_line(child: _Child, text: str) -> None:
+        try:
+            with open(child.state.log, "a") as log:
+                log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {child.service.name} {text}\n")
+        except OSError:
+            pass
 
     @staticmethod
     def _signal(child: _Child, sig: int) -> None:

@@ -19,6 +19,9 @@ DB_DOWN = {"MILLSTREAM_DATABASE__URL": f"postgresql://postgres@127.0.0.1:{CLOSED
 COMMANDS = [
     (["ingest", "--once"], KAFKA_DOWN, "Kafka"),
     (["ingest", "--once"], DB_DOWN, "PostgreSQL"),
+    (["maintenance", "--once"], KAFKA_DOWN, "Kafka"),
+    (["logistics", "--once"], DB_DOWN, "PostgreSQL"),
+    (["inventory", "--once"], KAFKA_DOWN, "Kafka"),
     (["bridge", "opcua", "--endpoint", "opc.tcp://127.0.0.1:4840", "--node", "ns=1;s=T", "--allow-insecure"],
      KAFKA_DOWN, "Kafka"),
     (["dispatch", "--once"], DB_DOWN, "PostgreSQL"),
