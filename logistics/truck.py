@@ -217,6 +217,7 @@ class Logistics:
         if step == "arrived" and progress.trip is not None:
             trip = ArrivedTrip(shipment.id, event.time, tuple(sorted(progress.trip.paces.items())))
             self.fleet.arrived(state.trips, self.route_keys[shipment.id], trip)
+            progress.history, progress.trip.paces = None, {}  # kept in the fleet's history: not in every snapshot
         if step == "delivered":
             nxt = self.active(truck, state)
             if nxt is not None and site_fence_id(nxt.origin_site_id) in state.fences.inside():
