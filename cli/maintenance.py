@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from pathlib import Path
 
 import typer
 from bytewax.dataflow import Dataflow
+from threadpoolctl import threadpool_limits
 
 from cli.common import console, fail
 from cli.flows import (
@@ -70,7 +72,10 @@ def _train_in_background(config: Settings, scenario_file: Path) -> None:
 
     def work() -> None:
         try:
-            ensure_plant_model(config, scenario_file)
+            # In the background for real: lowest CPU priority for this thread, one core for its predicts/fits.
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            with threadpool_limits(1):
+                ensure_plant_model(config, scenario_file)
         except MillstreamError as exc:
             console.print(f"maintenance: could not train a first plant model: {exc}", highlight=False)
 
