@@ -29,6 +29,7 @@ from cli.status import live_status
 from cli.up import prepare
 from cli.up.services import SERVICES, RunContext
 from cli.up.supervisor import Supervisor, SupervisorError
+from connectors.kafka.admin import KafkaAdminError, probe
 from connectors.postgres.database import DatabaseError, connect
 from connectors.postgres.embedded import EmbeddedPostgres
 from connectors.postgres.migrations import MigrationError
@@ -192,6 +193,10 @@ def _start(ctx: RunContext, supervisor: Supervisor, scenario: Scenario, configur
         else:
             _step("postgres", f"embedded PostgreSQL on 127.0.0.1:{ctx.embedded_postgres.port}")  # type: ignore[union-attr]
     if not ctx.embedded_kafka:
+        try:
+            probe(settings().kafka)
+        except KafkaAdminError as exc:
+            raise SupervisorError(str(exc)) from None
         _step("kafka", f"using {settings().kafka.bootstrap_servers}")
     db = _db_settings(ctx, configured_db)
     ctx.env[ENV_PREFIX + "DATABASE__URL"] = db.url.get_secret_value()
