@@ -9,10 +9,12 @@ same run as its baseline, on a fresh database of ``MILLSTREAM_DATABASE__URL``'s 
   Bytewax flow** on the same movements (same source, key by material, a no-op sink) and vs a bare flow whose
   sink COPYs the same rows into a table (the cheapest durable write);
 - **RFID**: reads/s from the wire format through validation, EPC decode + look-up, per-tag sessions and the
-  pass decision (the flow's own operator), vs a bare Bytewax flow on the same payloads (validation, key by
-  EPC, no-op sink);
+  pass decision in event time (the flow's own :func:`streams.inventory.gate_passes`), vs a bare Bytewax flow
+  on the same payloads (validation, key by EPC, no-op sink);
 - **sink**: ``apply_movements`` (idempotent insert, FIFO lots, allocations, outbox postings in one transaction
-  per batch) vs raw ``COPY FROM STDIN`` and vs ``executemany`` INSERT of the same movement rows.
+  per batch) vs raw ``COPY FROM STDIN`` and vs ``executemany`` INSERT of the same movement rows (one row per
+  movement), and vs raw ``COPY`` of every row the ledger writes (movements, allocations, ERP postings, lots:
+  3-4 rows per movement) into tables without indexes.
 
 Goals (issue 11): ledger and RFID >= 50 % of their bare flows; the sink >= 70 % of raw COPY. The machine is
 shared: its load average is printed with the figures. ``BENCH_INVENTORY_BATCH`` sets the source batch size.
@@ -36,6 +38,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import TestingSource, run_main
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 from connectors.postgres.ledger import MOVEMENT_COLUMNS, apply_movements, movement_row
 from connectors.postgres.migrations import migrate
@@ -45,15 +48,15 @@ from millstream.inventory import gates
 from millstream.inventory.backflush import production_movements
 from millstream.inventory.catalog import Catalog
 from millstream.inventory.counters import COUNTER_TAGS, CounterTracker, ProductionDelta
-from millstream.inventory.gates import TagSession, decide_pass, identify, pass_movement
+from millstream.inventory.gates import decide_pass, identify, pass_movement
 from millstream.inventory.movements import Movement
 from millstream.masterdata import Scenario, read_scenario
 from millstream.serde import decode, encode
-from millstream.settings import DatabaseSettings, load_settings
+from millstream.settings import DatabaseSettings, InventorySettings, load_settings
 from simulators.gates.simulation import GateSimulation
 from simulators.plant.readings import changed_readings
 from simulators.plant.simulation import PlantSimulation
-from streams.inventory import _ledger_entry, _PassLogic, _track_stock, opening_movements
+from streams.inventory import _ledger_entry, _track_stock, gate_passes, opening_movements
 
 __all__ = ["main"]
 
@@ -171,11 +174,8 @@ def rfid_flows(reads: list[RfidRead], catalog: Catalog) -> dict[str, float]:
         flow = Dataflow("rfid")
         decoded = op.map("decode", op.input("in", flow, TestingSource(payloads, BATCH)),
                          lambda raw: decode(raw, RfidRead, time_policy=None))
-        keyed = op.key_on("by_epc", op.map("identify", decoded, lambda r: identify(r, catalog)),
-                          lambda g: g.read.epc)
-        passes = op.stateful_batch("passes", keyed, lambda resume: _PassLogic(
-            resume or TagSession(), timedelta(seconds=10), timedelta(seconds=300), -78.0))
-        op.output("out", passes, NullSink())
+        identified = op.map("identify", decoded, lambda r: (0, identify(r, catalog)))
+        op.output("out", gate_passes(identified, InventorySettings(), partitions=(0,)), NullSink())
         run_main(flow)
 
     gates._decode.cache_clear()  # decoding is measured cold, not from simulator_input's warm cache
@@ -207,7 +207,43 @@ def sink_writers(movements: list[Movement], catalog: Catalog) -> dict[str, float
                     apply_movements(conn, batch, catalog.policies)
 
             results = {"copy": timed(copy), "executemany": timed(many), "ledger": timed(ledger)}
+            results["copy_all"], results["rows"] = _copy_all_rows(conn, batches)
     return results
+
+
+#: Per table the ledger writes: the query of its rows, each led by the movement it belongs to.
+_WRITTEN = {
+    "stock_movements": "SELECT movement_id, * FROM stock_movements",
+    "movement_lots": "SELECT movement_id, * FROM movement_lots",
+    "erp_outbox": "SELECT record->'payload'->>'movement_id', seq, event_id, record_type, record_key, subject_kind, "
+                  "subject_id, occurred_at, erp_keys::text, record::text, created_at, fanned_out_at FROM erp_outbox",
+}
+
+
+def _copy_all_rows(conn: psycopg.Connection[Any], batches: list[list[Movement]]) -> tuple[float, int]:
+    """Raw ``COPY`` of every row the ledger wrote (movements, lot allocations, ERP postings; then the lots), batch
+    by batch into tables without indexes: what the ledger's writes cost with no logic and no constraints."""
+    written: dict[str, dict[str | None, list[tuple[Any, ...]]]] = {}
+    for table, query in _WRITTEN.items():
+        conn.execute(f"CREATE TABLE bench_{table} (LIKE {table})")
+        written[table] = defaultdict(list)
+        for row in conn.cursor(row_factory=tuple_row).execute(query).fetchall():
+            written[table][row[0]].append(row[1:])
+    conn.execute("CREATE TABLE bench_stock_lots (LIKE stock_lots)")
+    lots = conn.cursor(row_factory=tuple_row).execute("SELECT * FROM stock_lots").fetchall()
+    started = time.perf_counter()
+    for batch in batches:
+        with conn.transaction(), conn.cursor() as cur:
+            for table, rows in written.items():
+                with cur.copy(f"COPY bench_{table} FROM STDIN") as copy:
+                    for m in batch:
+                        for row in rows.get(m.id, ()):
+                            copy.write_row(row)
+    with conn.transaction(), conn.cursor() as cur, cur.copy("COPY bench_stock_lots FROM STDIN") as copy:
+        for row in lots:
+            copy.write_row(row)
+    elapsed = time.perf_counter() - started
+    return elapsed, sum(len(r) for rows in written.values() for r in rows.values()) + len(lots)
 
 
 def main() -> None:
@@ -229,3 +265,6 @@ def main() -> None:
     print(f"ledger writer: {n / sinks['ledger']:,.0f} movements/s; raw COPY {n / sinks['copy']:,.0f} rows/s "
           f"(ratio {sinks['copy'] / sinks['ledger']:.1%}); executemany {n / sinks['executemany']:,.0f} rows/s "
           f"(ratio {sinks['executemany'] / sinks['ledger']:.1%}); load average {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"ledger writer vs raw COPY of all {sinks['rows']:,.0f} rows it writes (movements, allocations, postings, "
+          f"lots; no indexes): {sinks['copy_all']:.2f} s vs {sinks['ledger']:.2f} s "
+          f"(ratio {sinks['copy_all'] / sinks['ledger']:.1%})", flush=True)

@@ -33,17 +33,13 @@ def main(argv: list[str]) -> None:
         module, attribute = SERVICE_COMMANDS[argv[0]]
         target = getattr(importlib.import_module(module), attribute)
         configure_logging(settings().log_level.upper())
+        root = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
         if isinstance(target, typer.Typer):
-            args = argv[1:]
-            commands = target.registered_commands
-            if (len(commands) == 1 and not target.registered_groups and target.registered_callback is None
-                    and args and args[0] == (commands[0].name or commands[0].callback.__name__)):  # type: ignore[union-attr]
-                args = args[1:]  # Typer runs a one-command app as that command: no subcommand name
-            target(args, prog_name=f"millstream {argv[0]}")
+            root.add_typer(target, name=argv[0])
         else:
-            single = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
-            single.command()(target)
-            single(argv[1:], prog_name=f"millstream {argv[0]}")
+            root.command(argv[0])(target)
+            root.callback()(lambda: None)  # a group, so the command keeps its name
+        root(argv, prog_name="millstream")
         return
     from cli.main import run
 

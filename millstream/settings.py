@@ -168,7 +168,9 @@ class InventorySettings(_Component):
     """The inventory pipeline: RFID gate pass detection and part counters."""
 
     dedup_window_s: float = Field(10.0, gt=0, description="Reads of a tag closer than this are one pass.")
-    late_wait_s: float = Field(30.0, ge=0, description="How long reads from other readers may lag a pass.")
+    late_wait_s: float = Field(30.0, ge=0, description="Allowed lateness of RFID reads in event-time seconds: "
+                               "gate passes are decided when the gate stream's watermark (the slowest active "
+                               "partition's newest read - this) has passed them; reads behind it are late.")
     min_rssi_dbm: float = Field(-78.0, le=0, description="A tag seen no stronger than this is a stray from "
                                 "further away, not a pass.")
     counter_modulus: int = Field(2**32, ge=2, description="Part counters wrap round at this value (UInt32).")

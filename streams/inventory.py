@@ -3,11 +3,12 @@
 - ``telemetry.readings`` (``good_parts``, ``scrap_parts``, ``active_order``), keyed by machine ->
   :class:`~millstream.inventory.counters.CounterTracker` -> production deltas -> backflush and finished-goods
   movements (:mod:`millstream.inventory.backflush`) and production confirmations to the ERP outbox;
-- ``warehouse.rfid`` -> decode and look up (:func:`~millstream.inventory.gates.identify`), keyed by EPC ->
-  sessions of reads closer than ``dedup_window_s`` in event time, decided ``late_wait_s`` after the tag's
-  last read (:class:`~millstream.inventory.gates.TagSession`) -> one gate pass per tag, strays from the
-  neighbouring door dropped (:func:`~millstream.inventory.gates.decide_pass`) -> receipt, transfer or goods
-  issue, and a ``gate_events`` row (EPCIS);
+- ``warehouse.rfid`` -> decode and look up (:func:`~millstream.inventory.gates.identify`), then one stateful
+  step for the gate stream -> sessions of a tag's reads closer than ``dedup_window_s`` in event time, decided
+  when the stream's event-time watermark has passed them (``late_wait_s`` is its allowed lateness;
+  :class:`~millstream.inventory.sessions.GateSessions`; no wall clock, so a replay splits alike) -> one gate
+  pass per session, strays from the neighbouring door dropped (:func:`~millstream.inventory.gates.decide_pass`)
+  -> receipt, transfer or goods issue, and a ``gate_events`` row (EPCIS);
 - the master data's opening stock as ``opening`` movements;
 - every movement, keyed by material (one worker per material: FIFO per material in stream order) ->
   running stock per location and effective reorder points -> the ``reorder_point`` and ``negative_stock``
@@ -31,8 +32,10 @@ import orjson
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.operators import StatefulBatchLogic, StatefulLogic
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from connectors.erp.sink import OutboxSink
+from connectors.kafka.clients import consumer_config
 from connectors.kafka.topics import TELEMETRY_READINGS, WAREHOUSE_RFID
 from connectors.postgres.gate_events import store_gate_events
 from connectors.postgres.ledger import LedgerEntry, apply_movements
@@ -48,12 +51,12 @@ from millstream.inventory.gates import (
     GatePass,
     GateRead,
     GateReadError,
-    TagSession,
     decide_pass,
     identify,
     pass_movement,
 )
 from millstream.inventory.movements import Movement, quantity
+from millstream.inventory.sessions import GateSessions
 from millstream.inventory.stock import REORDER_HYSTERESIS, MaterialStock, StockSample, reorder_levels
 from millstream.masterdata import Scenario
 from millstream.metrics import PRODUCED_PARTS, RFID_READS_DROPPED, STOCK_MOVEMENTS
@@ -63,12 +66,16 @@ from streams.alerting import AlertRule, Condition, raise_alerts, write_alerts
 from streams.kafka_io import DlqPublisher, read_events, write_dead_letters
 from streams.operators import split_dead_letters
 
-__all__ = ["NEGATIVE_STOCK_RULE", "OPENING_TIME", "REORDER_RULE", "build_flow", "opening_movements"]
+__all__ = ["NEGATIVE_STOCK_RULE", "OPENING_TIME", "REORDER_RULE", "build_flow", "gate_passes", "opening_movements"]
 
 REORDER_RULE = AlertRule("reorder_point", "inventory", raise_above=0.0, clear_below=-REORDER_HYSTERESIS,
                          title="Stock below the reorder point")
 NEGATIVE_STOCK_RULE = AlertRule("negative_stock", "inventory", raise_above=0.0, clear_below=0.0,
                                 severities=((0.0, "critical"),), title="Stock below zero")
+#: RFID messages per partition per poll: keeps the partitions close in event time while catching up, well
+#: within ``inventory.late_wait_s`` (the watermark's allowed lateness).
+_RFID_BATCH = 100
+_STRAY, _DUPLICATE, _LATE = (RFID_READS_DROPPED.labels(r) for r in ("stray", "duplicate", "late"))
 #: When opening stock applies if the scenario names no epoch.
 OPENING_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -165,9 +172,10 @@ def _production(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bo
 
 
 def _identify(catalog: Catalog) -> Any:
-    def attempt(read: RfidRead) -> GateRead | DeadLetter:
+    def attempt(item: tuple[int, RfidRead]) -> tuple[int, GateRead] | DeadLetter:
+        partition, read = item
         try:
-            return identify(read, catalog)
+            return partition, identify(read, catalog)
         except GateReadError as exc:
             return DeadLetter.of(encode(read), stage="inventory.gates", reason=str(exc), error_type=exc.error_type)
     return attempt
@@ -175,13 +183,11 @@ def _identify(catalog: Catalog) -> Any:
 
 def _gates(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bool,
            ) -> tuple[Stream[tuple[GatePass, Movement]], Stream[DeadLetter]]:
-    inv: InventorySettings = settings.inventory
-    reads = read_events("inventory_rfid", flow, WAREHOUSE_RFID, settings, model=RfidRead, tail=follow)
-    identified = split_dead_letters("identify", op.map("identify_reads", reads.oks, _identify(catalog)))
-    by_epc = op.key_on("by_epc", identified.oks, lambda g: g.read.epc)
-    gap, wait = timedelta(seconds=inv.dedup_window_s), timedelta(seconds=inv.late_wait_s)
-    passes = op.map("unkey_passes", op.stateful_batch("passes", by_epc, lambda resume: _PassLogic(
-        resume or TagSession(), gap, wait, inv.min_rssi_dbm)), lambda kv: kv[1])
+    reads = read_events("inventory_rfid", flow, WAREHOUSE_RFID, settings, model=RfidRead, tail=follow,
+                        batch_size=_RFID_BATCH, tag=lambda msg, read: (msg.partition or 0, read))
+    tagged = cast(Stream[tuple[int, RfidRead]], reads.oks)
+    identified = split_dead_letters("identify", op.map("identify_reads", tagged, _identify(catalog)))
+    passes = gate_passes(identified.oks, settings.inventory, _partitions_with_reads(settings))
 
     def to_movement(gate: GatePass) -> tuple[GatePass, Movement] | DeadLetter:
         try:
@@ -193,54 +199,70 @@ def _gates(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bool,
     return moved.oks, op.merge("gate_errs", reads.errs, identified.errs, moved.errs)
 
 
-class _PassLogic(StatefulBatchLogic[GateRead, GatePass, TagSession]):
-    """One tag's reads -> gate passes. A session is decided when ``wait`` of wall-clock time passes without a
-    read of the tag (reads of other readers come from other partitions and may lag) or at the end of input;
-    the tag's state is dropped after another ``wait`` without reads."""
+def _partitions_with_reads(settings: Settings) -> tuple[int, ...]:
+    """The partitions of ``warehouse.rfid`` that hold reads when the flow starts (they hold the gate watermark back
+    until heard from); all declared partitions when the broker cannot say."""
+    topic = WAREHOUSE_RFID.full_name(settings.kafka)
+    consumer = Consumer({**consumer_config(settings.kafka, "inventory-partitions"), "enable.partition.eof": False})
+    try:
+        info = consumer.list_topics(topic, timeout=10.0).topics.get(topic)
+        if info is None or info.error is not None:
+            return tuple(range(WAREHOUSE_RFID.partitions))
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10.0) for p in info.partitions}
+        return tuple(sorted(p for p, (low, high) in ends.items() if high > low))
+    except KafkaException:
+        return tuple(range(WAREHOUSE_RFID.partitions))
+    finally:
+        consumer.close()
 
-    def __init__(self, session: TagSession, gap: timedelta, wait: timedelta, min_rssi_dbm: float) -> None:
-        self._session = session
-        self._gap = gap
-        self._wait = wait
+
+def gate_passes(reads: Stream[tuple[int, GateRead]], params: InventorySettings,
+                partitions: tuple[int, ...]) -> Stream[GatePass]:
+    """Identified reads, each with the input partition it came from -> gate passes, decided in event time;
+    ``partitions``: those with reads to come (each holds the watermark back until heard from).
+
+    All reads go through one stateful step (one key for the gate stream), so every decision sees the stream's
+    watermark (:class:`~millstream.inventory.sessions.GateSessions`); the per-read work (validation, EPC decode,
+    look-up) stays parallel before it."""
+    keyed = op.key_on("gate_stream", reads, lambda _item: "gates")
+    gap, lateness = timedelta(seconds=params.dedup_window_s), timedelta(seconds=params.late_wait_s)
+    decided = op.stateful_batch("passes", keyed, lambda resume: _PassLogic(
+        resume or GateSessions(gap, lateness, partitions), params.min_rssi_dbm))
+    return op.map("unkey_passes", decided, lambda kv: kv[1])
+
+
+class _PassLogic(StatefulBatchLogic[tuple[int, GateRead], GatePass, GateSessions]):
+    """The gate stream's reads -> gate passes: a tag's session is decided when the event-time watermark has
+    passed it (never by the wall clock), or at the end of input."""
+
+    def __init__(self, sessions: GateSessions, min_rssi_dbm: float) -> None:
+        self._sessions = sessions
         self._min_rssi = min_rssi_dbm
-        self._due: datetime | None = datetime.now(UTC) + wait
 
-    def _decide(self, reads: list[GateRead]) -> list[GatePass]:
-        gate = decide_pass(reads, self._min_rssi)
-        if gate is None:
-            RFID_READS_DROPPED.labels("stray").inc(len(reads))
-            return []
-        RFID_READS_DROPPED.labels("stray").inc(gate.stray_reads)
-        RFID_READS_DROPPED.labels("duplicate").inc(gate.reads - 1)
-        return [gate]
+    def _decide(self, sessions: list[list[GateRead]]) -> list[GatePass]:
+        out = []
+        for reads in sessions:
+            gate = decide_pass(reads, self._min_rssi)
+            if gate is None:
+                _STRAY.inc(len(reads))
+                continue
+            _STRAY.inc(gate.stray_reads)
+            _DUPLICATE.inc(gate.reads - 1)
+            out.append(gate)
+        return out
 
-    def on_batch(self, values: list[GateRead]) -> tuple[list[GatePass], bool]:
-        out: list[GatePass] = []
-        for read in values:
-            closed, late = self._session.add(read, self._gap)
-            if late:
-                RFID_READS_DROPPED.labels("late").inc()
-            for reads in closed:
-                out += self._decide(reads)
-        self._due = datetime.now(UTC) + self._wait
-        return out, StatefulBatchLogic.RETAIN
-
-    def on_notify(self) -> tuple[list[GatePass], bool]:
-        if not self._session.reads:
-            return [], StatefulBatchLogic.DISCARD
-        out = self._decide(self._session.close(self._gap))
-        self._due = datetime.now(UTC) + self._wait
-        return out, StatefulBatchLogic.RETAIN
+    def on_batch(self, values: list[tuple[int, GateRead]]) -> tuple[list[GatePass], bool]:
+        add = self._sessions.add
+        late = sum(1 for partition, read in values if not add(partition, read))
+        if late:
+            _LATE.inc(late)
+        return self._decide(self._sessions.decided()), StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[list[GatePass], bool]:
-        return (self._decide(self._session.close(self._gap)) if self._session.reads else []), \
-            StatefulBatchLogic.RETAIN
+        return self._decide(self._sessions.close_all()), StatefulBatchLogic.RETAIN
 
-    def notify_at(self) -> datetime | None:
-        return self._due
-
-    def snapshot(self) -> TagSession:
-        return copy.deepcopy(self._session)
+    def snapshot(self) -> GateSessions:
+        return copy.deepcopy(self._sessions)
 
 
 def _stock_conditions(catalog: Catalog) -> Any:

@@ -179,7 +179,7 @@ SERVICES: list[Service] = [
     Service("bridge", lambda ctx: millstream("bridge", "opcua", "--scenario", str(ctx.scenario), "--endpoint",
                                              ctx.plant_endpoint, "--allow-insecure", "--metrics-port",
                                              str(ctx.ports["bridge"])),
-            ready=metrics_ready("bridge"), stop_wave=0, stop_signal=signal.SIGINT, drain_after_s=1.5),
+            ready=metrics_ready("bridge"), stop_wave=0, stop_signal=signal.SIGINT, drain_after_s=1.0),
     Service("dispatch", lambda ctx: millstream("dispatch", "--metrics-port", str(ctx.ports["dispatch"])),
             ready=metrics_ready("dispatch"), stop_wave=1),
     Service("fleet", _simulator("fleet"), stop_wave=0, may_finish=True),

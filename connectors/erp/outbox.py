@@ -8,14 +8,17 @@ order and fans each record out to the matching webhook endpoints.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
+import orjson
 from psycopg.types.json import Jsonb
 
 from millstream.events.base import WITHOUT_TIME_CHECK
 from millstream.events.erp import ErpRecord
 
-__all__ = ["append", "append_bulk", "append_many", "get_record"]
+__all__ = ["OutboxRow", "append", "append_bulk", "append_many", "append_rows", "copy_new_rows", "get_record",
+           "outbox_row"]
 
 _INSERT = """
 INSERT INTO erp_outbox (event_id, record_type, record_key, subject_kind, subject_id, occurred_at,
@@ -24,6 +27,26 @@ VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (event_id) DO NOTHING
 RETURNING seq
 """
+
+
+class OutboxRow(NamedTuple):
+    """An outbox row; ``record`` is the record as ``ErpRecord.model_dump(mode="json")`` gives it. Built by
+    :func:`outbox_row` from a validated record, or directly by a writer whose records come from its own
+    trusted code (the ledger's postings: no validation per row on the hot path)."""
+
+    event_id: str
+    record_type: str
+    record_key: str
+    subject_kind: str
+    subject_id: str
+    occurred_at: datetime
+    record: dict[str, Any]  # datetimes may stay datetimes (written as ISO 8601 UTC, ``Z``)
+
+
+def outbox_row(record: ErpRecord) -> OutboxRow:
+    """The outbox row of a validated record."""
+    return OutboxRow(record.id, record.record_type, record.record_key, record.subject_kind, record.subject_id,
+                     record.occurred_at, record.model_dump(mode="json"))
 
 
 def _row(record: ErpRecord) -> tuple[Any, ...]:
@@ -52,21 +75,48 @@ _COLUMNS = "event_id, record_type, record_key, subject_kind, subject_id, occurre
 
 
 def append_bulk(conn: Any, records: list[ErpRecord]) -> int:
-    """:func:`append_many` for large batches (a ledger's postings): the rows are copied into a temporary table
-    and inserted by one statement, in order, idempotently; runs in the caller's transaction when there is one.
+    """:func:`append_many` for large batches: see :func:`append_rows`."""
+    return append_rows(conn, [outbox_row(r) for r in records])
+
+
+_COPY_TYPES = ["integer", "text", "text", "text", "text", "text", "timestamptz", "text", "text"]
+
+
+def append_rows(conn: Any, rows: list[OutboxRow]) -> int:
+    """Add outbox rows in order, idempotently, for large batches (a ledger's postings): the rows are copied into
+    a temporary table and inserted by one statement; runs in the caller's transaction when there is one.
     Returns how many were new."""
-    if not records:
+    if not rows:
         return 0
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS outbox_in (ord integer, event_id text, record_type text, "
-                    "record_key text, subject_kind text, subject_id text, occurred_at timestamptz, erp_keys jsonb, "
-                    "record jsonb) ON COMMIT DELETE ROWS")
-        with cur.copy(f"COPY outbox_in (ord, {_COLUMNS}) FROM STDIN") as copy:
-            for i, record in enumerate(records):
-                copy.write_row((i, *_row(record)))
-        cur.execute(f"INSERT INTO erp_outbox ({_COLUMNS}) SELECT {_COLUMNS} FROM outbox_in ORDER BY ord "  # noqa: S608
-                    "ON CONFLICT (event_id) DO NOTHING")
+        cur.execute("CREATE TEMP TABLE IF NOT EXISTS outbox_rows (ord integer, event_id text, record_type text, "
+                    "record_key text, subject_kind text, subject_id text, occurred_at timestamptz, erp_keys text, "
+                    "record text) ON COMMIT DELETE ROWS")
+        with cur.copy(f"COPY outbox_rows (ord, {_COLUMNS}) FROM STDIN") as copy:
+            copy.set_types(_COPY_TYPES)
+            for i, row in enumerate(rows):
+                copy.write_row((i, *row[:6], _json(row.record["erp_keys"]), _json(row.record)))
+        cur.execute(f"INSERT INTO erp_outbox ({_COLUMNS}) SELECT event_id, record_type, record_key, "  # noqa: S608
+                    "subject_kind, subject_id, occurred_at, erp_keys::jsonb, record::jsonb FROM outbox_rows "
+                    "ORDER BY ord ON CONFLICT (event_id) DO NOTHING")
         return max(cur.rowcount, 0)
+
+
+def copy_new_rows(conn: Any, rows: list[OutboxRow]) -> int:
+    """Add rows whose event ids cannot be in the outbox yet (they derive from what the caller's transaction
+    adds, e.g. movements the ledger has just applied) straight by ``COPY``, in order; a duplicate id is an
+    error (the unique constraint), never a silent second row."""
+    if not rows:
+        return 0
+    with conn.transaction(), conn.cursor() as cur, cur.copy(f"COPY erp_outbox ({_COLUMNS}) FROM STDIN") as copy:
+        copy.set_types(_COPY_TYPES[1:])  # the JSON goes as text; the server parses it into jsonb
+        for row in rows:
+            copy.write_row((*row[:6], _json(row.record["erp_keys"]), _json(row.record)))
+    return len(rows)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z).decode()
 
 
 def get_record(conn: Any, event_id: str) -> ErpRecord | None:

@@ -70,6 +70,8 @@ class CounterTracker:
     scrap: int | None = None
     counted_at: datetime | None = None
     order_id: str | None = None
+    #: source time of the active_order value in force (a current value may carry an older timestamp)
+    order_at: datetime | None = None
     scan_at: datetime | None = None
     scan: list[SensorReading] = field(default_factory=list)
     per_order: dict[str, list[int]] = field(default_factory=dict)
@@ -78,7 +80,12 @@ class CounterTracker:
              ) -> list[ProductionDelta | CounterProblem]:
         """Add a reading; returns what the previous scan yielded once this reading starts a new one."""
         if self.scan_at is not None and reading.source_timestamp < self.scan_at:
-            return []  # older than a scan already taken in: out of order, not a counter value any more
+            # Older than a scan already taken in: no counter value any more. But an OPC-UA subscription's first
+            # values carry each tag's last-change time, so the order in force may arrive after a later counter.
+            if reading.tag == "active_order" and reading.quality == "good" and (
+                    self.order_at is None or reading.source_timestamp > self.order_at):
+                self._take_order(reading.value, reading.source_timestamp)
+            return []
         out: list[ProductionDelta | CounterProblem] = []
         if self.scan_at is not None and reading.source_timestamp > self.scan_at:
             out = self.flush(machine, orders)
@@ -94,7 +101,7 @@ class CounterTracker:
         at = scan[0].source_timestamp
         values = {r.tag: r.value for r in scan if r.quality == "good"}
         if "active_order" in values:
-            self.order_id = str(values["active_order"] or "") or None
+            self._take_order(values["active_order"], at)
         out: list[ProductionDelta | CounterProblem] = []
         elapsed = (at - self.counted_at).total_seconds() if self.counted_at is not None else 0.0
         limit = math.floor(2 * elapsed / machine.cycle_time_s) + self.slack
@@ -124,6 +131,10 @@ class CounterTracker:
         if good or scrap:
             out.append(self._attribute(machine, orders, at, good, scrap, scan))
         return out
+
+    def _take_order(self, value: object, at: datetime) -> None:
+        self.order_id = str(value or "") or None
+        self.order_at = at
 
     def _delta(self, last: int | None, new: int, limit: int, elapsed: float) -> tuple[int, str | None]:
         if last is None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from connectors.erp.outbox import OutboxRow
 from millstream.events.base import WITHOUT_TIME_CHECK, stable_id
 from millstream.events.erp import ErpRecord
 from millstream.inventory.counters import ProductionDelta
 from millstream.inventory.movements import Movement
 from millstream.masterdata import StockPolicy
 
-__all__ = ["confirmation_record", "exception_record", "movement_record", "proposal_record"]
+__all__ = ["confirmation_record", "exception_record", "movement_posting", "movement_record", "proposal_record"]
 
 _MOVEMENT_TYPES = {
     "backflush": "production.goods_issue",
@@ -48,6 +49,33 @@ def movement_record(movement: Movement) -> ErpRecord | None:
                    record_key=f"{movement.material_id}@{location}", erp_keys={k: v for k, v in keys.items() if v},
                    payload=payload, subject_kind="material_location", subject_id=f"{movement.material_id}@{location}",
                    occurred_at=movement.occurred_at, evidence_ids=(movement.id,))
+
+
+_NO_KEYS = dict.fromkeys(("production_order", "material", "location", "shipment_number", "machine", "site", "truck"))
+
+
+def movement_posting(movement: Movement) -> OutboxRow | None:
+    """:func:`movement_record` as an outbox row, built without validating it again: the movement is a validated
+    :class:`Movement` and every field comes from it (the ledger posts one per movement, so this is its hot
+    path). ``tests/inventory/test_ledger.py`` checks it equals the validated record."""
+    record_type = _MOVEMENT_TYPES.get(movement.movement_type)
+    if record_type is None:
+        return None
+    location = movement.from_location_id or movement.to_location_id
+    subject = f"{movement.material_id}@{location}"
+    erp_keys = {**_NO_KEYS, "material": movement.material_id, "location": location,
+                "production_order": movement.reference if movement.machine_id else None,
+                "machine": movement.machine_id,
+                "shipment_number": movement.reference if movement.movement_type == "goods_issue" else None}
+    event_id = stable_id("erp_record", movement.id)
+    record = {"event_id": event_id, "subject_kind": "material_location", "subject_id": subject,
+              "occurred_at": movement.occurred_at, "evidence_ids": [movement.id], "record_type": record_type,
+              "record_key": subject, "erp_keys": erp_keys,
+              "payload": {"movement_id": movement.id, "movement_type": movement.movement_type,
+                          "quantity": str(movement.quantity), "from_location": movement.from_location_id,
+                          "to_location": movement.to_location_id, "lot": movement.lot,
+                          "reference": movement.reference, "epc": movement.epc}}
+    return OutboxRow(event_id, record_type, subject, "material_location", subject, movement.occurred_at, record)
 
 
 def confirmation_record(delta: ProductionDelta, product_id: str) -> ErpRecord:

@@ -4,9 +4,10 @@
    gate location and what the tag stands for; an invalid EPC, an unknown reader or an EPC mapped to no
    material raises :class:`GateReadError` (the flow makes it a dead letter with the reason).
 2. The reads of one EPC that follow each other within the dedup window (a session, across readers and
-   antennas) are one candidate pass; :func:`decide_pass` keeps the reader that saw the tag strongest (peak
-   RSSI, then most reads) and drops the others' reads as strays from a neighbouring door. A pass whose best
-   read is weaker than ``min_rssi_dbm`` was only glimpsed from next door: no pass at all.
+   antennas, decided in event time by :mod:`millstream.inventory.sessions`) are one candidate pass;
+   :func:`decide_pass` keeps the reader that saw the tag strongest (peak RSSI, then most reads) and drops the
+   others' reads as strays from a neighbouring door. A pass whose best read is weaker than ``min_rssi_dbm``
+   was only glimpsed from next door: no pass at all.
 3. :func:`pass_movement` infers the direction from the reader's role: an inbound dock receives into the
    put-away warehouse, an outbound dock issues to the shipment being loaded, a line-side gate transfers from
    the warehouse to the line side; a dock for both directions receives what is expected there (an SSCC of
@@ -15,8 +16,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 from millstream.epc import EpcError, Sgtin96, Sscc96, decode_epc
@@ -26,7 +27,7 @@ from millstream.inventory.catalog import Catalog, EpcTarget
 from millstream.inventory.movements import Movement, quantity
 from millstream.masterdata import Location
 
-__all__ = ["GatePass", "GateRead", "GateReadError", "TagSession", "decide_pass", "identify", "pass_movement"]
+__all__ = ["GatePass", "GateRead", "GateReadError", "decide_pass", "identify", "pass_movement"]
 
 
 class GateReadError(ValueError):
@@ -96,39 +97,6 @@ def identify(read: RfidRead, catalog: Catalog) -> GateRead:
     if target is None:
         raise GateReadError("unmapped_epc", f"EPC {tag.epc_uri} ({tag.scheme} {code}) maps to no material")
     return GateRead(read, tag.epc_uri, code, tag.scheme, location, target)
-
-
-@dataclass
-class TagSession:
-    """The undecided reads of one tag (all readers), and up to when later reads belong to a decided pass.
-
-    Reads closer than ``gap`` in event time are one session; a read more than ``gap`` after the session's
-    last read starts the next one. A read at or before ``decided_until`` arrived after its pass was decided
-    (from a partition that lagged): it is late and makes no second pass.
-    """
-
-    reads: list[GateRead] = field(default_factory=list)
-    last_at: datetime | None = None
-    decided_until: datetime | None = None
-
-    def add(self, read: GateRead, gap: timedelta) -> tuple[list[list[GateRead]], bool]:
-        """Take ``read``; returns the sessions it closed and whether it was late (and dropped)."""
-        at = read.read.timestamp
-        if self.decided_until is not None and at <= self.decided_until:
-            return [], True
-        closed = []
-        if self.reads and self.last_at is not None and at > self.last_at + gap:
-            closed.append(self.close(gap))
-        self.reads.append(read)
-        self.last_at = at if self.last_at is None else max(self.last_at, at)
-        return closed, False
-
-    def close(self, gap: timedelta) -> list[GateRead]:
-        """The pending session, now decided."""
-        reads, self.reads = self.reads, []
-        if self.last_at is not None:
-            self.decided_until = self.last_at + gap
-        return reads
 
 
 def _strength(reads: list[GateRead]) -> tuple[float, int, str]:

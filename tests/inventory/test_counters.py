@@ -55,6 +55,21 @@ def test_a_drop_is_a_reset_and_the_order_change_of_a_scan_applies_before_its_cou
     assert goods(out) == [("PO-1", 2, 0), ("PO-2", 1, 0), ("PO-2", 1, 0)]
 
 
+def test_the_order_in_force_counts_even_when_it_arrives_after_a_later_counter_value() -> None:
+    # A subscription's first values carry each tag's last-change time: the counter changed a minute after the
+    # order was set, and its value arrives first. The order still applies; an older order value does not win.
+    tracker = CounterTracker()
+    out = tracker.push(reading("good_parts", 2, 60), MACHINE, ORDERS)
+    out += tracker.push(reading("active_order", "PO-1", 0), MACHINE, ORDERS)
+    out += tracker.push(reading("good_parts", 3, 90), MACHINE, ORDERS)
+    out += tracker.push(reading("active_order", "PO-2", 120), MACHINE, ORDERS)
+    out += tracker.push(reading("active_order", "PO-1", 30), MACHINE, ORDERS)  # stale: PO-2 came later
+    out += tracker.push(reading("good_parts", 4, 150), MACHINE, ORDERS)
+    out += tracker.flush(MACHINE, ORDERS)
+    assert goods(out) == [("PO-1", 1, 0), ("PO-2", 1, 0)]
+    assert not [p for p in out if isinstance(p, CounterProblem)]
+
+
 def test_a_plc_restart_zeroes_the_counters_without_negative_production() -> None:
     out = feed(CounterTracker(), [(0, {"active_order": "PO-1", "good_parts": 40, "scrap_parts": 3}),
                                   (3600, {"good_parts": 0, "scrap_parts": 0}), (3630, {"good_parts": 1})])

@@ -11,7 +11,8 @@ from millstream.epc import encode_sgtin96, encode_sscc96
 from millstream.events.base import WITHOUT_TIME_CHECK
 from millstream.events.warehouse import RfidRead
 from millstream.inventory.catalog import Catalog
-from millstream.inventory.gates import GateReadError, TagSession, decide_pass, identify, pass_movement
+from millstream.inventory.gates import GateReadError, decide_pass, identify, pass_movement
+from millstream.inventory.sessions import GateSessions
 from millstream.masterdata import read_scenario
 from tests.inventory.conftest import DEMO
 
@@ -79,13 +80,30 @@ def test_direction_follows_the_reader_role() -> None:
     assert (receipt.movement_type, receipt.to_location_id) == ("goods_receipt", "MAN-WH")
 
 
-def test_tag_sessions_split_on_the_gap_and_drop_reads_of_a_decided_pass() -> None:
-    gap = timedelta(seconds=10)
-    session = TagSession()
-    reads = [identify(read("RDR-LIV-LINE-B", BEARING_CASE, s), CATALOG) for s in (0, 3, 9, 25, 27)]
-    closed = [c for r in reads for c in session.add(r, gap)[0]]
-    assert [len(c) for c in closed] == [3]  # 0, 3, 9 | 25 starts the next pass
-    assert [len(session.close(gap))] == [2]
-    late_stray = identify(read("RDR-LIV-LINE-A", BEARING_CASE, 26, rssi=-74), CATALOG)
-    assert session.add(late_stray, gap) == ([], True)  # arrived after its pass was decided
-    assert session.add(identify(read("RDR-LIV-LINE-B", BEARING_CASE, 60), CATALOG), gap) == ([], False)
+def test_sessions_split_on_the_gap_are_decided_by_the_watermark_and_late_reads_are_dropped() -> None:
+    sessions = GateSessions(gap=timedelta(seconds=10), lateness=timedelta(seconds=2), partitions=(0, 1),
+                             idle_reads=8)
+    line_b = [identify(read("RDR-LIV-LINE-B", BEARING_CASE, s), CATALOG) for s in (0, 3, 9, 25, 27)]
+    for r in line_b:
+        assert sessions.add(0, r)
+    assert sessions.watermark is None  # partition 1 not heard from yet: it holds the watermark back
+    assert sessions.decided() == []
+    # Out of order from the other partition: still joins the first session (0, 3, 5, 9 | 25, 27).
+    assert sessions.add(1, identify(read("RDR-LIV-LINE-A", BEARING_CASE, 5, rssi=-74), CATALOG))
+    assert sessions.watermark == T0 + timedelta(seconds=3)  # the older partition's newest read - lateness
+    assert sessions.decided() == []  # 9 + 10 s is not yet behind it
+    assert sessions.add(1, identify(read("RDR-LIV-LINE-A", BEARING_CASE, 26, rssi=-74), CATALOG))
+    first = sessions.decided()
+    assert [[r.read.timestamp.second for r in s] for s in first] == [[0, 3, 5, 9]]
+    late = identify(read("RDR-LIV-LINE-A", BEARING_CASE, 12, rssi=-74), CATALOG)
+    assert sessions.add(1, late) is False  # behind the watermark (24 s): its session may be decided already
+    # Partition 1 falls silent: after 8 reads of partition 0 it no longer holds the watermark back.
+    other = [identify(read("RDR-LIV-LINE-B", PUMP_CASE, s), CATALOG) for s in range(40, 48)]
+    for r in other[:6]:
+        sessions.add(0, r)
+    assert sessions.decided() == []  # held at 26 - 2 s by partition 1
+    for r in other[6:]:
+        sessions.add(0, r)
+    assert [[r.read.timestamp.second for r in s] for s in sessions.decided()] == [[25, 26, 27]]
+    assert [len(s) for s in sessions.close_all()] == [8]
+    assert sessions.pending == {}

@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import psycopg
 
+from connectors.erp.outbox import get_record
 from connectors.postgres.ledger import LedgerEntry, apply_movements
+from millstream.inventory.erp import movement_posting, movement_record
 from millstream.inventory.movements import Movement, quantity
 from millstream.masterdata import StockPolicy
 
@@ -87,3 +90,19 @@ def test_reorder_proposal_raised_once_and_closed_after_the_receipt(inv_db: psyco
     assert inv_db.execute("SELECT count(*) AS n FROM reorder_proposals WHERE closed_at IS NULL").fetchone()["n"] == 1
     assert inv_db.execute("SELECT count(*) AS n FROM erp_outbox WHERE record_type = 'inventory.reorder_proposal'"
                           ).fetchone()["n"] == 2
+
+
+def test_the_ledgers_unvalidated_postings_equal_the_validated_erp_records(inv_db: psycopg.Connection) -> None:
+    """The ledger builds its per-movement ERP postings without validating them again (its hot path); they must
+    be exactly what the validated record would be, as stored in the outbox and read back by the dispatcher."""
+    moves = [mv("goods_receipt", 80, 5, lot="SSCC-1", reference="GR-1", epc="urn:epc:id:sscc:4012345.0000100002"),
+             mv("backflush", 12.5, 6, evidence_ids=("r1", "r2")), mv("transfer", 3, 7),
+             mv("goods_receipt", 1, 8, lot='odd "lot" \\ name')]
+    assert apply_movements(inv_db, moves) == 4
+    for m in moves:
+        posting = movement_posting(m)
+        record = movement_record(m)
+        assert posting is not None and record is not None
+        assert orjson.loads(orjson.dumps(posting.record, option=orjson.OPT_UTC_Z)) == record.model_dump(mode="json")
+        assert get_record(inv_db, record.id) == record
+    assert movement_posting(mv("opening", 5, 0)) is None

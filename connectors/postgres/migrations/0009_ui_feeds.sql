@@ -1,17 +1,5 @@
--- What the web UI reads live: OPC-UA endpoint status, the alert change log, delivery attempts over time.
---
--- OPC-UA endpoint status: ingest keeps one row per endpoint (created here too, with the agreed definition, so
--- the UI's API works whichever migration creates it first).
-CREATE TABLE IF NOT EXISTS opcua_endpoint_status (
-    endpoint text PRIMARY KEY,
-    url text,
-    state text,
-    since timestamptz,
-    offline_since timestamptz,
-    attempts int,
-    reason text,
-    event_id uuid
-);
+-- What the web UI reads live: the alert change log and delivery attempts over time (OPC-UA endpoint status is
+-- the table of 0007, kept by ingest).
 
 -- The alert change log behind GET /api/v1/alerts/stream: one row per committed change of an alert (insert or
 -- update that changed anything but updated_at), holding the alert as it was after that change.
