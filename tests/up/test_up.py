@@ -1,6 +1,8 @@
 """``millstream up`` end to end on its embedded defaults: a mock broker and an embedded PostgreSQL in a tmp dir.
 
-One run at a high speed: ready, metrics, data from every simulator without dead letters, auth; SIGTERM ends
+One run at a high speed: ready (every service running), metrics, data from every simulator without dead letters,
+every pipeline's output through the API (machine scores, stock movements, schema-valid EPCIS events, shipment
+milestones) with no dead letters of the pipelines' own stages either, auth; SIGTERM ends
 every process it started within 10 s; a second run on the same data directory resumes: nothing lost, nothing
 stored twice, nothing of the first run's timeline skipped although the broker came back empty.
 """
@@ -30,6 +32,7 @@ from millstream.masterdata import read_scenario
 from simulators.clock import run_scenario
 from simulators.fleet.simulation import FleetSimulation
 from tests.conftest import ROOT
+from tests.inventory.test_epcis_api import valid
 from tests.net import free_port
 
 SPEED = 30.0
@@ -151,6 +154,40 @@ def _counts(url: str) -> dict[str, int]:
         return counts
 
 
+def _pipeline_dead_letters(url: str) -> dict[tuple[str, str], int]:
+    """Dead letters of the pipelines' own stages (maintenance, logistics, inventory, ...), by stage and error type."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(f"SELECT stage, error_type, count(*) FROM dead_letters WHERE NOT {FROM_SIMULATORS} "
+                            "GROUP BY stage, error_type").fetchall()
+    return {(stage, error_type): n for stage, error_type, n in rows}
+
+
+def _api(run: Run, path: str) -> Any:
+    code, body = _get(f"http://127.0.0.1:{run.port}/api/v1/{path}", ADMIN_KEY)
+    return json.loads(body) if code == 200 else None
+
+
+def _check_the_pipelines(run: Run, url: str) -> None:
+    """Every flow of the run does its work: scores, movements, EPCIS events, shipment milestones, no dead letters."""
+    machines = {m.id for m in read_scenario(ROOT / "scenarios" / "demo.yaml").machines}
+    # The first plant model is trained in the background at start (cli/maintenance.py); scores follow it.
+    scored = _until(lambda: (lambda ms: ms if ms and {m["id"] for m in ms if m["score"]} >= machines else None)(
+        _api(run, "machines")), 150, "a maintenance score for every machine", run)
+    assert {m["id"] for m in scored} >= machines
+    kinds = _until(lambda: (lambda mv: {m["movement_type"] for m in mv} if mv and len(
+        {m["movement_type"] for m in mv}) >= 2 else None)(_api(run, "movements?limit=1000")), 60,
+        "stock movements of at least two kinds", run)
+    assert len(kinds) >= 2, kinds
+    document = _until(lambda: (lambda d: d if d and d["epcisBody"]["queryResults"]["resultsBody"][
+        "eventList"] else None)(_api(run, "epcis/events")), 60, "EPCIS events", run)
+    events = valid(document)["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    assert events and all(e["type"] == "ObjectEvent" for e in events), events[:2]
+    _until(lambda: [s for s in _api(run, "shipments") or [] if s["status"] != "planned"], 90,
+           "a shipment past planned (a milestone)", run)
+    dead = _pipeline_dead_letters(url)
+    assert dead == {}, dead
+
+
 def _metric_families(text: str) -> set[str]:
     """Families (``# TYPE`` names) with at least one non-zero sample."""
     families = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE millstream_")]
@@ -182,10 +219,15 @@ def test_up_runs_the_system_stops_cleanly_and_resumes(data_dir: Path) -> None:
     first = _start(data_dir, "first")
     ready = _ready(first)
     assert ready["status"] == "ready" and {"kafka", "postgres", "ingest", "bridge", "api"} <= set(ready["checks"])
+    services = {k: v for k, v in ready["checks"].items() if k != "database"}
+    assert all(state in ("running", "finished") for state in services.values()), ready
+    assert {k: services.get(k) for k in ("maintenance", "logistics", "inventory")} == dict.fromkeys(
+        ("maintenance", "logistics", "inventory"), "running"), ready
     url = first.db_url()
     counts = _until(lambda: (lambda c: c if min(c["sensor_readings"], c["gps_pings"], c["rfid_reads"]) > 0
                              else None)(_counts(url)), 90, "readings, pings and reads in the database", first)
     assert counts["dead_letters"] == 0, counts
+    _check_the_pipelines(first, url)
 
     metrics = _get(f"http://127.0.0.1:{first.port}/metrics")[1].decode()
     families = _metric_families(metrics)
@@ -229,6 +271,7 @@ def test_up_runs_the_system_stops_cleanly_and_resumes(data_dir: Path) -> None:
     assert duplicates == {"sensor_readings": 0, "gps_pings": 0, "rfid_reads": 0}
     assert later > 0  # the plant goes on from where the clock stopped
     assert dead == 0
+    assert _pipeline_dead_letters(url) == {}
     assert all(v >= counts[k] for k, v in _counts(url).items())
     _stop(second, data_dir)
 
