@@ -124,8 +124,10 @@ def _cmapss_matrix(path: Path) -> np.ndarray:
 def cmapss_condition(settings: np.ndarray) -> np.ndarray:
     """The flight regime of each row: altitude, Mach and throttle rounded (one regime in FD001/FD003)."""
     s = np.asarray(settings)
-    return np.array([f"{a:.0f}|{m:.1f}|{t:.0f}" for a, m, t in zip(np.round(s[:, 0]), np.round(s[:, 1], 1),
-                                                                    np.round(s[:, 2]), strict=True)])
+    # + 0.0 turns the -0.0 of a setting jittering just below zero into 0.0: one regime, not "-0" and "0"
+    return np.array([f"{a:.0f}|{m:.1f}|{t:.0f}" for a, m, t in zip(np.round(s[:, 0]) + 0.0,
+                                                                    np.round(s[:, 1], 1) + 0.0,
+                                                                    np.round(s[:, 2]) + 0.0, strict=True)])
 
 
 def _cmapss_histories(m: np.ndarray, rul_end: dict[int, float] | None) -> Histories:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models.conditions import ALL_CONDITIONS, ConditionNormaliser
-from models.datasets import load_cmapss
+from models.datasets import cmapss_condition, load_cmapss
 
 # (altitude kft, Mach, throttle resolver angle) of three C-MAPSS regimes and the key they round to
 REGIMES = [((0.0, 0.0, 100.0), "0|0.0|100"), ((20.0, 0.7, 100.0), "20|0.7|100"), ((42.0, 0.84, 100.0), "42|0.8|100")]
@@ -92,3 +92,9 @@ def test_a_regime_with_too_few_healthy_rows_uses_the_pooled_statistics() -> None
     np.testing.assert_allclose(z[-4:], expected)
     assert ALL_CONDITIONS in normaliser.means
     assert z[:30].mean() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_settings_jittering_around_zero_are_one_regime() -> None:
+    # FD001's settings jitter around 0 (e.g. -0.0007 and 0.0019): rounding gives -0.0 and 0.0, one regime.
+    settings = np.array([[-0.0007, -0.0004, 100.0], [0.0019, 0.0003, 100.0], [-0.0043, 0.0, 100.0]])
+    assert len(set(cmapss_condition(settings))) == 1
