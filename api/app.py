@@ -69,8 +69,11 @@ ROUTERS: tuple[tuple[APIRouter, str], ...] = (
 
 _DESCRIPTION = """\
 Master data in (from the ERP), alerts out (to engineers and dispatchers), webhook subscriptions and their
-deliveries. Every endpoint except `/healthz` and `/readyz` needs an API key (`Authorization: Bearer mst_...`)
-whose role is listed in the operation's `x-roles`. Every change is written to the audit log.
+deliveries. Every endpoint needs an API key (`Authorization: Bearer mst_...`) whose role is listed in the
+operation's `x-roles`, except: `/healthz` and `/readyz` (probes); `/metrics` (Prometheus scrapes it without a
+key; it holds only counters, gauges and histograms labelled by stage, error class, topic/partition, machine and
+model id, never payloads, keys or records); and `/osmand` (GPS trackers, each authenticated by its own device
+key, not an API key). Every change is written to the audit log.
 """
 
 _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -1,4 +1,4 @@
-"""Liveness and readiness probes and Prometheus metrics (no authentication)."""
+"""Liveness and readiness probes and Prometheus metrics (no API key: probes and Prometheus scrapers have none)."""
 
 from __future__ import annotations
 

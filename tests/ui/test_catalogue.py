@@ -14,8 +14,11 @@ import pytest
 from api.ui import STATIC_DIR
 from connectors.erp.models import DeliveryStatus
 from connectors.postgres.apikeys import ROLES
+from logistics.truck import DELAY, DEVIATION, LONG_DWELL, OFFLINE
 from millstream.events.alerts import ALERT_DOMAINS, AlertSeverity, AlertState
 from millstream.events.outputs import SubjectKind
+from models.evaluation import ALERT_TYPE as FAILURE_RISK
+from streams.inventory import NEGATIVE_STOCK_RULE, REORDER_RULE
 
 I18N = STATIC_DIR / "i18n"
 LANGUAGES = ("en", "zh-CN")
@@ -88,6 +91,9 @@ def test_every_key_the_ui_uses_exists() -> None:
     ("shell.page", PAGES),
     ("shell.opcua.state", ("online", "offline", "unknown")),
     ("integrations.status", get_args(DeliveryStatus)),
+    # every alert type a pipeline raises: the feed shows the catalogue's text, not the server's English title
+    ("shell.alerts.type", (DELAY, DEVIATION, LONG_DWELL, OFFLINE, FAILURE_RISK, REORDER_RULE.alert_type,
+                           NEGATIVE_STOCK_RULE.alert_type)),
 ])
 def test_every_value_shown_has_a_text(prefix: str, values: tuple[str, ...]) -> None:
     keys = {k for texts in catalogue("en").values() for k in texts}

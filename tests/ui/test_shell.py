@@ -4,6 +4,7 @@ OPC-UA status panel and the Integrations page (deliveries, failures, replay)."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import threading
@@ -17,20 +18,23 @@ from psycopg.types.json import Jsonb
 
 from api.app import create_app
 from api.serving import ApiServer, api_server
+from api.ui import STATIC_DIR
 from connectors.postgres.alerts import get_alert, upsert_alert
 from millstream.events.alerts import Alert
 from millstream.settings import Settings
+from models.evaluation import ALERT_TYPE as FAILURE_RISK
 from tests.net import free_port
 from tests.ui.conftest import login
 
 
 def raise_alert(db: psycopg.Connection, domain: str = "maintenance", severity: str = "critical",
-                title: str = "Spindle temperature above limit") -> Alert:
+                title: str = "Spindle temperature above limit", alert_type: str | None = None) -> Alert:
     opened = datetime.now(UTC) - timedelta(minutes=2)
     kind = {"maintenance": "machine", "inventory": "material_location", "logistics": "shipment"}[domain]
     alert = Alert.model_validate({
-        "subject_kind": kind, "subject_id": f"UI-{uuid.uuid4().hex[:6]}", "alert_type": f"{domain}.ui_test",
-        "domain": domain, "severity": severity, "title": title, "opened_at": opened, "occurred_at": opened},
+        "subject_kind": kind, "subject_id": f"UI-{uuid.uuid4().hex[:6]}",
+        "alert_type": alert_type or f"{domain}.ui_test", "domain": domain, "severity": severity, "title": title,
+        "opened_at": opened, "occurred_at": opened},
         context={"time_policy": None})
     upsert_alert(db, alert)
     return alert
@@ -102,6 +106,22 @@ def test_the_feed_resumes_where_it_stopped_when_the_api_restarts(
         assert resumed and all(value and value.isdigit() for value in resumed), resumed
     finally:
         stop(*running)
+
+
+def test_an_alert_title_comes_from_the_catalogue_in_each_language(ui_page: Page, ui_db: psycopg.Connection) -> None:
+    page = ui_page
+    server_title = "Machine failure expected within the horizon"  # the pipeline's English title
+    alert = raise_alert(ui_db, severity="major", title=server_title, alert_type=FAILURE_RISK)
+    title = page.locator(f'li.alert[data-id="{alert.id}"] .title')
+    texts = {lang: json.loads((STATIC_DIR / "i18n" / lang / "shell.json").read_text(encoding="utf-8"))
+             [f"shell.alerts.type.{FAILURE_RISK}"].replace("{subject}", alert.subject_id) for lang in ("en", "zh-CN")}
+    expect(title).to_have_text(texts["en"])
+    page.locator("#lang").select_option("zh-CN")
+    expect(page.locator("#alert-panel h2")).to_have_text("告警")
+    expect(title).to_have_text(texts["zh-CN"])
+    assert texts["zh-CN"] != server_title and re.search(r"[\u4e00-\u9fff]", title.inner_text())
+    page.locator("#lang").select_option("en")
+    expect(title).to_have_text(texts["en"])
 
 
 def test_the_language_switch_is_remembered_and_switches_back(ui_page: Page) -> None:

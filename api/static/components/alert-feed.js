@@ -5,6 +5,7 @@
 import { ApiError } from '../lib/api.js';
 import { COLORS, timeChart } from '../lib/charts.js';
 import { h, replaceChildren } from '../lib/dom.js';
+import { alertTitle } from '../lib/i18n.js';
 import { openEventStream } from '../lib/sse.js';
 
 export const SEVERITIES = ['critical', 'major', 'minor', 'warning'];
@@ -71,7 +72,7 @@ export function mountAlertFeed(panel, ctx) {
     return h('li.alert', { 'data-id': alert.id, 'data-state': alert.state, 'data-severity': alert.severity },
       h('div.alert-line', {},
         h('span.sev', { 'data-severity': alert.severity }, t(`shell.severity.${alert.severity}`)),
-        h('span.title', {}, alert.title || alert.alert_type)),
+        h('span.title', {}, alertTitle(alert))),
       h('div.alert-meta.muted', {},
         h('span', {}, `${t(`shell.domain.${alert.domain}`)} · ${t(`shell.subject.${alert.subject_kind}`)} ${alert.subject_id}`),
         h('time', { datetime: alert.opened_at }, formatTime(alert.opened_at, 'short')),

@@ -53,6 +53,20 @@ export function t(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
 }
 
+/** Whether the current language's catalogue has ``key`` (loaded namespaces only). */
+export function hasText(key) {
+  const ns = key.split('.', 1)[0];
+  return catalogues.get(`${language}/${ns}`)?.[key] !== undefined;
+}
+
+/** An alert's title in the current language: the catalogue's text for its type
+ * (``shell.alerts.type.<alert_type>``, {subject} filled with its subject id); the server's English title only
+ * for a type the catalogue lacks. */
+export function alertTitle(alert) {
+  const key = `shell.alerts.type.${alert.alert_type}`;
+  return hasText(key) ? t(key, { subject: alert.subject_id }) : (alert.title || alert.alert_type);
+}
+
 /** Fill elements carrying data-i18n="key" (text) or data-i18n-title / data-i18n-placeholder / data-i18n-aria-label. */
 export function translateTree(root) {
   for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);

@@ -5,6 +5,7 @@
 // on a plain background.
 
 import { h, replaceChildren } from '../lib/dom.js';
+import { alertTitle } from '../lib/i18n.js';
 
 const REFRESH_MS = 5000;
 const STATUSES = ['planned', 'at_origin', 'departed', 'in_transit', 'arrived', 'delivered'];
@@ -157,7 +158,7 @@ async function shipmentAlerts(el, detail, ctx) {
   const alerts = lists.flat().sort((a, b) => (a.opened_at < b.opened_at ? 1 : -1));
   replaceChildren(el, alerts.length ? alerts.map((a) => h('li.alert', { 'data-severity': a.severity, 'data-type': a.alert_type },
     h('span.sev', { 'data-severity': a.severity }, t(`shell.severity.${a.severity}`)), ' ',
-    h('span.title', {}, a.title || a.alert_type), ' ',
+    h('span.title', {}, alertTitle(a)), ' ',
     h('span.muted', {}, `${formatTime(a.opened_at, 'short')} · ${t(`dispatch.alert_state.${a.state}`)}`)))
     : h('li.muted', {}, t('dispatch.no_alerts')));
 }
