@@ -24,11 +24,13 @@ from connectors.postgres.masterdata_reader import read_scenario as read_master_d
 from millstream.errors import MillstreamError
 from millstream.masterdata import Scenario, read_scenario
 from millstream.settings import Settings
+from simulators.clock import run_scenario
 from streams.logistics import build_flow
 
 ScenarioFile = typer.Option(None, "--scenario", help="Master data from this scenario file instead of the database.")
 RebaseTo = typer.Option(None, "--rebase-to",
-                        help="With --scenario: shift its times so that its epoch is this instant (as simulate does).")
+                        help="With --scenario: the run's origin; its times move so that simulation.start is this "
+                             "instant (the same rule simulate uses).")
 
 
 def _master_data(config: Settings, scenario: Path | None, rebase_to: datetime | None) -> Scenario:
@@ -48,7 +50,7 @@ def _master_data(config: Settings, scenario: Path | None, rebase_to: datetime | 
             data = read_scenario(scenario)
         except MillstreamError as exc:
             fail(str(exc))
-        data = data.rebased(rebase_to) if rebase_to else data
+        data = run_scenario(data, rebase_to) if rebase_to else data
     assert data is not None
     if not data.shipments:
         fail("master data has no shipments: nothing to track (load a scenario with shipments)")
