@@ -90,3 +90,27 @@ def test_rebase_to_puts_promised_windows_on_the_timeline_simulate_uses(settings:
     for got, written in zip(data.shipments, original.shipments, strict=True):
         assert got.promised_from - origin == written.promised_from - start
         assert got.promised_to - origin == written.promised_to - start
+
+
+def test_master_data_is_one_helper_for_both_flows(settings: Settings, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """``cli.flows.master_data``: the scenario file, or the database's; a bad file, missing tables or an
+    unreachable database is one clear line and the right exit code."""
+    import typer
+
+    from cli.flows import master_data
+
+    path = ROOT / "scenarios" / "demo.yaml"
+    assert master_data(settings, path, "inventory").name == read_scenario(path).name
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsites: []\n")
+    with pytest.raises(typer.Exit) as exited:
+        master_data(settings, bad, "inventory")
+    assert exited.value.exit_code == 1
+    with pytest.raises(typer.Exit) as exited:
+        master_data(settings, path, "logistics", "SELECT 1 FROM no_such_table")
+    assert exited.value.exit_code == 3 and "not ready for logistics" in capsys.readouterr().err
+    down = load_settings(database={"url": "postgresql://postgres@127.0.0.1:1/x"})
+    with pytest.raises(typer.Exit) as exited:
+        master_data(down, None, "inventory")
+    assert exited.value.exit_code == 3
