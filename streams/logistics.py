@@ -55,6 +55,13 @@ __all__ = ["alert_rules", "build_flow"]
 #: idleness is the shared rule of :mod:`millstream.watermark`).
 _BATCH = 100
 
+#: Beats from the other partitions after which a silent partition of ``fleet.gps`` is idle for the fleet clock.
+#: Not the inventory's 100,000 reads: with ~4 beats per truck-minute, a truck alone in its partition that falls
+#: silent (a dead zone, or parked after arrival) holds the fleet's watermark - every truck's offline decision -
+#: back until then; 1,000 beats is about an hour of event time for a 5-truck fleet, and still 10 times the
+#: 100 pings of a poll batch (the partitions with pings at start wait until heard from in any case).
+FLEET_IDLE_BEATS = 1_000
+
 
 def alert_rules(params: LogisticsSettings) -> dict[str, AlertRule]:
     """The four logistics alert rules, from settings."""
@@ -142,7 +149,8 @@ def build_flow(settings: Settings, scenario: Scenario, *, follow: bool = True) -
     conditions = _only("conditions", outputs, AlertCondition)
     beats = op.key_on("fleet", _only("beats", outputs, Beat), lambda _beat: "fleet")
     clock = FleetClock(timedelta(minutes=settings.logistics.offline_after_min),
-                       timedelta(seconds=settings.logistics.allowed_lateness_s), beat_every=BEAT_EVERY,
+                       timedelta(seconds=settings.logistics.allowed_lateness_s), idle_beats=FLEET_IDLE_BEATS,
+                       beat_every=BEAT_EVERY,
                        partitions=partitions_with_data(settings.kafka, FLEET_GPS))
     offline = op.map("unkey_clock", op.stateful_flat_map("fleet_clock", beats, clock), lambda kv: kv[1])
     conditions = op.merge("all_conditions", conditions, offline)
