@@ -24,13 +24,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
+import psycopg
 import typer
 from bytewax.dataflow import Dataflow
 
 from cli.common import EXIT_UNAVAILABLE, console, fail, require, settings
 from cli.status import flow_counts, live_status
 from connectors.kafka.admin import KafkaAdminError
-from connectors.postgres.database import database_address
+from connectors.postgres.database import DatabaseError, connect, database_address
+from connectors.postgres.masterdata_reader import read_scenario as read_stored_scenario
+from millstream.errors import MillstreamError
+from millstream.masterdata import Scenario, read_scenario
 from millstream.metrics import serve_metrics
 from millstream.settings import Settings
 from streams.recovery import default_recovery_dir, prepare_recovery
@@ -44,6 +48,7 @@ __all__ = [
     "RecoveryDir",
     "SnapshotInterval",
     "Workers",
+    "master_data",
     "run_pipeline",
 ]
 
@@ -57,6 +62,29 @@ SnapshotInterval = Annotated[float, typer.Option(
     "--snapshot-interval", min=0.1, help="Seconds between recovery snapshots (at most this much is re-read).")]
 MetricsPort = Annotated[int | None, typer.Option(
     "--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on http://127.0.0.1:PORT/metrics.")]
+
+
+def master_data(config: Settings, path: Path | None, flow: str, ready_check: str = "SELECT 1") -> Scenario:
+    """The master data a flow runs on: the scenario file at ``path``, or else the database's. Read once, at
+    start: a flow sees master-data changes only when restarted. ``ready_check`` (SQL) checks that the flow's
+    tables are there; any problem is one clear line (exit 3 when PostgreSQL is unreachable)."""
+    try:
+        with connect(config.database) as conn:
+            conn.execute(ready_check)
+            data = read_stored_scenario(conn) if path is None else None
+    except DatabaseError as exc:
+        fail(str(exc), EXIT_UNAVAILABLE)
+    except psycopg.Error as exc:
+        fail(f"the database is not ready for {flow} (run `millstream db migrate`): {exc}", EXIT_UNAVAILABLE)
+    except MillstreamError as exc:
+        fail(f"master data in the database: {exc} (load it with `millstream masterdata load`)")
+    if path is not None:
+        try:
+            data = read_scenario(path)
+        except MillstreamError as exc:
+            fail(str(exc))
+    assert data is not None
+    return data
 
 
 @dataclass(frozen=True)

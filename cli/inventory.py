@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from bytewax.dataflow import Dataflow
 
-from cli.common import EXIT_UNAVAILABLE, console, fail, settings
+from cli.common import console, settings
 from cli.flows import (
     FlowOptions,
     Follow,
@@ -17,29 +17,15 @@ from cli.flows import (
     RecoveryDir,
     SnapshotInterval,
     Workers,
+    master_data,
     run_pipeline,
 )
-from connectors.postgres.database import DatabaseError, connect
-from connectors.postgres.masterdata_reader import read_scenario as read_stored_scenario
-from millstream.errors import ScenarioError
-from millstream.masterdata import Scenario, read_scenario
+from connectors.postgres.database import connect
 from millstream.settings import Settings
 from streams.inventory import build_flow
 
 ScenarioFile = Annotated[Path | None, typer.Option(
     "--scenario", help="Take the master data from this scenario file instead of the database.")]
-
-
-def _master_data(config: Settings, path: Path | None) -> Scenario:
-    try:
-        if path is not None:
-            return read_scenario(path)
-        with connect(config.database) as conn:
-            return read_stored_scenario(conn)
-    except ScenarioError as exc:
-        fail(str(exc))
-    except DatabaseError as exc:
-        fail(str(exc), EXIT_UNAVAILABLE)
 
 
 def _summary(config: Settings) -> None:
@@ -67,12 +53,13 @@ def inventory(
     """Book stock from part counters (backflush, finished goods) and RFID gates (receipts, transfers, issues to
     shipments) into the ledger; reorder and negative-stock alerts, ERP records, EPCIS events.
 
-    Master data comes from the database (`millstream masterdata load`). Movements are applied once each (stable
+    Master data comes from the database (`millstream masterdata load`), read once at start: changes to it need
+    a restart of the flow. Movements are applied once each (stable
     ids), so what is re-read after a crash books nothing twice. Rejects go to dlq with the reason.
     """
 
     def build(config: Settings) -> Dataflow:
-        master = _master_data(config, scenario)
+        master = master_data(config, scenario, "inventory")
         console.print(f"inventory: master data {master.name!r}: {len(master.materials)} materials, "
                       f"{len(master.locations)} locations, {len(master.stock_policies)} stock policies",
                       highlight=False)

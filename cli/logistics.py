@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-import psycopg
 import typer
 
-from cli.common import EXIT_UNAVAILABLE, console, fail, settings
+from cli.common import console, fail, settings
 from cli.flows import (
     FlowOptions,
     Follow,
@@ -17,39 +16,27 @@ from cli.flows import (
     RecoveryDir,
     SnapshotInterval,
     Workers,
+    master_data,
     run_pipeline,
 )
-from connectors.postgres.database import DatabaseError, connect
-from connectors.postgres.masterdata_reader import read_scenario as read_master_data
-from millstream.errors import MillstreamError
-from millstream.masterdata import Scenario, read_scenario
+from connectors.postgres.database import connect
+from millstream.masterdata import Scenario
 from millstream.settings import Settings
+from simulators.clock import run_scenario
 from streams.logistics import build_flow
 
 ScenarioFile = typer.Option(None, "--scenario", help="Master data from this scenario file instead of the database.")
 RebaseTo = typer.Option(None, "--rebase-to",
-                        help="With --scenario: shift its times so that its epoch is this instant (as simulate does).")
+                        help="With --scenario: the run's origin; its times move so that simulation.start is this "
+                             "instant (the same rule simulate uses).")
 
 
 def _master_data(config: Settings, scenario: Path | None, rebase_to: datetime | None) -> Scenario:
-    """The scenario file's master data, or the database's; checks the logistics tables are there."""
-    try:
-        with connect(config.database) as conn:
-            conn.execute("SELECT 1 FROM shipment_state LIMIT 1")
-            data = read_master_data(conn) if scenario is None else None
-    except DatabaseError as exc:
-        fail(str(exc), EXIT_UNAVAILABLE)
-    except psycopg.Error as exc:
-        fail(f"the database is not ready for logistics (run `millstream db migrate`): {exc}", EXIT_UNAVAILABLE)
-    except MillstreamError as exc:
-        fail(f"master data in the database: {exc} (load it with `millstream masterdata load`)")
-    if scenario is not None:
-        try:
-            data = read_scenario(scenario)
-        except MillstreamError as exc:
-            fail(str(exc))
-        data = data.rebased(rebase_to) if rebase_to else data
-    assert data is not None
+    """The scenario file's master data (on the run's timeline with ``rebase_to``), or the database's; checks the
+    logistics tables are there."""
+    data = master_data(config, scenario, "logistics", "SELECT 1 FROM shipment_state LIMIT 1")
+    if scenario is not None and rebase_to is not None:
+        data = run_scenario(data, rebase_to)
     if not data.shipments:
         fail("master data has no shipments: nothing to track (load a scenario with shipments)")
     return data

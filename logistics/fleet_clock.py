@@ -1,11 +1,12 @@
 """The fleet clock: notices trucks that fall silent while on the road, in event time.
 
-Fed the :class:`Beat` of every truck's pings (one keyed stream for the whole fleet), it keeps a watermark
-per input partition (the latest event time read from it) and takes the fleet's watermark as the smallest of
-them, less ``allowed_lateness`` — so a partition read behind the others (catching up after a restart, when
-partitions are read a batch at a time) does not make its trucks look silent. A partition from which nothing
-came while ``idle_beats`` beats came from the others is idle (all its trucks silent) and no longer holds the
-watermark back: idleness is counted in input, not in wall-clock time, so a replay decides alike.
+Fed the :class:`Beat` of every truck's pings (one keyed stream for the whole fleet), it keeps the fleet's
+watermark by the shared rule (:class:`~millstream.watermark.PartitionWatermark`): the oldest input partition's
+latest event time, less ``allowed_lateness`` — so a partition read behind the others (catching up after a
+restart, when partitions are read a batch at a time) does not make its trucks look silent. The ``partitions``
+that held pings at start hold it back until heard from; a partition from which nothing came while
+``idle_beats`` beats came from the others is idle (all its trucks silent) and no longer holds it back:
+idleness is counted in input, not in wall-clock time, so a replay decides alike.
 
 When the watermark passes a truck's last beat + ``offline_after`` + ``beat_every`` (beats are thinned to one
 per ``beat_every``: its last ping may be that much later than its last beat) while that truck is in transit,
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from logistics.outputs import AlertCondition, Beat
+from millstream.watermark import IDLE_AFTER, PartitionWatermark
 from streams.alerting import Condition
 
 __all__ = ["FleetClock", "FleetState"]
@@ -28,10 +30,7 @@ _OFFLINE = "truck.offline"
 
 @dataclass
 class FleetState:
-    partitions: dict[int, datetime] = field(default_factory=dict)
-    last_beat: dict[int, int] = field(default_factory=dict)
-    beats: int = 0
-    watermark: datetime | None = None
+    marks: PartitionWatermark
     last_scan: datetime | None = None
     last_seen: dict[str, Beat] = field(default_factory=dict)
     offline: dict[str, datetime] = field(default_factory=dict)
@@ -39,20 +38,17 @@ class FleetState:
 
 class FleetClock:
     def __init__(self, offline_after: timedelta, allowed_lateness: timedelta = timedelta(seconds=30),
-                 idle_beats: int = 600, scan_every: timedelta = timedelta(seconds=15),
-                 beat_every: timedelta = timedelta(0)) -> None:
+                 idle_beats: int = IDLE_AFTER, scan_every: timedelta = timedelta(seconds=15),
+                 beat_every: timedelta = timedelta(0), partitions: tuple[int, ...] = ()) -> None:
         self.offline_after = offline_after
         self.beat_every = beat_every
         self.allowed_lateness = allowed_lateness
         self.idle_beats = idle_beats
         self.scan_every = scan_every
-
-    def watermark(self, state: FleetState) -> datetime:
-        active = [t for p, t in state.partitions.items() if state.beats - state.last_beat[p] <= self.idle_beats]
-        return min(active) - self.allowed_lateness
+        self.partitions = partitions
 
     def __call__(self, state: FleetState | None, beat: Beat) -> tuple[FleetState, list[AlertCondition]]:
-        state = state or FleetState()
+        state = state or FleetState(PartitionWatermark(self.allowed_lateness, self.partitions, self.idle_beats))
         out: list[AlertCondition] = []
         previous = state.last_seen.get(beat.truck_id)
         if previous is None or beat.at >= previous.at:
@@ -62,14 +58,10 @@ class FleetClock:
                 out.append(AlertCondition(_OFFLINE, Condition("truck", beat.truck_id, 0.0, max(since, beat.at),
                                                               {"shipment_id": beat.shipment_id,
                                                                "ping_at": beat.at.isoformat()})))
-        state.beats += 1
-        state.last_beat[beat.partition] = state.beats
-        part = state.partitions.get(beat.partition)
-        state.partitions[beat.partition] = beat.at if part is None else max(part, beat.at)
-        mark = self.watermark(state)
-        if state.watermark is not None and mark <= state.watermark:
+        if not state.marks.observe(beat.partition, beat.at):
             return state, out
-        state.watermark = mark
+        mark = state.marks.value
+        assert mark is not None
         if state.last_scan is not None and mark - state.last_scan < self.scan_every:
             return state, out
         state.last_scan = mark

@@ -131,12 +131,13 @@ def parse_osmand(values: dict[str, Any], bearer: str | None = None) -> OsmandFix
 
 
 def to_ping(fix: OsmandFix, truck_id: str, received_at: datetime, policy: TimePolicy) -> GpsPing:
-    """The fix as the truck's :class:`GpsPing` (time of receipt when the tracker sent none)."""
+    """The fix as the truck's :class:`GpsPing` (time of receipt when the tracker sent none), its time checked
+    against ``received_at`` (the process clock's now, simulated under ``millstream up --speed``)."""
     data = {"truck_id": truck_id, "lat": fix.lat, "lon": fix.lon, "timestamp": fix.timestamp or received_at,
             "speed_kmh": max(0.0, fix.speed_kmh or 0.0), "heading_deg": fix.bearing, "altitude_m": fix.altitude,
             "accuracy_m": None if fix.accuracy is None or fix.accuracy < 0 else fix.accuracy,
             "battery_pct": fix.battery_pct}
     try:
-        return GpsPing.model_validate(data, context={"time_policy": policy})
+        return GpsPing.model_validate(data, context={"time_policy": policy, "now": received_at})
     except ValidationError as exc:
         raise OsmandError(format_validation_error(exc)) from None

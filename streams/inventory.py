@@ -32,10 +32,9 @@ import orjson
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.operators import StatefulBatchLogic, StatefulLogic
-from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from connectors.erp.sink import OutboxSink
-from connectors.kafka.clients import consumer_config
+from connectors.kafka.admin import partitions_with_data
 from connectors.kafka.topics import TELEMETRY_READINGS, WAREHOUSE_RFID
 from connectors.postgres.gate_events import store_gate_events
 from connectors.postgres.ledger import LedgerEntry, apply_movements
@@ -187,7 +186,7 @@ def _gates(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bool,
                         batch_size=_RFID_BATCH, tag=lambda msg, read: (msg.partition or 0, read))
     tagged = cast(Stream[tuple[int, RfidRead]], reads.oks)
     identified = split_dead_letters("identify", op.map("identify_reads", tagged, _identify(catalog)))
-    passes = gate_passes(identified.oks, settings.inventory, _partitions_with_reads(settings))
+    passes = gate_passes(identified.oks, settings.inventory, partitions_with_data(settings.kafka, WAREHOUSE_RFID))
 
     def to_movement(gate: GatePass) -> tuple[GatePass, Movement] | DeadLetter:
         try:
@@ -197,23 +196,6 @@ def _gates(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bool,
 
     moved = split_dead_letters("gate_movements", op.map("pass_movements", passes, to_movement))
     return moved.oks, op.merge("gate_errs", reads.errs, identified.errs, moved.errs)
-
-
-def _partitions_with_reads(settings: Settings) -> tuple[int, ...]:
-    """The partitions of ``warehouse.rfid`` that hold reads when the flow starts (they hold the gate watermark back
-    until heard from); all declared partitions when the broker cannot say."""
-    topic = WAREHOUSE_RFID.full_name(settings.kafka)
-    consumer = Consumer({**consumer_config(settings.kafka, "inventory-partitions"), "enable.partition.eof": False})
-    try:
-        info = consumer.list_topics(topic, timeout=10.0).topics.get(topic)
-        if info is None or info.error is not None:
-            return tuple(range(WAREHOUSE_RFID.partitions))
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10.0) for p in info.partitions}
-        return tuple(sorted(p for p, (low, high) in ends.items() if high > low))
-    except KafkaException:
-        return tuple(range(WAREHOUSE_RFID.partitions))
-    finally:
-        consumer.close()
 
 
 def gate_passes(reads: Stream[tuple[int, GateRead]], params: InventorySettings,

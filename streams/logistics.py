@@ -29,6 +29,7 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.operators import StatefulLogic
 
 from connectors.erp.sink import OutboxSink
+from connectors.kafka.admin import partitions_with_data
 from connectors.kafka.topics import FLEET_GPS
 from connectors.postgres.logistics import store_outputs
 from connectors.postgres.sink import PostgresSink
@@ -50,10 +51,16 @@ from streams.operators import check
 __all__ = ["alert_rules", "build_flow"]
 
 #: Messages per partition per poll: keeps partitions within minutes of each other in event time while
-#: catching up, so the fleet clock's watermark (the slowest partition) does not lag far behind. A partition
-#: is idle for the fleet clock once this many beats (a third of the pings) came from the others without it:
-#: several rounds of polling.
+#: catching up, so the fleet clock's watermark (the slowest partition) does not lag far behind (partition
+#: idleness is the shared rule of :mod:`millstream.watermark`).
 _BATCH = 100
+
+#: Beats from the other partitions after which a silent partition of ``fleet.gps`` is idle for the fleet clock.
+#: Not the inventory's 100,000 reads: with ~4 beats per truck-minute, a truck alone in its partition that falls
+#: silent (a dead zone, or parked after arrival) holds the fleet's watermark - every truck's offline decision -
+#: back until then; 1,000 beats is about an hour of event time for a 5-truck fleet, and still 10 times the
+#: 100 pings of a poll batch (the partitions with pings at start wait until heard from in any case).
+FLEET_IDLE_BEATS = 1_000
 
 
 def alert_rules(params: LogisticsSettings) -> dict[str, AlertRule]:
@@ -142,8 +149,9 @@ def build_flow(settings: Settings, scenario: Scenario, *, follow: bool = True) -
     conditions = _only("conditions", outputs, AlertCondition)
     beats = op.key_on("fleet", _only("beats", outputs, Beat), lambda _beat: "fleet")
     clock = FleetClock(timedelta(minutes=settings.logistics.offline_after_min),
-                       timedelta(seconds=settings.logistics.allowed_lateness_s), idle_beats=_BATCH,
-                       beat_every=BEAT_EVERY)
+                       timedelta(seconds=settings.logistics.allowed_lateness_s), idle_beats=FLEET_IDLE_BEATS,
+                       beat_every=BEAT_EVERY,
+                       partitions=partitions_with_data(settings.kafka, FLEET_GPS))
     offline = op.map("unkey_clock", op.stateful_flat_map("fleet_clock", beats, clock), lambda kv: kv[1])
     conditions = op.merge("all_conditions", conditions, offline)
     alerts = []

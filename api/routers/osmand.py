@@ -22,8 +22,8 @@ from api.deps import AppProducer, AppSettings, Connection
 from connectors.kafka.topics import FLEET_GPS
 from connectors.postgres.devices import check_device
 from logistics.osmand import OsmandError, parse_osmand, to_ping
+from millstream.clock import process_clock
 from millstream.events import TimePolicy
-from millstream.events.base import utc_now
 
 __all__ = ["router"]
 
@@ -101,11 +101,12 @@ async def _report(request: Request, conn: Any, producer: Any, app_settings: Any)
     verdict = await run_in_threadpool(check_device, conn, fix.device_id, fix.key)
     if verdict.device is None:
         raise HTTPException(verdict.status, verdict.reason)
+    now = process_clock(app_settings.clock).now()  # the run's clock under `millstream up --speed`
     try:
-        ping = to_ping(fix, verdict.device.truck_id, utc_now(), TimePolicy.from_settings(app_settings.events))
+        ping = to_ping(fix, verdict.device.truck_id, now, TimePolicy.from_settings(app_settings.events))
     except OsmandError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
-    producer.send(FLEET_GPS, ping)
+    producer.send(FLEET_GPS, ping, timestamp=now)
     if await run_in_threadpool(producer.flush, _DELIVERY_WAIT_S):
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the broker did not take the fix; send it again")
     return OsmandAccepted(event_id=ping.id, truck_id=ping.truck_id)

@@ -11,14 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
-from connectors.kafka.clients import admin_config
+from connectors.kafka.clients import admin_config, consumer_config
 from connectors.kafka.topics import TOPICS, Topic
 from millstream.settings import KafkaSettings
 
-__all__ = ["KafkaAdminError", "TopicResult", "create_topics", "probe"]
+__all__ = ["KafkaAdminError", "TopicResult", "create_topics", "partitions_with_data", "probe"]
 
 logger = logging.getLogger(__name__)
 
@@ -120,3 +120,20 @@ def _align_configs(admin: AdminClient, settings: KafkaSettings, topics: list[Top
             error = exc.args[0] if exc.args else exc
             logger.warning("cannot update the configuration of topic %s: %s", resource.name,
                            error.str() if isinstance(error, KafkaError) else error)
+
+
+def partitions_with_data(settings: KafkaSettings, topic: Topic) -> tuple[int, ...]:
+    """The partitions of ``topic`` that hold records now (a flow's watermark waits for them until heard from,
+    :mod:`millstream.watermark`); all declared partitions when the broker cannot say."""
+    name = topic.full_name(settings)
+    consumer = Consumer({**consumer_config(settings, "partitions-probe"), "enable.partition.eof": False})
+    try:
+        info = consumer.list_topics(name, timeout=10.0).topics.get(name)
+        if info is None or info.error is not None:
+            return tuple(range(topic.partitions))
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10.0) for p in info.partitions}
+        return tuple(sorted(p for p, (low, high) in ends.items() if high > low))
+    except KafkaException:
+        return tuple(range(topic.partitions))
+    finally:
+        consumer.close()

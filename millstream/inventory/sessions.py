@@ -5,14 +5,10 @@ session, the candidate of one gate pass. Reads of a tag come from several input 
 keyed by reader), so they arrive in any order; a session is decided only when no read that could still
 belong to it can come any more, and that is said by event time alone:
 
-- every input partition's **newest** read time is tracked; the **watermark** is the oldest of those
-  (partitions are read in time order, so nothing older can come from any of them), less ``lateness``
-  (``inventory.late_wait_s``, event-time seconds: how far a read may lag the others of its own partition,
-  e.g. readers sharing a partition);
-- the ``partitions`` that had reads to come when the flow started hold the watermark back until they have
-  been heard from (however long the others take to start); a partition heard from and then silent while
-  ``idle_reads`` reads came from the others is **idle** and no longer holds it back (idleness is counted in
-  reads, not in wall-clock time, so a replay decides alike); its next read makes it count again;
+- the **watermark** is the gate stream's :class:`~millstream.watermark.PartitionWatermark` (the shared rule:
+  the oldest input partition's newest read time, less ``lateness`` = ``inventory.late_wait_s``; partitions
+  with reads to come when the flow started hold it back until heard from; a partition silent while
+  ``idle_reads`` reads came from the others is idle and no longer holds it back);
 - a session whose last read lies more than ``gap`` behind the watermark is decided (a later read would start
   the next session);
 - a read behind the watermark when it arrives is **late** and dropped (counted), whatever the session it
@@ -31,15 +27,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from millstream.inventory.gates import GateRead
+from millstream.watermark import IDLE_AFTER, PartitionWatermark
 
 __all__ = ["IDLE_READS", "GateSessions"]
 
-#: A partition heard from and then silent while this many reads came from the others no longer holds the
-#: watermark back. Large on purpose: while catching up with several workers, one worker's partitions are not
-#: polled while it writes a batch to the database, and the others read on (with 10,000, the 2-worker run of
-#: tests/inventory/test_flow_e2e.py intermittently mis-booked dock receipts, the likely cause). The price: a
-#: partition that really falls silent holds the passes back that long (or until the end of input).
-IDLE_READS = 100_000
+#: Reads of the other partitions after which a silent partition is idle (see :mod:`millstream.watermark`).
+IDLE_READS = IDLE_AFTER
 
 
 def _at(read: GateRead) -> datetime:
@@ -58,27 +51,26 @@ class GateSessions:
     lateness: timedelta
     partitions: tuple[int, ...] = ()
     idle_reads: int = IDLE_READS
-    newest: dict[int, datetime] = field(default_factory=dict)
-    #: Reads taken so far, and the count at each partition's last read.
-    reads: int = 0
-    heard: dict[int, int] = field(default_factory=dict)
-    watermark: datetime | None = None
+    marks: PartitionWatermark = field(init=False)
     pending: dict[str, list[GateRead]] = field(default_factory=dict)
     #: Per EPC, the earliest watermark at which its first session may be decided; ``queue`` is its heap
     #: (entries that no longer match ``due`` are stale and skipped).
     due: dict[str, datetime] = field(default_factory=dict)
     queue: list[tuple[datetime, str]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.marks = PartitionWatermark(self.lateness, self.partitions, self.idle_reads)
+
+    @property
+    def watermark(self) -> datetime | None:
+        """The gate stream's event-time watermark (``None`` until every partition with reads was heard from)."""
+        return self.marks.value
+
     def add(self, partition: int, read: GateRead) -> bool:
         """Take ``read`` from input ``partition``; ``False`` when it is late (and dropped)."""
         at = _at(read)
         late = self.watermark is not None and at < self.watermark
-        self.reads += 1
-        self.heard[partition] = self.reads
-        seen = self.newest.get(partition)
-        if seen is None or at > seen:
-            self.newest[partition] = at
-        self._advance()
+        self.marks.observe(partition, at)
         if late:
             return False
         epc = read.read.epc
@@ -89,18 +81,6 @@ class GateSessions:
             self.due[epc] = due
             heapq.heappush(self.queue, (due, epc))
         return True
-
-    def _advance(self) -> None:
-        held = []
-        for p in self.partitions:
-            if p not in self.newest:
-                return  # a partition with reads to come, not heard from yet, holds it back
-        for p, newest in self.newest.items():
-            if self.reads - self.heard[p] < self.idle_reads:  # else idle: does not hold the watermark back
-                held.append(newest)
-        mark = (min(held) if held else max(self.newest.values())) - self.lateness
-        if self.watermark is None or mark > self.watermark:
-            self.watermark = mark
 
     def decided(self) -> list[list[GateRead]]:
         """The sessions the watermark has closed, oldest first (each a list of reads in time order)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from connectors.kafka.admin import create_topics
 from connectors.kafka.topics import FLEET_GPS
 from connectors.postgres import logistics as store
@@ -20,12 +22,12 @@ from connectors.postgres.masterdata import load_scenario
 from logistics.outputs import EtaRow, FenceEventRow, MilestoneRow, PositionRow, ShipmentSnapshot
 from logistics.truck import Logistics, TruckState
 from millstream.masterdata import read_scenario
-from millstream.settings import Settings
+from millstream.settings import ClockSettings, Settings
 from simulators.fleet.route import Route
 from simulators.fleet.simulation import FleetSimulation
 from tests.api.conftest import auth, unique
 from tests.conftest import ROOT
-from tests.kafka_helpers import consume_all
+from tests.kafka_helpers import consume_all, consume_messages
 
 START = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
 WRITERS = ((PositionRow, store.store_positions), (FenceEventRow, store.store_fence_events),
@@ -177,3 +179,28 @@ def test_bad_osmand_requests_get_4xx_with_the_reason(client: TestClient, device:
     again = client.post("/api/v1/devices", json={"device_id": device["device_id"], "truck_id": "NO-TRUCK"},
                         headers=auth(tokens["admin"]))
     assert again.status_code == 422 and "unknown truck" in again.text
+
+
+def test_osmand_under_a_simulated_clock_checks_and_stamps_with_that_clock(
+        device: dict[str, Any], api_settings: Settings) -> None:
+    """Under ``millstream up --speed`` the run's clock is "now": a fix at simulated now (two days ahead of the
+    wall clock) is accepted, one without a timestamp gets it, and the Kafka record carries it."""
+    sim_start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    simulated = api_settings.model_copy(update={"clock": ClockSettings(start=sim_start, wall_start=time.time())})
+    with TestClient(create_app(simulated)) as sim_client:
+        fix = {"id": device["device_id"], "key": device["key"], "lat": "53.41", "lon": "-2.99"}
+        dated = sim_client.post("/osmand", params={**fix, "timestamp": str(int(sim_start.timestamp()) + 1)})
+        assert dated.status_code == 200, dated.text
+        undated = sim_client.post("/osmand", params={**fix, "lat": "53.42"})
+        assert undated.status_code == 200, undated.text
+        past = sim_client.post("/osmand", params={**fix, "timestamp": str(int(datetime.now(UTC).timestamp()) + 3600)})
+        assert past.status_code == 200, past.text  # an hour after wall-clock now is the simulated past
+    ids = {r.json()["event_id"] for r in (dated, undated, past)}
+    records = consume_messages(api_settings, FLEET_GPS.full_name(api_settings.kafka), 50, 5)
+    mine = [(orjson.loads(m.value()), m.timestamp()[1]) for m in records if orjson.loads(m.value())["event_id"] in ids]
+    assert len(mine) == 3
+    for _ping, stamp_ms in mine:
+        stamped = datetime.fromtimestamp(stamp_ms / 1000, UTC)
+        assert sim_start <= stamped < sim_start + timedelta(minutes=5), (stamped, sim_start)  # the run's clock
+    undated_ping = next(p for p, _ in mine if p["event_id"] == undated.json()["event_id"])
+    assert abs(datetime.fromisoformat(undated_ping["timestamp"]) - sim_start) < timedelta(minutes=5)

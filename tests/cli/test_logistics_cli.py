@@ -69,3 +69,48 @@ def test_unreachable_database_is_one_line_and_exit_3() -> None:
     assert result.exit_code == 3
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "cannot connect to PostgreSQL" in lines[0], result.stderr
+
+
+def test_rebase_to_puts_promised_windows_on_the_timeline_simulate_uses(settings: Settings) -> None:
+    """``--rebase-to`` is the run's origin: ``simulation.start`` (not the epoch) becomes that instant, as in
+    ``millstream simulate`` — so the promised windows match the trucks the simulator drives."""
+    from cli.logistics import _master_data
+    from simulators.clock import run_scenario
+    from simulators.config import simulation_config
+
+    path = ROOT / "scenarios" / "demo.yaml"
+    original = read_scenario(path)
+    start = simulation_config(original).start
+    assert start is not None and start != original.epoch  # the demo's two instants differ (07:40 vs 06:00)
+    origin = START
+    data = _master_data(settings, path, origin)
+    simulated = run_scenario(original, origin)  # what simulate hands to the fleet simulation
+    assert [(s.promised_from, s.promised_to) for s in data.shipments] == [
+        (s.promised_from, s.promised_to) for s in simulated.shipments]
+    for got, written in zip(data.shipments, original.shipments, strict=True):
+        assert got.promised_from - origin == written.promised_from - start
+        assert got.promised_to - origin == written.promised_to - start
+
+
+def test_master_data_is_one_helper_for_both_flows(settings: Settings, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """``cli.flows.master_data``: the scenario file, or the database's; a bad file, missing tables or an
+    unreachable database is one clear line and the right exit code."""
+    import typer
+
+    from cli.flows import master_data
+
+    path = ROOT / "scenarios" / "demo.yaml"
+    assert master_data(settings, path, "inventory").name == read_scenario(path).name
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsites: []\n")
+    with pytest.raises(typer.Exit) as exited:
+        master_data(settings, bad, "inventory")
+    assert exited.value.exit_code == 1
+    with pytest.raises(typer.Exit) as exited:
+        master_data(settings, path, "logistics", "SELECT 1 FROM no_such_table")
+    assert exited.value.exit_code == 3 and "not ready for logistics" in capsys.readouterr().err
+    down = load_settings(database={"url": "postgresql://postgres@127.0.0.1:1/x"})
+    with pytest.raises(typer.Exit) as exited:
+        master_data(down, None, "inventory")
+    assert exited.value.exit_code == 3

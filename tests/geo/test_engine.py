@@ -172,3 +172,16 @@ def test_one_point_memberships_agree_with_the_vectorised_classification() -> Non
     assert {f for levels in expected.values() for f in levels} == {"circle", "poly", "corridor"}
     for p in range(len(lon)):
         assert fs.memberships(float(lon[p]), float(lat[p])) == expected.get(p, {}), p
+
+
+def test_fleet_clock_waits_for_partitions_with_pings_at_start_until_heard_from() -> None:
+    # a restart with a backlog: partition 0 (truck A) is not read yet while partition 1 races ahead
+    clock = FleetClock(timedelta(minutes=10), timedelta(seconds=0), idle_beats=50, scan_every=timedelta(0),
+                       partitions=(0, 1))
+    state, out = None, []
+    for i in range(200):
+        state, new = clock(state, Beat("B", T0 + timedelta(minutes=i), True, "S", 1))
+        out += new
+    assert out == [] and state is not None and state.marks.value is None
+    state, new = clock(state, Beat("A", T0 + timedelta(minutes=150), True, "S", 0))
+    assert new == []  # A is heard from with a time of its own: not offline
