@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from connectors.postgres.filters import Filters
 from millstream.inventory.epcis import EPCIS_STEPS
 from millstream.inventory.gates import GatePass
 from millstream.inventory.movements import Movement
@@ -44,25 +45,10 @@ def query_gate_events(conn: Any, *, since: datetime | None = None, until: dateti
                       location_id: str | None = None, epc_uri: str | None = None,
                       after: tuple[datetime, str] | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """Gate events (with their movement's destination and reference) in (time, id) order, from ``after``."""
-    where: list[str] = []
-    params: list[Any] = []
-    if since is not None:
-        where.append("g.first_seen_at >= %s")
-        params.append(since)
-    if until is not None:
-        where.append("g.first_seen_at < %s")
-        params.append(until)
-    if location_id is not None:
-        where.append("(g.location_id = %s OR m.to_location_id = %s)")
-        params += [location_id, location_id]
-    if epc_uri is not None:
-        where.append("g.epc_uri = %s")
-        params.append(epc_uri)
-    if after is not None:
-        where.append("(g.first_seen_at, g.event_id) > (%s, %s)")
-        params += list(after)
-    clause = ("WHERE " + " AND ".join(where)) if where else ""
+    where = (Filters().add("g.first_seen_at >= %s", since).add("g.first_seen_at < %s", until)
+             .add("(g.location_id = %s OR m.to_location_id = %s)", location_id, times=2)
+             .add("g.epc_uri = %s", epc_uri).add_row("(g.first_seen_at, g.event_id) > (%s, %s)", after))
     sql = ("SELECT g.*, m.movement_type, m.to_location_id, m.reference FROM gate_events g "  # noqa: S608 - fixed
-           f"LEFT JOIN stock_movements m ON m.movement_id = g.movement_id {clause} "
+           f"LEFT JOIN stock_movements m ON m.movement_id = g.movement_id {where.clause} "
            "ORDER BY g.first_seen_at, g.event_id LIMIT %s")
-    return list(conn.execute(sql, [*params, limit]).fetchall())
+    return list(conn.execute(sql, [*where.params, limit]).fetchall())

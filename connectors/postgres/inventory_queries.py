@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from connectors.postgres.filters import Filters
+
 __all__ = ["list_exceptions", "list_movements", "list_stock"]
 
 _STOCK = """
@@ -38,62 +40,28 @@ def list_stock(conn: Any, *, material_id: str | None = None, location_id: str | 
                limit: int = 500, offset: int = 0) -> list[dict[str, Any]]:
     """Stock rows per material x location with their lots, stock policy and the last 24 h of hourly demand
     (``hourly``: hours ago -> quantity) relative to the latest movement (``as_of``)."""
-    where: list[str] = []
-    params: list[Any] = []
-    if material_id is not None:
-        where.append("l.material_id = %s")
-        params.append(material_id)
-    if location_id is not None:
-        where.append("l.location_id = %s")
-        params.append(location_id)
-    clause = ("WHERE " + " AND ".join(where)) if where else ""
-    sql = f"{_STOCK} {clause} ORDER BY l.location_id, l.material_id LIMIT %s OFFSET %s"
-    return list(conn.execute(sql, [*params, limit, offset]).fetchall())
+    where = Filters().add("l.material_id = %s", material_id).add("l.location_id = %s", location_id)
+    sql = f"{_STOCK} {where.clause} ORDER BY l.location_id, l.material_id LIMIT %s OFFSET %s"
+    return list(conn.execute(sql, [*where.params, limit, offset]).fetchall())
 
 
 def list_movements(conn: Any, *, movement_type: list[str] | None = None, material_id: str | None = None,
                    location_id: str | None = None, reference: str | None = None, since: datetime | None = None,
                    until: datetime | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     """Movements, newest first."""
-    where: list[str] = []
-    params: list[Any] = []
-    if movement_type:
-        where.append("movement_type = ANY(%s)")
-        params.append(movement_type)
-    if material_id is not None:
-        where.append("material_id = %s")
-        params.append(material_id)
-    if location_id is not None:
-        where.append("(from_location_id = %s OR to_location_id = %s)")
-        params += [location_id, location_id]
-    if reference is not None:
-        where.append("reference = %s")
-        params.append(reference)
-    if since is not None:
-        where.append("occurred_at >= %s")
-        params.append(since)
-    if until is not None:
-        where.append("occurred_at < %s")
-        params.append(until)
-    clause = ("WHERE " + " AND ".join(where)) if where else ""
-    sql = (f"SELECT * FROM stock_movements {clause} "  # noqa: S608 - fixed fragments, values are parameters
+    where = (Filters().add("movement_type = ANY(%s)", movement_type).add("material_id = %s", material_id)
+             .add("(from_location_id = %s OR to_location_id = %s)", location_id, times=2)
+             .add("reference = %s", reference).add("occurred_at >= %s", since).add("occurred_at < %s", until))
+    sql = (f"SELECT * FROM stock_movements {where.clause} "  # noqa: S608 - fixed fragments, values are parameters
            "ORDER BY occurred_at DESC, movement_id LIMIT %s OFFSET %s")
-    return list(conn.execute(sql, [*params, limit, offset]).fetchall())
+    return list(conn.execute(sql, [*where.params, limit, offset]).fetchall())
 
 
 def list_exceptions(conn: Any, *, material_id: str | None = None, location_id: str | None = None,
                     limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     """Stock exceptions, newest first, with the movement that caused each."""
-    where: list[str] = []
-    params: list[Any] = []
-    if material_id is not None:
-        where.append("e.material_id = %s")
-        params.append(material_id)
-    if location_id is not None:
-        where.append("e.location_id = %s")
-        params.append(location_id)
-    clause = ("WHERE " + " AND ".join(where)) if where else ""
+    where = Filters().add("e.material_id = %s", material_id).add("e.location_id = %s", location_id)
     sql = ("SELECT e.*, m.movement_type, m.reference FROM stock_exceptions e "  # noqa: S608 - fixed fragments
-           f"JOIN stock_movements m USING (movement_id) {clause} "
+           f"JOIN stock_movements m USING (movement_id) {where.clause} "
            "ORDER BY e.occurred_at DESC, e.movement_id LIMIT %s OFFSET %s")
-    return list(conn.execute(sql, [*params, limit, offset]).fetchall())
+    return list(conn.execute(sql, [*where.params, limit, offset]).fetchall())
