@@ -15,17 +15,14 @@ import os
 import statistics
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
-from psycopg import sql
 
 from api.app import create_app
 from api.serving import api_server
+from bench.databases import fresh_database
 from connectors.postgres.alerts import upsert_alerts
 from connectors.postgres.apikeys import create_api_key
 from connectors.postgres.database import connect
@@ -55,19 +52,6 @@ def _upsert_rate(conn: psycopg.Connection, alerts: list[Alert]) -> float:
     return len(alerts) / (time.perf_counter() - t0)
 
 
-@contextmanager
-def _fresh_database(server: str) -> Iterator[str]:
-    name = f"millstream_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg.conninfo.make_conninfo(server, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield psycopg.conninfo.make_conninfo(server, dbname=name)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 class _Reader(threading.Thread):
     """Reads the stream, noting when each alert event arrived (by alert id)."""
 
@@ -91,7 +75,7 @@ class _Reader(threading.Thread):
 def main() -> dict[str, float]:
     server = load_settings().database.url.get_secret_value()
     figures: dict[str, float] = {}
-    with _fresh_database(server) as url:
+    with fresh_database(server) as url:
         settings = load_settings(database={"url": url})
         with connect(settings.database, autocommit=True) as conn:
             migrate(conn, settings.database)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,9 +36,9 @@ import psycopg
 from bytewax.dataflow import Dataflow
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import TestingSource, run_main
-from psycopg import sql
 from psycopg.rows import tuple_row
 
+from bench.databases import fresh_database
 from connectors.postgres.ledger import MOVEMENT_COLUMNS, apply_movements, movement_row
 from connectors.postgres.migrations import migrate
 from connectors.postgres.sink import PostgresSink
@@ -98,20 +97,12 @@ def simulator_input(scenario: Scenario) -> tuple[list[Movement], list[RfidRead]]
 
 
 @contextmanager
-def fresh_database() -> Iterator[DatabaseSettings]:
-    server = load_settings().database.url.get_secret_value()
-    admin = psycopg.conninfo.make_conninfo(server, dbname="postgres")
-    name = f"millstream_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    settings = load_settings(database={"url": psycopg.conninfo.make_conninfo(server, dbname=name)})
-    try:
-        with psycopg.connect(settings.database.url.get_secret_value(), autocommit=True) as conn:
+def migrated_database() -> Iterator[DatabaseSettings]:
+    with fresh_database(load_settings().database.url.get_secret_value()) as url:
+        settings = load_settings(database={"url": url})
+        with psycopg.connect(url, autocommit=True) as conn:
             migrate(conn, settings.database)
         yield settings.database
-    finally:
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def timed(run: Callable[[], None]) -> float:
@@ -136,7 +127,7 @@ def ledger_flows(movements: list[Movement], catalog: Catalog) -> dict[str, float
         op.output("out", keyed, NullSink())
         run_main(flow)
 
-    with fresh_database() as db:
+    with migrated_database() as db:
         with psycopg.connect(db.url.get_secret_value(), autocommit=True) as conn:
             conn.execute("CREATE TABLE bench_rows (LIKE stock_movements INCLUDING DEFAULTS)")
 
@@ -185,7 +176,7 @@ def rfid_flows(reads: list[RfidRead], catalog: Catalog) -> dict[str, float]:
 def sink_writers(movements: list[Movement], catalog: Catalog) -> dict[str, float]:
     batches = [movements[i:i + BATCH] for i in range(0, len(movements), BATCH)]
     results = {}
-    with fresh_database() as db:
+    with migrated_database() as db:
         with psycopg.connect(db.url.get_secret_value(), autocommit=True) as conn:
             conn.execute("CREATE TABLE bench_rows (LIKE stock_movements INCLUDING DEFAULTS)")
             conn.execute("CREATE TABLE bench_many (LIKE stock_movements INCLUDING DEFAULTS INCLUDING INDEXES)")

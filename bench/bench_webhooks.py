@@ -32,8 +32,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,8 +40,8 @@ import httpx
 import orjson
 import psycopg
 import uvloop
-from psycopg import sql
 
+from bench.databases import fresh_database
 from connectors.erp.dispatcher import Dispatcher
 from connectors.erp.models import WebhookEndpointCreate
 from connectors.erp.outbox import append_many
@@ -158,19 +156,6 @@ async def _steady(settings: Any, conn: psycopg.Connection[dict[str, Any]]) -> li
             for r in rows]
 
 
-@contextmanager
-def _fresh_database(server: str) -> Iterator[str]:
-    name = f"millstream_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg.conninfo.make_conninfo(server, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield psycopg.conninfo.make_conninfo(server, dbname=name)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 def _run(coro: Any) -> Any:
     """Run on uvloop, as ``millstream dispatch`` does."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -179,7 +164,7 @@ def _run(coro: Any) -> Any:
 
 def _scenario(server: str, base: str, secret: str, *, steady: bool) -> dict[str, float]:
     """Baseline, burst (and steady) against the receiver at ``base``."""
-    with _fresh_database(server) as url:
+    with fresh_database(server) as url:
         settings = load_settings(database={"url": url}, webhooks={"max_parallel": PARALLEL})
         with connect(settings.database, autocommit=True) as conn:
             migrate(conn, settings.database)
