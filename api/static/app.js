@@ -158,6 +158,8 @@ async function renderPage(main, nav) {
   replaceChildren(main, h('p.loading', {}, t('shell.loading')));
   try {
     const [module] = await Promise.all([import(`./pages/${page.id}.js`), loadNamespaces(page.id)]);
+    // a language switch while that was loading finds no page catalogue to load in the new language: load it now
+    await loadNamespaces(page.id);
     if (token !== renderToken) return;
     const root = h('div.page-root', { 'data-page': page.id });
     replaceChildren(main, root);
