@@ -37,7 +37,7 @@ def main() -> None:
     stamp = (TIMESTAMP_CREATE_TIME, timestamp_ms(now))
     good = [orjson.dumps({"truck_id": f"TRK-{i % 40}", "lat": 53.4 + i / 1e6, "lon": -2.9, "speed_kmh": 50,
                           "timestamp": (now - timedelta(seconds=i % 600)).isoformat()}) for i in range(N)]
-    from tests.streams.corpus import BAD_CLASSES, bad_messages  # the test corpus: every malformed class
+    from simulators.hostile import BAD_CLASSES, bad_messages  # the test corpus: every malformed class
 
     bad = [raw for _, raw in bad_messages("fleet.gps", N // 5, "bench.")]
     records = [KafkaSourceMessage(key=b"k", value=v, topic="fleet.gps", partition=0, offset=i, timestamp=stamp)

@@ -48,14 +48,14 @@ from millstream.inventory.backflush import production_movements
 from millstream.inventory.catalog import Catalog
 from millstream.inventory.counters import COUNTER_TAGS, CounterTracker, ProductionDelta
 from millstream.inventory.gates import decide_pass, identify, pass_movement
-from millstream.inventory.movements import Movement
+from millstream.inventory.movements import Movement, opening_movements
 from millstream.masterdata import Scenario, read_scenario
 from millstream.serde import decode, encode
 from millstream.settings import DatabaseSettings, InventorySettings, load_settings
 from simulators.gates.simulation import GateSimulation
 from simulators.plant.readings import changed_readings
 from simulators.plant.simulation import PlantSimulation
-from streams.inventory import _ledger_entry, _track_stock, gate_passes, opening_movements
+from streams.inventory import _ledger_entry, _track_stock, gate_passes
 
 __all__ = ["main"]
 

@@ -4,10 +4,10 @@
 a 100 x 100 km region; pings uniformly over it (a quarter of them inside some fence). Measured in this one
 process, single-threaded, on the same pings:
 
-- ``classify``: :meth:`geo.fences.FenceSet.classify` (STRtree + vectorised predicate, fence and hysteresis
-  band) — pings/s;
-- ``engine``: :meth:`geo.engine.GeofenceEngine.run` (classification plus per-vehicle enter/exit/dwell state)
-  over 2,000 vehicles driving random walks at ~15 m/s through the same region — pings/s;
+- ``classify``: :meth:`millstream.logistics.fences.FenceSet.classify` (STRtree + vectorised predicate, fence and
+  hysteresis band) — pings/s;
+- ``engine``: :meth:`millstream.logistics.engine.GeofenceEngine.run` (classification plus per-vehicle enter/exit/dwell
+  state) over 2,000 vehicles driving random walks at ~15 m/s through the same region — pings/s;
 - ``loop``: the baseline, a per-point loop calling shapely ``contains`` on every fence (on a subset of the
   pings; its answers are checked against ``classify``'s) — pings/s, and the ratio.
 
@@ -46,8 +46,8 @@ from connectors.kafka.producer import EventProducer
 from connectors.kafka.topics import ALERTS, DLQ, FLEET_GPS, Topic
 from connectors.postgres.database import connect
 from connectors.postgres.migrations import migrate
-from geo.engine import GeofenceEngine
-from geo.fences import Fence, FenceSet
+from millstream.logistics.engine import GeofenceEngine
+from millstream.logistics.fences import Fence, FenceSet
 from millstream.masterdata import Scenario, read_scenario
 from millstream.settings import Settings, load_settings
 from simulators.fleet.simulation import FleetSimulation

@@ -6,7 +6,7 @@ windows cut from other histories. Predicts run on one thread (``threadpool_limit
 Measured, in the same run:
 - **scoring**: windows/s of the feature computation + the model's predicts (regressor, classifier, interval,
   anomaly, contributions) on batches of ``BATCH`` windows vs the same windows one at a time; and the same
-  through :func:`streams.maintenance_scoring.score_batch` (which also builds the ``MaintenanceScore`` events
+  through :func:`models.scoring.score_batch` (which also builds the ``MaintenanceScore`` events
   with their stable ids); wall time and per CPU second;
 - **flow**: the sensor readings of the six demo machines, each living ``LIVES`` lives to failure, on one
   topic, read to the end (1) by a bare Bytewax Kafka input into a counting sink and (2) by the maintenance
@@ -43,16 +43,16 @@ from connectors.postgres.database import connect
 from connectors.postgres.masterdata import load_scenario
 from connectors.postgres.migrations import migrate
 from millstream.events import SensorReading
+from millstream.maintenance.windows import MachineWindows, WindowRequest
 from millstream.masterdata import read_scenario
 from millstream.settings import load_settings
 from models.artifact import Registry, save_model
 from models.datasets import PLANT, load_plant
+from models.scoring import ModelHolder, features_for, score_batch
 from models.training import TrainOptions, train
 from simulators.plant.offline import run_to_failure, write_histories
 from streams.kafka_io import read_events
-from streams.machine_windows import MachineWindows, WindowRequest
 from streams.maintenance import build_flow
-from streams.maintenance_scoring import ModelHolder, features_for, score_batch
 
 __all__ = ["main"]
 

@@ -1,7 +1,7 @@
 """``millstream replay gps FILE.csv --geofences F.geojson [--eta-to FENCE] [--json]``: try fences on history.
 
-Runs the live flow's cleaning, geofence engine and ETA model (:mod:`geo.replay`) over a historical CSV and
-prints the geofence events (JSON lines with ``--json``), then with ``--eta-to`` one line per trip that arrives
+Runs the live flow's cleaning, geofence engine and ETA model (:mod:`millstream.logistics.replay`) over a historical CSV
+and prints the geofence events (JSON lines with ``--json``), then with ``--eta-to`` one line per trip that arrives
 and a summary with both mean absolute errors. Progress and rejected rows go to stderr.
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 import typer
 
 from cli.common import err_console, fail
-from geo.fences import read_geojson
-from geo.gpscsv import Fix, Rejected, read_fixes
-from geo.replay import replay
 from millstream.errors import DecodeError
+from millstream.logistics.fences import read_geojson
+from millstream.logistics.gpscsv import Fix, Rejected, read_fixes
+from millstream.logistics.replay import replay
 
 __all__ = ["app"]
 

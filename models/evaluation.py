@@ -15,26 +15,16 @@ from typing import Any
 
 import numpy as np
 
+from millstream.alert_lifecycle import AlertLifecycle, Condition
+from millstream.maintenance.rules import alert_rule
 from millstream.settings import MaintenanceSettings
 from models.datasets import Histories
 from models.model import MaintenanceModel, unit_features
 from models.scoring_metrics import phm08_score, rmse
-from streams.alerting import AlertLifecycle, AlertRule, Condition
 
-__all__ = ["ALERT_TYPE", "alert_rule", "evaluate_cmapss", "evaluate_plant", "last_cycle_features"]
+__all__ = ["evaluate_cmapss", "evaluate_plant", "last_cycle_features"]
 
-ALERT_TYPE = "maintenance.failure_risk"
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def alert_rule(settings: MaintenanceSettings) -> AlertRule:
-    """The maintenance alert: failure risk within the model's horizon, with hysteresis and minimum duration."""
-    return AlertRule(
-        alert_type=ALERT_TYPE, domain="maintenance", raise_above=settings.alert_above,
-        clear_below=settings.clear_below, min_duration=timedelta(seconds=settings.min_duration_s),
-        flap_window=timedelta(minutes=30), title="Machine failure expected within the horizon",
-        severities=((settings.critical_above, "critical"), (settings.alert_above, "major")),
-    )
 
 
 def _signal_index(model: MaintenanceModel, h: Histories) -> list[int]:

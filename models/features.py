@@ -4,27 +4,26 @@ A window is the last ``length`` samples of one machine (or engine unit), one col
 is missing, non-finite or of bad quality is NaN and left out of every statistic. :func:`window_features`
 turns a stack of windows ``(n, length, signals)`` into a feature matrix ``(n, features)`` in one vectorised
 pass, so training (every window of every unit, :func:`trailing_windows`) and streaming (the current window of
-each machine in a micro-batch, :class:`WindowBuffer`) run the very same code — no train/serve skew.
+each machine in a micro-batch, :class:`~millstream.maintenance.windows.WindowBuffer`) run the very same code — no
+train/serve skew.
 
 Per signal: level (mean), spread (std), min, max, the smoothed last value (mean of the last ``tail``
 samples), slope per sample (least squares), rate of change (mean of the last ``tail`` minus the ``tail``
 before, per sample) and, for vibration signals, RMS, kurtosis and crest factor. With ``baseline`` > 0 also the
 drift of the smoothed last value from the unit's own baseline (the mean of its first ``baseline`` samples since
-new or since the last maintenance: :func:`running_baseline` in training, :class:`WindowBuffer` streaming), so
-units that start at different levels of initial wear compare. Context columns (e.g. running time since the
-last maintenance, the engine's cycle) are appended as given.
+new or since the last maintenance: :func:`running_baseline` in training,
+:class:`~millstream.maintenance.windows.WindowBuffer` streaming), so units that start at different levels of initial
+wear compare. Context columns (e.g. running time since the last maintenance, the engine's cycle) are appended as given.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["FEATURES_VERSION", "FeatureSpec", "WindowBuffer", "feature_names", "running_baseline", "trailing_windows",
+__all__ = ["FEATURES_VERSION", "FeatureSpec", "feature_names", "running_baseline", "trailing_windows",
            "window_features"]
 
 #: Bumped whenever a feature's definition changes: models trained with another version are refused.
@@ -147,7 +146,7 @@ def trailing_windows(values: np.ndarray, length: int) -> np.ndarray:
     """Every trailing window of one unit's samples ``(t, signals)`` -> ``(t, length, signals)``.
 
     Window ``i`` ends at sample ``i``; before the unit has ``length`` samples the window is NaN-padded in
-    front, exactly as :class:`WindowBuffer` pads a machine that has just started.
+    front, exactly as :class:`~millstream.maintenance.windows.WindowBuffer` pads a machine that has just started.
     """
     v = np.asarray(values, dtype=np.float64)
     padded = np.concatenate([np.full((length - 1, v.shape[1]), np.nan), v], axis=0)
@@ -167,59 +166,3 @@ def running_baseline(values: np.ndarray, length: int) -> np.ndarray:
     if len(v) > length:
         means = np.concatenate([means, np.repeat(means[-1:], len(v) - length, axis=0)], axis=0)
     return means
-
-
-@dataclass
-class WindowBuffer:
-    """The trailing window of one machine, fed one sample at a time (streaming)."""
-
-    length: int
-    n_signals: int
-    baseline_length: int = 0
-    _rows: deque[np.ndarray] = field(default_factory=deque)
-    _seen: int = 0
-    _base_sum: np.ndarray | None = None
-    _base_count: np.ndarray | None = None
-
-    def push(self, sample: Sequence[float]) -> None:
-        row = np.asarray(sample, dtype=np.float64)
-        if row.shape != (self.n_signals,):
-            msg = f"sample has {row.shape} values, the window has {self.n_signals} signals"
-            raise ValueError(msg)
-        self._rows.append(row)
-        while len(self._rows) > self.length:
-            self._rows.popleft()
-        if self._seen < self.baseline_length:
-            valid = ~np.isnan(row)
-            if self._base_sum is None or self._base_count is None:
-                self._base_sum, self._base_count = np.zeros(self.n_signals), np.zeros(self.n_signals)
-            self._base_sum += np.where(valid, row, 0.0)
-            self._base_count += valid
-        self._seen += 1
-
-    def clear(self) -> None:
-        """Forget everything (after a maintenance: the machine is as new)."""
-        self._rows.clear()
-        self._seen = 0
-        self._base_sum = self._base_count = None
-
-    @property
-    def samples_seen(self) -> int:
-        return self._seen
-
-    def baseline(self) -> np.ndarray:
-        """The mean of the valid values among the first ``baseline_length`` samples (NaN where none)."""
-        if self._base_sum is None or self._base_count is None:
-            return np.full(self.n_signals, np.nan)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(self._base_count > 0, self._base_sum / np.maximum(self._base_count, 1), np.nan)
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def window(self) -> np.ndarray:
-        """``(length, signals)``, NaN-padded in front while fewer samples have arrived."""
-        out = np.full((self.length, self.n_signals), np.nan)
-        if self._rows:
-            out[self.length - len(self._rows):] = np.stack(self._rows)
-        return out

@@ -23,7 +23,7 @@ production for an unknown order) becomes dead letters with the reason; the flow 
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from typing import Any, cast
 
@@ -54,40 +54,24 @@ from millstream.inventory.gates import (
     identify,
     pass_movement,
 )
-from millstream.inventory.movements import Movement, quantity
+from millstream.inventory.movements import Movement, opening_movements
+from millstream.inventory.rules import NEGATIVE_STOCK_RULE, REORDER_RULE, stock_conditions
 from millstream.inventory.sessions import GateSessions
-from millstream.inventory.stock import REORDER_HYSTERESIS, MaterialStock, StockSample, reorder_levels
+from millstream.inventory.stock import MaterialStock, StockSample, reorder_levels
 from millstream.masterdata import Scenario
 from millstream.metrics import PRODUCED_PARTS, RFID_READS_DROPPED, STOCK_MOVEMENTS
 from millstream.serde import encode
 from millstream.settings import InventorySettings, Settings
-from streams.alerting import AlertRule, Condition, raise_alerts, write_alerts
+from streams.alerting import raise_alerts, write_alerts
 from streams.kafka_io import DlqPublisher, read_events, write_dead_letters
 from streams.operators import split_dead_letters
 
-__all__ = ["NEGATIVE_STOCK_RULE", "OPENING_TIME", "REORDER_RULE", "build_flow", "gate_passes", "opening_movements"]
+__all__ = ["build_flow", "gate_passes"]
 
-REORDER_RULE = AlertRule("reorder_point", "inventory", raise_above=0.0, clear_below=-REORDER_HYSTERESIS,
-                         title="Stock below the reorder point")
-NEGATIVE_STOCK_RULE = AlertRule("negative_stock", "inventory", raise_above=0.0, clear_below=0.0,
-                                severities=((0.0, "critical"),), title="Stock below zero")
 #: RFID messages per partition per poll: keeps the partitions close in event time while catching up, well
 #: within ``inventory.late_wait_s`` (the watermark's allowed lateness).
 _RFID_BATCH = 100
 _STRAY, _DUPLICATE, _LATE = (RFID_READS_DROPPED.labels(r) for r in ("stray", "duplicate", "late"))
-#: When opening stock applies if the scenario names no epoch.
-OPENING_TIME = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-def opening_movements(scenario: Scenario) -> list[Movement]:
-    """The master data's opening stock as ``opening`` movements (lot ``OPENING``) at the scenario's epoch."""
-    at = scenario.epoch or OPENING_TIME
-    return [Movement(movement_type="opening", material_id=s.material_id, quantity=quantity(s.quantity),
-                     to_location_id=s.location_id, lot="OPENING", occurred_at=at,
-                     source_id=f"opening:{scenario.name}:{s.material_id}@{s.location_id}")
-            for s in scenario.initial_stock if s.quantity > 0]
-
-
 class _ListPartition(StatefulSourcePartition[Movement, int]):
     def __init__(self, items: list[Movement], resume: int | None) -> None:
         self._items = items
@@ -247,26 +231,6 @@ class _PassLogic(StatefulBatchLogic[tuple[int, GateRead], GatePass, GateSessions
         return copy.deepcopy(self._sessions)
 
 
-def _stock_conditions(catalog: Catalog) -> Any:
-    def conditions(sample: StockSample) -> list[tuple[str, Condition]]:
-        subject = f"{sample.material_id}@{sample.location_id}"
-        on_hand = float(sample.on_hand)
-        out = [("negative", Condition("material_location", subject, -on_hand, sample.at,
-                                      {"on_hand": on_hand}, (sample.movement_id,)))]
-        policy = catalog.policies.get((sample.material_id, sample.location_id))
-        if policy is not None:
-            levels = reorder_levels(sample, policy)
-            evidence = {"on_hand": on_hand, "reorder_point": levels.reorder_point,
-                        "safety_stock": levels.safety_stock, "dynamic_safety_stock": levels.dynamic_safety_stock,
-                        "max_stock": policy.max_stock, "order_multiple": policy.order_multiple,
-                        "run_out_at": levels.run_out_at.isoformat() if levels.run_out_at else None}
-            value = (levels.reorder_point - on_hand) / max(levels.reorder_point, 1.0)
-            out.append(("reorder", Condition("material_location", subject, value, sample.at, evidence,
-                                             (sample.movement_id,))))
-        return out
-    return conditions
-
-
 def _track_stock(state: MaterialStock | None, movement: Movement) -> tuple[MaterialStock, tuple[Movement,
                                                                                                list[StockSample]]]:
     state = state or MaterialStock()
@@ -305,7 +269,7 @@ def build_flow(settings: Settings, scenario: Scenario, *, follow: bool = True) -
     op.output("gate_events", gate_moves, PostgresSink(db, store_gate_events, "gate events", publish=publish))
 
     conditions = op.flat_map("conditions", op.flat_map("samples", tracked, lambda t: t[1]),
-                             _stock_conditions(catalog))
+                             stock_conditions(catalog))
     split = op.branch("condition_kind", conditions, lambda kc: kc[0] == "reorder")
     reorder_alerts = raise_alerts("reorder_alerts", op.map("reorder_c", split.trues, lambda kc: kc[1]), REORDER_RULE)
     negative_alerts = raise_alerts("negative_alerts", op.map("negative_c", split.falses, lambda kc: kc[1]),

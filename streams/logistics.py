@@ -3,7 +3,7 @@ ERP shipment records.
 
 Pings are validated at the edge (:func:`streams.kafka_io.read_events`); pings of trucks master data does not
 know, or of trucks without any shipment, become dead letters with the reason. The rest are keyed by truck
-and processed by :class:`logistics.truck.Logistics` (cleaning, geofences, shipment state, ETA) in a stateful
+and processed by :class:`millstream.logistics.truck.Logistics` (cleaning, geofences, shipment state, ETA) in a stateful
 step that releases its reorder buffer at the end of the input. Its outputs go to:
 
 - PostgreSQL (migration 0012): ``truck_positions``, ``geofence_events``, ``shipment_milestones``,
@@ -13,7 +13,7 @@ step that releases its reorder buffer at the end of the input. Its outputs go to
   too. Stable ids: the ERP sees each record once, also when the flow is killed and re-reads its input;
 - the shared alert lifecycle (:mod:`streams.alerting`): ``shipment.delay`` (severity by lateness,
   hysteresis), ``shipment.route_deviation``, ``truck.long_dwell`` and ``truck.offline`` — the last one from
-  the fleet clock (:mod:`logistics.fleet_clock`), in event time.
+  the fleet clock (:mod:`millstream.logistics.fleet_clock`), in event time.
 
 Master data comes in as a :class:`~millstream.masterdata.Scenario`. Run it with ``millstream logistics``.
 """
@@ -34,21 +34,30 @@ from connectors.kafka.topics import FLEET_GPS
 from connectors.postgres.logistics import store_outputs
 from connectors.postgres.sink import PostgresSink
 from connectors.postgres.timeseries import store_dead_letters
-from logistics.fleet_clock import FleetClock
-from logistics.outputs import AlertCondition, Beat, EtaRow, FenceEventRow, MilestoneRow, PositionRow, ShipmentSnapshot
-from logistics.records import delay_record
-from logistics.truck import BEAT_EVERY, DELAY, DEVIATION, LONG_DWELL, OFFLINE, Logistics, TruckState
 from millstream.events import DeadLetter, GpsPing
 from millstream.events.erp import ErpRecord
+from millstream.logistics.fleet_clock import FleetClock
+from millstream.logistics.outputs import (
+    AlertCondition,
+    Beat,
+    EtaRow,
+    FenceEventRow,
+    MilestoneRow,
+    PositionRow,
+    ShipmentSnapshot,
+)
+from millstream.logistics.records import delay_record
+from millstream.logistics.rules import alert_rules
+from millstream.logistics.truck import BEAT_EVERY, DELAY, Logistics, TruckState
 from millstream.masterdata import Scenario
 from millstream.metrics import LOGISTICS_PINGS
 from millstream.serde import encode
-from millstream.settings import LogisticsSettings, Settings
-from streams.alerting import AlertRule, raise_alerts, write_alerts
+from millstream.settings import Settings
+from streams.alerting import raise_alerts, write_alerts
 from streams.kafka_io import DlqPublisher, read_events, write_dead_letters
 from streams.operators import check
 
-__all__ = ["alert_rules", "build_flow"]
+__all__ = ["build_flow"]
 
 #: Messages per partition per poll: keeps partitions within minutes of each other in event time while
 #: catching up, so the fleet clock's watermark (the slowest partition) does not lag far behind (partition
@@ -61,25 +70,6 @@ _BATCH = 100
 #: back until then; 1,000 beats is about an hour of event time for a 5-truck fleet, and still 10 times the
 #: 100 pings of a poll batch (the partitions with pings at start wait until heard from in any case).
 FLEET_IDLE_BEATS = 1_000
-
-
-def alert_rules(params: LogisticsSettings) -> dict[str, AlertRule]:
-    """The four logistics alert rules, from settings."""
-    tolerance = params.delay_tolerance_min
-    return {
-        DELAY: AlertRule(DELAY, "logistics", raise_above=tolerance,
-                         clear_below=tolerance - params.delay_hysteresis_min, min_duration=timedelta(minutes=2),
-                         flap_window=timedelta(minutes=15),
-                         severities=((tolerance, "minor"), (tolerance + 30, "major"), (tolerance + 90, "critical")),
-                         title="Shipment will miss its promised window"),
-        DEVIATION: AlertRule(DEVIATION, "logistics", raise_above=0.5, clear_below=0.5,
-                             min_duration=timedelta(seconds=params.deviation_after_s),
-                             flap_window=timedelta(minutes=10),
-                             title="Truck off its route corridor"),
-        LONG_DWELL: AlertRule(LONG_DWELL, "logistics", raise_above=params.long_dwell_min, clear_below=1.0,
-                              severities=((params.long_dwell_min, "warning"),), title="Truck dwelling long at a site"),
-        OFFLINE: AlertRule(OFFLINE, "logistics", raise_above=0.5, clear_below=0.5, title="Truck offline in transit"),
-    }
 
 
 class _TruckLogic(StatefulLogic[tuple[int, GpsPing], Any, TruckState]):

@@ -23,8 +23,8 @@ from connectors.postgres.apikeys import ApiKey
 from connectors.postgres.audit import record_change
 from connectors.postgres.devices import Device, DeviceError, create_device, list_devices, revoke_device
 from connectors.postgres.logistics import list_shipments, shipment_detail, truck_track
-from geo.stops import find_stops, track_length_m
-from logistics.truck import ShipmentStatus
+from millstream.logistics.stops import find_stops, track_length_m
+from millstream.logistics.truck import ShipmentStatus
 
 __all__ = ["LOGISTICS_ROLES", "router"]
 

@@ -21,9 +21,9 @@ from pydantic import BaseModel
 from api.deps import AppProducer, AppSettings, Connection
 from connectors.kafka.topics import FLEET_GPS
 from connectors.postgres.devices import check_device
-from logistics.osmand import OsmandError, parse_osmand, to_ping
 from millstream.clock import process_clock
 from millstream.events import TimePolicy
+from millstream.logistics.osmand import OsmandError, parse_osmand, to_ping
 
 __all__ = ["router"]
 

@@ -8,17 +8,15 @@ order and fans each record out to the matching webhook endpoints.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 from psycopg.types.json import Jsonb
 
 from millstream.events.base import WITHOUT_TIME_CHECK
-from millstream.events.erp import ErpRecord
+from millstream.events.erp import ErpRecord, OutboxRow, outbox_row
 
-__all__ = ["OutboxRow", "append", "append_bulk", "append_many", "append_rows", "copy_new_rows", "get_record",
-           "outbox_row"]
+__all__ = ["append", "append_bulk", "append_many", "append_rows", "copy_new_rows", "get_record"]
 
 _INSERT = """
 INSERT INTO erp_outbox (event_id, record_type, record_key, subject_kind, subject_id, occurred_at,
@@ -27,26 +25,6 @@ VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (event_id) DO NOTHING
 RETURNING seq
 """
-
-
-class OutboxRow(NamedTuple):
-    """An outbox row; ``record`` is the record as ``ErpRecord.model_dump(mode="json")`` gives it. Built by
-    :func:`outbox_row` from a validated record, or directly by a writer whose records come from its own
-    trusted code (the ledger's postings: no validation per row on the hot path)."""
-
-    event_id: str
-    record_type: str
-    record_key: str
-    subject_kind: str
-    subject_id: str
-    occurred_at: datetime
-    record: dict[str, Any]  # datetimes may stay datetimes (written as ISO 8601 UTC, ``Z``)
-
-
-def outbox_row(record: ErpRecord) -> OutboxRow:
-    """The outbox row of a validated record."""
-    return OutboxRow(record.id, record.record_type, record.record_key, record.subject_kind, record.subject_id,
-                     record.occurred_at, record.model_dump(mode="json"))
 
 
 def _row(record: ErpRecord) -> tuple[Any, ...]:

@@ -34,7 +34,8 @@ from typing import Any
 
 from psycopg.rows import tuple_row
 
-from connectors.erp.outbox import OutboxRow, copy_new_rows, outbox_row
+from connectors.erp.outbox import copy_new_rows
+from millstream.events.erp import OutboxRow, outbox_row
 from millstream.inventory.erp import exception_record, movement_posting, proposal_record
 from millstream.inventory.movements import Movement
 from millstream.inventory.stock import REORDER_HYSTERESIS, proposal_quantity

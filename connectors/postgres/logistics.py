@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from connectors.erp.outbox import append_many
-from logistics.outputs import EtaRow, FenceEventRow, MilestoneRow, PositionRow, ShipmentSnapshot
 from millstream.events.erp import ErpRecord
+from millstream.logistics.outputs import EtaRow, FenceEventRow, MilestoneRow, PositionRow, ShipmentSnapshot
 
 __all__ = [
     "list_shipments",

@@ -11,13 +11,15 @@ event id) passes ``event_id`` explicitly.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from millstream.events.outputs import OutputEvent
 
-__all__ = ["ERP_RECORD_TYPES", "REQUIRED_KEYS", "ErpKeys", "ErpRecord", "ErpRecordType", "cloudevent_type"]
+__all__ = ["ERP_RECORD_TYPES", "REQUIRED_KEYS", "ErpKeys", "ErpRecord", "ErpRecordType", "OutboxRow", "cloudevent_type",
+           "outbox_row"]
 
 ErpRecordType = Literal[
     # production
@@ -118,3 +120,24 @@ class ErpRecord(OutputEvent):
             msg = f"{self.record_type} needs erp_keys.{', erp_keys.'.join(missing)}"
             raise ValueError(msg)
         return self
+
+
+class OutboxRow(NamedTuple):
+    """A row of the ERP outbox (:mod:`connectors.erp.outbox`); ``record`` is the record as
+    ``ErpRecord.model_dump(mode="json")`` gives it. Built by
+    :func:`outbox_row` from a validated record, or directly by a writer whose records come from its own
+    trusted code (the ledger's postings: no validation per row on the hot path)."""
+
+    event_id: str
+    record_type: str
+    record_key: str
+    subject_kind: str
+    subject_id: str
+    occurred_at: datetime
+    record: dict[str, Any]  # datetimes may stay datetimes (written as ISO 8601 UTC, ``Z``)
+
+
+def outbox_row(record: ErpRecord) -> OutboxRow:
+    """The outbox row of a validated record."""
+    return OutboxRow(record.id, record.record_type, record.record_key, record.subject_kind, record.subject_id,
+                     record.occurred_at, record.model_dump(mode="json"))

@@ -9,9 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from connectors.erp.outbox import OutboxRow
 from millstream.events.base import WITHOUT_TIME_CHECK, stable_id
-from millstream.events.erp import ErpRecord
+from millstream.events.erp import ErpRecord, OutboxRow
 from millstream.inventory.counters import ProductionDelta
 from millstream.inventory.movements import Movement
 from millstream.masterdata import StockPolicy

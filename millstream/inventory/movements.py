@@ -17,14 +17,16 @@ movement_type          from                        to
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from millstream.events.base import Event, UtcDatetime
+from millstream.masterdata import Scenario
 
-__all__ = ["QUANTUM", "Movement", "MovementType", "quantity"]
+__all__ = ["OPENING_TIME", "QUANTUM", "Movement", "MovementType", "opening_movements", "quantity"]
 
 MovementType = Literal["opening", "goods_receipt", "production_receipt", "transfer", "backflush", "goods_issue"]
 
@@ -74,3 +76,16 @@ class Movement(Event):
     @property
     def locations(self) -> tuple[str, ...]:
         return tuple(loc for loc in (self.from_location_id, self.to_location_id) if loc is not None)
+
+
+#: When opening stock applies if the scenario names no epoch.
+OPENING_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def opening_movements(scenario: Scenario) -> list[Movement]:
+    """The master data's opening stock as ``opening`` movements (lot ``OPENING``) at the scenario's epoch."""
+    at = scenario.epoch or OPENING_TIME
+    return [Movement(movement_type="opening", material_id=s.material_id, quantity=quantity(s.quantity),
+                     to_location_id=s.location_id, lot="OPENING", occurred_at=at,
+                     source_id=f"opening:{scenario.name}:{s.material_id}@{s.location_id}")
+            for s in scenario.initial_stock if s.quantity > 0]

@@ -19,8 +19,8 @@ from connectors.kafka.admin import create_topics
 from connectors.kafka.topics import FLEET_GPS
 from connectors.postgres import logistics as store
 from connectors.postgres.masterdata import load_scenario
-from logistics.outputs import EtaRow, FenceEventRow, MilestoneRow, PositionRow, ShipmentSnapshot
-from logistics.truck import Logistics, TruckState
+from millstream.logistics.outputs import EtaRow, FenceEventRow, MilestoneRow, PositionRow, ShipmentSnapshot
+from millstream.logistics.truck import Logistics, TruckState
 from millstream.masterdata import read_scenario
 from millstream.settings import ClockSettings, Settings
 from simulators.fleet.route import Route

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from shapely.geometry import LineString, Point, Polygon
 
-from geo.cleaning import CleaningParameters, PingCleaner, TruckPings, check_position
-from geo.engine import EngineParameters, GeofenceEngine
-from geo.fences import Fence, FenceSet, GeofenceError, fence_from_feature
-from logistics.fleet_clock import FleetClock
-from logistics.outputs import Beat
+from millstream.logistics.cleaning import CleaningParameters, PingCleaner, TruckPings, check_position
+from millstream.logistics.engine import EngineParameters, GeofenceEngine
+from millstream.logistics.fences import Fence, FenceSet, GeofenceError, fence_from_feature
+from millstream.logistics.fleet_clock import FleetClock
+from millstream.logistics.outputs import Beat
 
 T0 = datetime(2026, 1, 26, 12, 0, tzinfo=UTC)
 LON0, LAT0 = -2.98, 53.40

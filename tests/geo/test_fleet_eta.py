@@ -9,8 +9,8 @@ import pickle
 from datetime import datetime, timedelta
 from typing import Any
 
-from logistics.outputs import EtaRow, MilestoneRow
-from logistics.truck import Logistics, TruckState
+from millstream.logistics.outputs import EtaRow, MilestoneRow
+from millstream.logistics.truck import Logistics, TruckState
 from millstream.masterdata import Scenario, read_scenario
 from simulators.fleet.simulation import FleetSimulation
 from tests.conftest import ROOT

@@ -7,14 +7,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from logistics.outputs import AlertCondition
-from logistics.truck import DELAY, DEVIATION, LONG_DWELL, Logistics, TruckState
+from millstream.alert_lifecycle import _Lifecycle, _Track
 from millstream.events.alerts import Alert
+from millstream.logistics.outputs import AlertCondition
+from millstream.logistics.rules import alert_rules
+from millstream.logistics.truck import DELAY, DEVIATION, LONG_DWELL, Logistics, TruckState
 from millstream.masterdata import read_scenario
 from millstream.settings import LogisticsSettings
 from simulators.fleet.simulation import FleetSimulation
-from streams.alerting import _Lifecycle, _Track
-from streams.logistics import alert_rules
 from tests.conftest import ROOT
 
 

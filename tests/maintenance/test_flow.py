@@ -24,9 +24,9 @@ from millstream.events import SensorReading
 from millstream.masterdata import read_scenario as read_scenario_file
 from millstream.settings import Settings
 from models.artifact import Registry
+from models.scoring import ModelHolder
 from simulators.plant.offline import HistoryRow
 from streams.maintenance import build_flow
-from streams.maintenance_scoring import ModelHolder
 from tests.maintenance.conftest import history, start_for
 
 DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.yaml"

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 
 from millstream.events import SensorReading
 from millstream.events.base import WITHOUT_TIME_CHECK
-from streams.machine_windows import MachineWindows
+from millstream.maintenance.windows import MachineWindows
 
 T0 = datetime(2026, 3, 1, 8, 0, 30, tzinfo=UTC)
 SIGNALS = ("spindle_temperature", "vibration_rms")

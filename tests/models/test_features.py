@@ -5,14 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.features import (
-    FeatureSpec,
-    WindowBuffer,
-    feature_names,
-    running_baseline,
-    trailing_windows,
-    window_features,
-)
+from millstream.maintenance.windows import WindowBuffer
+from models.features import FeatureSpec, feature_names, running_baseline, trailing_windows, window_features
 
 SPEC = FeatureSpec(("temp", "vib"), length=12, tail=3, vibration=("vib",), context=("hours",), min_samples=4,
                    baseline=5)

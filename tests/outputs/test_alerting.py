@@ -19,8 +19,9 @@ from prometheus_client import REGISTRY
 from connectors.kafka.admin import create_topics
 from connectors.kafka.topics import ALERTS
 from connectors.postgres.alerts import get_alert, list_alerts
+from millstream.alert_lifecycle import AlertRule, Condition, _Lifecycle
 from millstream.events.alerts import Alert
-from streams.alerting import AlertRule, Condition, _Lifecycle, raise_alerts, write_alerts
+from streams.alerting import raise_alerts, write_alerts
 from tests.kafka_helpers import consume_messages
 
 T0 = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)

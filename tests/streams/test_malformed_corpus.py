@@ -21,8 +21,8 @@ from connectors.kafka.topics import DLQ, FLEET_GPS, TELEMETRY_READINGS, TELEMETR
 from millstream.events.connectivity import EndpointStatus
 from millstream.serde import encode
 from millstream.settings import Settings
+from simulators.hostile import BAD_CLASSES, TOPIC_CLASSES, bad_messages, good_events
 from tests.kafka_helpers import consume_all, dlq_size
-from tests.streams.corpus import BAD_CLASSES, TOPIC_CLASSES, bad_messages, good_events
 
 ROOT = Path(__file__).resolve().parents[2]
 MILLSTREAM = str(Path(sys.executable).with_name("millstream"))

@@ -14,11 +14,11 @@ import pytest
 from api.ui import STATIC_DIR
 from connectors.erp.models import DeliveryStatus
 from connectors.postgres.apikeys import ROLES
-from logistics.truck import DELAY, DEVIATION, LONG_DWELL, OFFLINE
 from millstream.events.alerts import ALERT_DOMAINS, AlertSeverity, AlertState
 from millstream.events.outputs import SubjectKind
-from models.evaluation import ALERT_TYPE as FAILURE_RISK
-from streams.inventory import NEGATIVE_STOCK_RULE, REORDER_RULE
+from millstream.inventory.rules import NEGATIVE_STOCK_RULE, REORDER_RULE
+from millstream.logistics.truck import DELAY, DEVIATION, LONG_DWELL, OFFLINE
+from millstream.maintenance.rules import ALERT_TYPE as FAILURE_RISK
 
 I18N = STATIC_DIR / "i18n"
 LANGUAGES = ("en", "zh-CN")

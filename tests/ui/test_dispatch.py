@@ -13,12 +13,12 @@ from playwright.sync_api import Page, expect
 from connectors.postgres.alerts import upsert_alerts
 from connectors.postgres.logistics import store_outputs
 from connectors.postgres.masterdata import load_scenario
-from logistics.outputs import AlertCondition
-from logistics.truck import Logistics, TruckState
+from millstream.alert_lifecycle import _Lifecycle, _Track
+from millstream.logistics.outputs import AlertCondition
+from millstream.logistics.rules import alert_rules
+from millstream.logistics.truck import Logistics, TruckState
 from millstream.masterdata import read_scenario
 from simulators.fleet.simulation import FleetSimulation
-from streams.alerting import _Lifecycle, _Track
-from streams.logistics import alert_rules
 from tests.conftest import ROOT
 
 START = (datetime.now(UTC) - timedelta(hours=6)).replace(minute=0, second=0, microsecond=0)

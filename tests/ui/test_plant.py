@@ -13,12 +13,12 @@ from connectors.postgres.maintenance import store_scores
 from connectors.postgres.masterdata import load_scenario
 from connectors.postgres.timeseries import store_readings
 from millstream.events import SensorReading
+from millstream.maintenance.windows import MachineWindows
 from millstream.masterdata import read_scenario
 from models.datasets import PLANT, load_plant
+from models.scoring import features_for
 from models.training import TrainOptions, train
 from simulators.plant.offline import run_to_failure, write_histories
-from streams.machine_windows import MachineWindows
-from streams.maintenance_scoring import features_for
 from tests.conftest import ROOT
 
 

@@ -21,8 +21,8 @@ from api.serving import ApiServer, api_server
 from api.ui import STATIC_DIR
 from connectors.postgres.alerts import get_alert, upsert_alert
 from millstream.events.alerts import Alert
+from millstream.maintenance.rules import ALERT_TYPE as FAILURE_RISK
 from millstream.settings import Settings
-from models.evaluation import ALERT_TYPE as FAILURE_RISK
 from tests.net import free_port
 from tests.ui.conftest import login
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from geo.projection import haversine_m
+from millstream.logistics.projection import haversine_m
 
 __all__ = ["CleanPing", "CleaningParameters", "PingCleaner", "PingVerdict", "TruckPings", "check_position"]
 

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from geo.eta import RouteHistory
+from millstream.logistics.eta import RouteHistory
 
 __all__ = ["ArrivedTrip", "FleetHistory", "TruckTrips"]
 

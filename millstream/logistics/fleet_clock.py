@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from logistics.outputs import AlertCondition, Beat
+from millstream.alert_lifecycle import Condition
+from millstream.logistics.outputs import AlertCondition, Beat
 from millstream.watermark import IDLE_AFTER, PartitionWatermark
-from streams.alerting import Condition
 
 __all__ = ["FleetClock", "FleetState"]
 

@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from geo.fences import INSIDE, FenceSet
+from millstream.logistics.fences import INSIDE, FenceSet
 
 __all__ = ["EngineParameters", "FenceEventKind", "GeofenceEngine", "GeofenceEvent", "VehicleFences"]
 

@@ -4,7 +4,7 @@
 ``promoted.json`` at most every ``check_every_s`` seconds: a newly promoted model is loaded and used from the
 next batch on, without a restart. A promoted model that is missing or does not match the running code is
 reported once (one clear log line) and the flow keeps scoring with the last good model. :func:`score_batch`
-turns a batch of :class:`~streams.machine_windows.WindowRequest` into :class:`MaintenanceScore` events with
+turns a batch of :class:`~millstream.maintenance.windows.WindowRequest` into :class:`MaintenanceScore` events with
 one vectorised feature computation and one predict per model.
 """
 
@@ -19,11 +19,11 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from millstream.events.maintenance import MaintenanceScore
+from millstream.maintenance.windows import WindowRequest
 from millstream.metrics import MAINTENANCE_SCORES, MAINTENANCE_UNSCORED
 from models.artifact import ModelError, Registry, load_model
 from models.features import window_features
 from models.model import MaintenanceModel
-from streams.machine_windows import WindowRequest
 
 __all__ = ["ModelHolder", "features_for", "score_batch"]
 

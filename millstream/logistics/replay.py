@@ -20,12 +20,12 @@ import numpy as np
 import shapely
 from shapely.geometry import LineString
 
-from geo.cleaning import CleaningParameters, PingCleaner, TruckPings
-from geo.engine import EngineParameters, GeofenceEngine, GeofenceEvent, VehicleFences
-from geo.eta import EtaModel, EtaParameters, RouteHistory, TripProgress
-from geo.fences import Fence, FenceSet, GeofenceError
-from geo.gpscsv import Fix
-from geo.route import RouteLine
+from millstream.logistics.cleaning import CleaningParameters, PingCleaner, TruckPings
+from millstream.logistics.engine import EngineParameters, GeofenceEngine, GeofenceEvent, VehicleFences
+from millstream.logistics.eta import EtaModel, EtaParameters, RouteHistory, TripProgress
+from millstream.logistics.fences import Fence, FenceSet, GeofenceError
+from millstream.logistics.gpscsv import Fix
+from millstream.logistics.route import RouteLine
 
 __all__ = ["ReplayResult", "TripResult", "replay", "target_progress"]
 

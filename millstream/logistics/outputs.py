@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from geo.engine import GeofenceEvent
-from geo.eta import Eta
+from millstream.alert_lifecycle import Condition
 from millstream.events import GpsPing
 from millstream.events.base import stable_id
-from streams.alerting import Condition
+from millstream.logistics.engine import GeofenceEvent
+from millstream.logistics.eta import Eta
 
 __all__ = ["AlertCondition", "Beat", "EtaRow", "FenceEventRow", "MilestoneRow", "PositionRow", "ShipmentSnapshot"]
 

@@ -14,7 +14,7 @@ import numpy as np
 import shapely
 from shapely.geometry import LineString, Point
 
-from geo.projection import LocalProjection
+from millstream.logistics.projection import LocalProjection
 
 __all__ = ["RouteLine"]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from geo.eta import Eta
 from millstream.events.alerts import Alert
 from millstream.events.erp import ErpKeys, ErpRecord
+from millstream.logistics.eta import Eta
 
 __all__ = ["delay_record", "eta_record", "milestone_record", "status_record"]
 

@@ -4,7 +4,7 @@ Readings of one machine are sampled into buckets of ``bucket_s`` seconds of even
 timestamp): a bucket's sample is the last good value of each signal within it — the way the offline
 histories the models learn from are sampled. A bucket closes when the machine's watermark (its newest
 reading's time minus ``lateness_s``) passes the bucket's end; a reading for a closed bucket is late, left out
-and counted. Closed samples of a running machine go into a :class:`~models.features.WindowBuffer`; after a
+and counted. Closed samples of a running machine go into a :class:`WindowBuffer`; after a
 repair (state ``maintenance`` -> ``running``) the window starts afresh and the running time since the last
 maintenance counts from there. Readings that cannot be features — bad or uncertain OPC-UA quality, not a
 number, NaN/inf, outside the physically plausible range — are left out and counted by reason; a signal with
@@ -17,6 +17,8 @@ no usable value in a bucket is NaN in the window (the score's confidence drops).
 from __future__ import annotations
 
 import math
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -24,9 +26,8 @@ import numpy as np
 
 from millstream.events import SensorReading
 from millstream.metrics import MAINTENANCE_READINGS_EXCLUDED
-from models.features import WindowBuffer
 
-__all__ = ["PLAUSIBLE_RANGES", "MachineWindows", "WindowRequest", "exclusion_reason"]
+__all__ = ["PLAUSIBLE_RANGES", "MachineWindows", "WindowBuffer", "WindowRequest", "exclusion_reason"]
 
 #: Physically plausible values per signal; anything outside is a sensor fault, not wear.
 PLAUSIBLE_RANGES: dict[str, tuple[float, float]] = {
@@ -36,6 +37,62 @@ PLAUSIBLE_RANGES: dict[str, tuple[float, float]] = {
     "spindle_speed": (0.0, 100_000.0),
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class WindowBuffer:
+    """The trailing window of one machine, fed one sample at a time (streaming)."""
+
+    length: int
+    n_signals: int
+    baseline_length: int = 0
+    _rows: deque[np.ndarray] = field(default_factory=deque)
+    _seen: int = 0
+    _base_sum: np.ndarray | None = None
+    _base_count: np.ndarray | None = None
+
+    def push(self, sample: Sequence[float]) -> None:
+        row = np.asarray(sample, dtype=np.float64)
+        if row.shape != (self.n_signals,):
+            msg = f"sample has {row.shape} values, the window has {self.n_signals} signals"
+            raise ValueError(msg)
+        self._rows.append(row)
+        while len(self._rows) > self.length:
+            self._rows.popleft()
+        if self._seen < self.baseline_length:
+            valid = ~np.isnan(row)
+            if self._base_sum is None or self._base_count is None:
+                self._base_sum, self._base_count = np.zeros(self.n_signals), np.zeros(self.n_signals)
+            self._base_sum += np.where(valid, row, 0.0)
+            self._base_count += valid
+        self._seen += 1
+
+    def clear(self) -> None:
+        """Forget everything (after a maintenance: the machine is as new)."""
+        self._rows.clear()
+        self._seen = 0
+        self._base_sum = self._base_count = None
+
+    @property
+    def samples_seen(self) -> int:
+        return self._seen
+
+    def baseline(self) -> np.ndarray:
+        """The mean of the valid values among the first ``baseline_length`` samples (NaN where none)."""
+        if self._base_sum is None or self._base_count is None:
+            return np.full(self.n_signals, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self._base_count > 0, self._base_sum / np.maximum(self._base_count, 1), np.nan)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def window(self) -> np.ndarray:
+        """``(length, signals)``, NaN-padded in front while fewer samples have arrived."""
+        out = np.full((self.length, self.n_signals), np.nan)
+        if self._rows:
+            out[self.length - len(self._rows):] = np.stack(self._rows)
+        return out
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from geo.cleaning import check_position
 from millstream.errors import DecodeError
+from millstream.logistics.cleaning import check_position
 
 __all__ = ["CsvColumns", "Fix", "Rejected", "detect_columns", "read_fixes"]
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from geo.cleaning import check_position
 from millstream.events import GpsPing, TimePolicy
+from millstream.logistics.cleaning import check_position
 from millstream.serde import format_validation_error
 
 __all__ = ["KMH_PER_KNOT", "OsmandError", "OsmandFix", "parse_osmand", "to_ping"]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from geo.projection import haversine_m
+from millstream.logistics.projection import haversine_m
 
 __all__ = ["Stop", "find_stops", "track_length_m"]
 

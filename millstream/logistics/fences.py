@@ -25,8 +25,8 @@ import shapely
 from shapely.geometry import LineString, Point, shape
 from shapely.geometry.base import BaseGeometry
 
-from geo.projection import LocalProjection
 from millstream.errors import DecodeError
+from millstream.logistics.projection import LocalProjection
 from millstream.masterdata import Scenario
 
 __all__ = [

@@ -4,13 +4,14 @@
 order) and the parameters; :meth:`Logistics.on_ping` applies one ping to a :class:`TruckState` (plain data,
 kept per truck by the dataflow) and returns what follows from it:
 
-- cleaning (:mod:`geo.cleaning`): outliers and late pings are kept in the track but do not move the truck;
-- geofences (:mod:`geo.engine`) over the sites' fences and the shipments' route corridors;
+- cleaning (:mod:`millstream.logistics.cleaning`): outliers and late pings are kept in the track but do not move the
+  truck;
+- geofences (:mod:`millstream.logistics.engine`) over the sites' fences and the shipments' route corridors;
 - the active shipment (the first not yet delivered) moves ``planned -> at_origin`` (enters the origin site),
   ``-> departed`` (leaves it), ``-> in_transit`` (``in_transit_after_m`` along the route), ``-> arrived``
   (enters the destination site), ``-> delivered`` (dwells there, or leaves it): each step a milestone with
   its event time, a status-change and a milestone ERP record;
-- on the road, the trip's progress along the route on every ping and the ETA (:mod:`geo.eta`) every
+- on the road, the trip's progress along the route on every ping and the ETA (:mod:`millstream.logistics.eta`) every
   ``eta_every_s`` of event time; stored and sent to the ERP only when it moved by more than ``eta_publish_s``;
 - alert conditions: delay (minutes the early end of the ETA band lies past the window — late even if things
   go well — with each estimate; on arrival the real lateness), route deviation
@@ -25,14 +26,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
-from geo.cleaning import CleaningParameters, CleanPing, PingCleaner, TruckPings
-from geo.engine import EngineParameters, GeofenceEngine, GeofenceEvent, VehicleFences
-from geo.eta import Eta, EtaModel, EtaParameters, RouteHistory, TripProgress
-from geo.fences import FenceSet, fences_from_scenario, route_fence_id, site_fence_id
-from geo.replay import target_progress
-from geo.route import RouteLine
-from logistics.fleet_history import ArrivedTrip, FleetHistory, TruckTrips
-from logistics.outputs import (
+from millstream.alert_lifecycle import Condition
+from millstream.events import GpsPing
+from millstream.events.base import stable_id
+from millstream.events.erp import ErpRecord
+from millstream.logistics.cleaning import CleaningParameters, CleanPing, PingCleaner, TruckPings
+from millstream.logistics.engine import EngineParameters, GeofenceEngine, GeofenceEvent, VehicleFences
+from millstream.logistics.eta import Eta, EtaModel, EtaParameters, RouteHistory, TripProgress
+from millstream.logistics.fences import FenceSet, fences_from_scenario, route_fence_id, site_fence_id
+from millstream.logistics.fleet_history import ArrivedTrip, FleetHistory, TruckTrips
+from millstream.logistics.outputs import (
     AlertCondition,
     Beat,
     EtaRow,
@@ -41,13 +44,11 @@ from logistics.outputs import (
     PositionRow,
     ShipmentSnapshot,
 )
-from logistics.records import eta_record, milestone_record, status_record
-from millstream.events import GpsPing
-from millstream.events.base import stable_id
-from millstream.events.erp import ErpRecord
+from millstream.logistics.records import eta_record, milestone_record, status_record
+from millstream.logistics.replay import target_progress
+from millstream.logistics.route import RouteLine
 from millstream.masterdata import Scenario, Shipment
 from millstream.settings import LogisticsSettings
-from streams.alerting import Condition
 
 __all__ = ["DELAY", "DEVIATION", "LONG_DWELL", "OFFLINE", "STATUSES", "Logistics", "ShipmentProgress", "ShipmentStatus",
            "TruckState", "UnknownTruck"]
