@@ -8,18 +8,19 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
+from connectors.erp.signing import generate_secret
+from connectors.kafka.admin import create_topics
+from connectors.kafka.topics import ALERTS, DLQ, TELEMETRY_READINGS, WAREHOUSE_RFID
 from connectors.postgres.database import connect
 from connectors.postgres.migrations import migrate
 from millstream.settings import Settings, load_settings
-
-DATA = Path(__file__).parent / "data"
-ROOT = Path(__file__).resolve().parents[1]
+from simulators.erp_receiver import ErpReceiver
+from tests.helpers.databases import create_database, drop_database
+from tests.helpers.inventory import fresh_settings
 
 
 def _required_env(name: str) -> str:
@@ -39,22 +40,10 @@ def server_url() -> str:
     return _required_env("MILLSTREAM_DATABASE__URL")
 
 
-def _admin_url(url: str) -> str:
-    return psycopg.conninfo.make_conninfo(url, dbname="postgres")
 
 
-def create_database(server_url: str, prefix: str = "millstream_test") -> str:
-    """Create an empty database on the test server and return its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_admin_url(server_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return psycopg.conninfo.make_conninfo(server_url, dbname=name)
 
 
-def drop_database(url: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    with psycopg.connect(_admin_url(url), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +79,55 @@ def db(settings: Settings) -> Iterator[psycopg.Connection]:
     """A connection to the session database."""
     with connect(settings.database) as conn:
         yield conn
+
+
+# Inventory: a fresh migrated database and topics of its own per test (stock is global state).
+
+
+@pytest.fixture
+def inv_settings(server_url: str, kafka_bootstrap: str) -> Iterator[Settings]:
+    """Settings with a fresh, migrated database of their own and a unique topic prefix."""
+    settings, url = fresh_settings(server_url, kafka_bootstrap)
+    create_topics(settings.kafka, [TELEMETRY_READINGS, WAREHOUSE_RFID, DLQ, ALERTS])
+    yield settings
+    drop_database(url)
+
+
+@pytest.fixture
+def inv_db(inv_settings: Settings) -> Iterator[psycopg.Connection]:
+    with connect(inv_settings.database, autocommit=True) as conn:
+        yield conn
+
+
+# ERP delivery: a fresh database per test and the simulated ERP receiver.
+
+
+@pytest.fixture
+def erp_settings(server_url: str, kafka_bootstrap: str) -> Iterator[Settings]:
+    """Settings on a database of its own (the dispatcher delivers everything pending in its database)."""
+    url = create_database(server_url, "millstream_erp")
+    settings = load_settings(database={"url": url},
+                             kafka={"bootstrap_servers": kafka_bootstrap, "topic_prefix": f"t{uuid.uuid4().hex[:8]}."},
+                             webhooks={"timeout_s": 2.0, "max_parallel": 8, "allow_private_targets": True})
+    with connect(settings.database) as conn:
+        migrate(conn, settings.database)
+    yield settings
+    drop_database(url)
+
+
+@pytest.fixture
+def erp_db(erp_settings: Settings) -> Iterator[psycopg.Connection]:
+    """An autocommit connection: each data-access call commits, as in the API and CLI."""
+    with connect(erp_settings.database, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def secret() -> str:
+    return generate_secret()
+
+
+@pytest.fixture
+def erp(secret: str) -> Iterator[ErpReceiver]:
+    with ErpReceiver([secret]) as receiver:
+        yield receiver

@@ -21,7 +21,7 @@ from connectors.postgres.apikeys import ROLES, create_api_key
 from connectors.postgres.database import connect
 from connectors.postgres.migrations import migrate
 from millstream.settings import Settings, load_settings
-from tests.conftest import create_database, drop_database
+from tests.helpers.databases import create_database, drop_database
 
 
 @pytest.fixture(scope="session")
@@ -71,10 +71,5 @@ def tokens(api_settings: Settings) -> dict[str, str]:
         return {role: create_api_key(conn, role, f"test {role}").token for role in ROLES}
 
 
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
-def unique(prefix: str) -> str:
-    """An id no other test uses (tests share the session database)."""
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"

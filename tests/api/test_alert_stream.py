@@ -26,9 +26,9 @@ from connectors.postgres.apikeys import create_api_key, revoke_api_key
 from connectors.postgres.database import connect
 from millstream.events.alerts import ALERT_DOMAINS, Alert
 from millstream.settings import Settings, load_settings
-from tests.api.conftest import auth, unique
-from tests.api.sse import Sse, next_events, next_item, sse_items
-from tests.net import free_port
+from tests.helpers.api import auth, unique
+from tests.helpers.net import free_port
+from tests.helpers.sse import Sse, next_events, next_item, sse_items
 
 STREAM = "/api/v1/alerts/stream"
 KEEPALIVE_S = 0.3

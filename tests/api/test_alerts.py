@@ -16,7 +16,7 @@ from connectors.postgres.alerts import upsert_alert
 from millstream.events.alerts import Alert
 from millstream.serde import decode
 from millstream.settings import Settings
-from tests.api.conftest import auth, unique
+from tests.helpers.api import auth, unique
 
 ALERTS = "/api/v1/alerts"
 

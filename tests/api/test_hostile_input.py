@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from millstream.settings import Settings
-from tests.api.conftest import auth, unique
+from tests.helpers.api import auth, unique
 
 SITES = "/api/v1/masterdata/sites"
 ENDPOINTS = "/api/v1/webhooks/endpoints"

@@ -25,9 +25,9 @@ from millstream.masterdata import read_scenario
 from millstream.settings import ClockSettings, Settings
 from simulators.fleet.route import Route
 from simulators.fleet.simulation import FleetSimulation
-from tests.api.conftest import auth, unique
-from tests.conftest import ROOT
-from tests.kafka_helpers import consume_all, consume_messages
+from tests.helpers.api import auth, unique
+from tests.helpers.kafka import consume_all, consume_messages
+from tests.helpers.paths import ROOT
 
 START = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
 WRITERS = ((PositionRow, store.store_positions), (FenceEventRow, store.store_fence_events),

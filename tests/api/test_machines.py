@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 from fastapi.testclient import TestClient
@@ -14,9 +13,9 @@ from connectors.postgres.timeseries import store_readings
 from millstream.events import SensorReading
 from millstream.events.maintenance import MaintenanceScore
 from millstream.masterdata import read_scenario
-from tests.api.conftest import auth
+from tests.helpers.api import auth
+from tests.helpers.paths import DEMO
 
-DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.yaml"
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 

@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api import factories as f
-from tests.api.conftest import auth
+from tests.helpers import api_factories as f
+from tests.helpers.api import auth
 
 MD = "/api/v1/masterdata"
 

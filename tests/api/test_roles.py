@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from connectors.postgres.apikeys import ROLES, create_api_key, revoke_api_key
 from millstream.settings import load_settings
-from tests.api.conftest import auth
+from tests.helpers.api import auth
 
 ALL = set(ROLES)
 #: The policy the issue asks for, written independently of the code: (method + path pattern, roles).

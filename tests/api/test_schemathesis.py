@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 
 from api.app import create_app
 from millstream.settings import load_settings
-from tests.api.conftest import auth
+from tests.helpers.api import auth
 
 
 class _ForwardingApp:

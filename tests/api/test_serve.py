@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from millstream.settings import Settings
-from tests.api import factories as f
-from tests.api.conftest import auth
-from tests.conftest import ROOT
-from tests.net import free_port
+from tests.helpers import api_factories as f
+from tests.helpers.api import auth
+from tests.helpers.net import free_port
+from tests.helpers.paths import ROOT
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from connectors.postgres.database import connect
 from connectors.postgres.migrations import migrate
 from millstream.events.alerts import Alert
 from millstream.settings import load_settings
-from tests.api.conftest import auth
-from tests.conftest import create_database, drop_database
+from tests.helpers.api import auth
+from tests.helpers.databases import create_database, drop_database
 
 T0 = datetime(2031, 3, 4, 10, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from api.app import create_app
 from connectors.erp.outbox import append
 from millstream.events.erp import ErpRecord
 from millstream.settings import Settings, WebhookSettings
-from tests.api.conftest import auth, unique
+from tests.helpers.api import auth, unique
 
 WH = "/api/v1/webhooks"
 

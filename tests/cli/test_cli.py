@@ -13,8 +13,8 @@ import yaml
 from connectors.kafka.topics import TOPICS
 from connectors.postgres.database import connect
 from millstream.settings import DatabaseSettings, Settings
+from tests.helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 MILLSTREAM = str(Path(sys.executable).with_name("millstream"))
 
 

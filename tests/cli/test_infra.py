@@ -6,13 +6,11 @@ import os
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import psycopg
 
-from tests.conftest import drop_database
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.databases import drop_database
+from tests.helpers.paths import ROOT
 
 
 def test_createdb_creates_the_database_once(server_url: str) -> None:

@@ -18,9 +18,9 @@ from connectors.postgres.migrations import migrate
 from millstream.masterdata import read_scenario
 from millstream.settings import Settings, get_settings, load_settings
 from simulators.fleet.simulation import FleetSimulation
-from tests.cli.test_cli import ROOT
-from tests.conftest import create_database, drop_database
-from tests.streams.test_logistics import produce
+from tests.helpers.databases import create_database, drop_database
+from tests.helpers.logistics import produce
+from tests.helpers.paths import ROOT
 
 START = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
 

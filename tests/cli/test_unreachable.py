@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.net import free_port
+from tests.helpers.net import free_port
+from tests.helpers.paths import ROOT
 
 CLOSED = free_port()  # nothing listens here
 KAFKA_DOWN = {"MILLSTREAM_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{CLOSED}"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +14,7 @@ from millstream.errors import ScenarioError
 from millstream.masterdata import Machine, Scenario, Site
 from millstream.masterdata import read_scenario as read_scenario_file
 from millstream.settings import DatabaseSettings
-
-DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.yaml"
+from tests.helpers.paths import DEMO
 
 _KEYS = {"boms": "product_id", "epc_mappings": "code", "initial_stock": "location_id"}
 

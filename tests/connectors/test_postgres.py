@@ -17,8 +17,7 @@ from connectors.postgres.migrations import MigrationError, discover, migrate
 from connectors.postgres.timescale import TIME_SERIES_TABLES, TimescaleUnavailable, ensure_time_series, prune_expired
 from millstream.masterdata import parse_scenario, read_scenario
 from millstream.settings import DatabaseSettings, Settings
-
-DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.yaml"
+from tests.helpers.paths import DEMO
 
 
 def test_migrations_apply_once_then_change_nothing(empty_database: str) -> None:

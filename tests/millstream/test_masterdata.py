@@ -13,8 +13,7 @@ import yaml
 from millstream.errors import ScenarioError
 from millstream.gs1 import check_digit, is_valid_gtin, is_valid_sscc
 from millstream.masterdata import parse_scenario, read_scenario
-
-DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.yaml"
+from tests.helpers.paths import DEMO
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 from cli.main import app
 from models.artifact import ModelError, Registry, load_model, read_metadata
 from models.datasets import DatasetError, load_cmapss_test
+from tests.helpers.paths import ROOT
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "cmapss" / "train_FD001_units1-30.txt"
+DATA = ROOT / "tests" / "data" / "cmapss" / "train_FD001_units1-30.txt"
 runner = CliRunner()
 
 

@@ -15,8 +15,8 @@ from connectors.kafka.topics import FLEET_GPS
 from millstream.events.fleet import GpsPing
 from millstream.serde import decode
 from millstream.settings import load_settings
-from tests.conftest import ROOT
-from tests.kafka_helpers import consume_messages
+from tests.helpers.kafka import consume_messages
+from tests.helpers.paths import ROOT
 
 CLI = str(Path(sys.executable).parent / "millstream")
 

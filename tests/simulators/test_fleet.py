@@ -23,8 +23,8 @@ from simulators.fleet.simulation import FleetSimulation
 from simulators.fleet.trip import INCIDENT_KINDS
 from simulators.groundtruth import GroundTruth
 from simulators.timeline import play
-from tests.conftest import ROOT
-from tests.kafka_helpers import consume_messages
+from tests.helpers.kafka import consume_messages
+from tests.helpers.paths import ROOT
 
 START = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 

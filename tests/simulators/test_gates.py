@@ -24,8 +24,8 @@ from simulators.fleet.trip import plan_trip
 from simulators.gates.simulation import GateSimulation
 from simulators.groundtruth import GroundTruth
 from simulators.timeline import play
-from tests.conftest import ROOT
-from tests.kafka_helpers import consume_messages
+from tests.helpers.kafka import consume_messages
+from tests.helpers.paths import ROOT
 
 START = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 

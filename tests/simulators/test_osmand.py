@@ -14,7 +14,7 @@ from simulators.fleet.osmand import KMH_PER_KNOT, OsmandSender
 from simulators.fleet.simulation import FleetSimulation
 from simulators.groundtruth import GroundTruth
 from simulators.timeline import play
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 START = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 

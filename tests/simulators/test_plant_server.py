@@ -18,8 +18,8 @@ from millstream.masterdata import Scenario, read_scenario
 from simulators.config import PlantParameters
 from simulators.plant.server import PlantServer, stop_server
 from simulators.plant.simulation import PlantSimulation
-from tests.conftest import ROOT
-from tests.net import free_port
+from tests.helpers.net import free_port
+from tests.helpers.paths import ROOT
 
 START = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 ANALOG = {"spindle_temperature", "vibration_rms", "motor_current", "spindle_speed"}

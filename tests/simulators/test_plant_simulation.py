@@ -13,7 +13,7 @@ from simulators.config import PlantParameters, SimulationError, simulation_confi
 from simulators.groundtruth import GroundTruth
 from simulators.plant.offline import run_to_failure, write_histories
 from simulators.plant.simulation import PlantSimulation
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 START = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 FAST_WEAR = PlantParameters(onset_mean_h=0.5, wear_rate_per_h=0.3, wear_acceleration_per_h=1.0,

@@ -15,7 +15,7 @@ from connectors.kafka.topics import DLQ, FLEET_GPS, TELEMETRY_READINGS, TELEMETR
 from millstream.events import GpsPing, RfidRead, SensorReading
 from millstream.settings import Settings
 from streams.ingest import build_flow
-from tests.kafka_helpers import consume_all
+from tests.helpers.kafka import consume_all
 
 NOW = datetime.now(UTC)
 

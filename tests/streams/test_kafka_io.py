@@ -18,7 +18,7 @@ from millstream.metrics import DEAD_LETTERS
 from millstream.serde import decode
 from millstream.settings import Settings
 from streams.kafka_io import read_events, write_dead_letters
-from tests.kafka_helpers import consume_all
+from tests.helpers.kafka import consume_all
 
 NOW = datetime.now(UTC)
 

@@ -22,9 +22,9 @@ from millstream.events.connectivity import EndpointStatus
 from millstream.serde import encode
 from millstream.settings import Settings
 from simulators.hostile import BAD_CLASSES, TOPIC_CLASSES, bad_messages, good_events
-from tests.kafka_helpers import consume_all, dlq_size
+from tests.helpers.kafka import consume_all, dlq_size
+from tests.helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 MILLSTREAM = str(Path(sys.executable).with_name("millstream"))
 RAW: dict[Topic, str] = {TELEMETRY_READINGS: "sensor_readings", FLEET_GPS: "gps_pings",
                          WAREHOUSE_RFID: "rfid_reads", TELEMETRY_STATUS: "opcua_endpoint_status"}

@@ -21,9 +21,9 @@ from connectors.kafka.topics import DLQ, FLEET_GPS, TELEMETRY_READINGS, TELEMETR
 from millstream.events import GpsPing
 from millstream.settings import Settings
 from streams.recovery import default_recovery_dir
-from tests.kafka_helpers import dlq_size
+from tests.helpers.kafka import dlq_size
+from tests.helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 MILLSTREAM = str(Path(sys.executable).with_name("millstream"))
 TOPICS = [TELEMETRY_READINGS, TELEMETRY_STATUS, FLEET_GPS, WAREHOUSE_RFID, DLQ]
 NOW = datetime.now(UTC).replace(microsecond=0)

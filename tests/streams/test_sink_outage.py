@@ -26,7 +26,7 @@ from connectors.kafka.topics import DLQ, FLEET_GPS, TELEMETRY_READINGS, TELEMETR
 from millstream.events import GpsPing
 from millstream.settings import Settings
 from streams.ingest import build_flow
-from tests.kafka_helpers import dlq_size
+from tests.helpers.kafka import dlq_size
 
 PINGS = 3000
 KILLS = 2

@@ -33,8 +33,9 @@ from connectors.postgres.apikeys import ROLES, create_api_key
 from connectors.postgres.database import connect
 from connectors.postgres.migrations import migrate
 from millstream.settings import Settings, load_settings
-from tests.conftest import ROOT, create_database, drop_database
-from tests.net import free_port
+from tests.helpers.databases import create_database, drop_database
+from tests.helpers.net import free_port
+from tests.helpers.ui import ARTIFACTS, login
 
 # Playwright must never fetch a browser of its own: the tests drive the system's chromium.
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
@@ -43,7 +44,6 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 __all__ = ["ARTIFACTS", "CHROMIUM", "login"]
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / ".cache" / "ui-artifacts"
 #: How long the UI may take to show something (the API answers locally; CPU is shared).
 expect.set_options(timeout=15_000)
 
@@ -122,12 +122,6 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     assert not errors, f"uncaught errors in the page: {errors}"
 
 
-def login(page: Page, base_url: str, token: str) -> None:
-    """Open the UI and log in with ``token`` through the log-in form; returns once the shell is shown."""
-    page.goto(base_url + "/")
-    page.locator("#api-key").fill(token)
-    page.locator("#login-submit").click()
-    expect(page.locator("#nav")).to_be_visible()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from millstream.logistics.rules import alert_rules
 from millstream.logistics.truck import Logistics, TruckState
 from millstream.masterdata import read_scenario
 from simulators.fleet.simulation import FleetSimulation
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 START = (datetime.now(UTC) - timedelta(hours=6)).replace(minute=0, second=0, microsecond=0)
 

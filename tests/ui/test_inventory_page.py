@@ -5,7 +5,6 @@ stock exceptions; the same page in Simplified Chinese."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 from playwright.sync_api import Page, expect
@@ -15,8 +14,8 @@ from connectors.postgres.masterdata import load_scenario
 from millstream.inventory.catalog import Catalog
 from millstream.inventory.movements import Movement, quantity
 from millstream.masterdata import read_scenario
+from tests.helpers.paths import DEMO
 
-DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.yaml"
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
 
 

@@ -19,7 +19,7 @@ from models.datasets import PLANT, load_plant
 from models.scoring import features_for
 from models.training import TrainOptions, train
 from simulators.plant.offline import run_to_failure, write_histories
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 
 def scored_history(tmp_path, db: psycopg.Connection) -> int:  # type: ignore[no-untyped-def]

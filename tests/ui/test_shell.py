@@ -23,8 +23,8 @@ from connectors.postgres.alerts import get_alert, upsert_alert
 from millstream.events.alerts import Alert
 from millstream.maintenance.rules import ALERT_TYPE as FAILURE_RISK
 from millstream.settings import Settings
-from tests.net import free_port
-from tests.ui.conftest import login
+from tests.helpers.net import free_port
+from tests.helpers.ui import login
 
 
 def raise_alert(db: psycopg.Connection, domain: str = "maintenance", severity: str = "critical",
@@ -254,7 +254,7 @@ def test_integrations_page_shows_failures_and_replays(ui_page: Page, ui_db: psyc
 
 
 def _artifact(name: str):  # type: ignore[no-untyped-def]
-    from tests.ui.conftest import ARTIFACTS
+    from tests.helpers.ui import ARTIFACTS
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS / name

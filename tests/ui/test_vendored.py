@@ -11,7 +11,7 @@ import re
 import pytest
 
 from api.ui import STATIC_DIR
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 VENDOR = STATIC_DIR / "vendor"
 PINS = json.loads((VENDOR / "versions.json").read_text())
