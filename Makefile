@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The browser tests drive Debian's chromium (scripts/bootstrap-system.sh); Playwright must not fetch its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: test demo install infra-up infra-down lint typecheck bench clean
+.PHONY: test test-fast demo install infra-up infra-down lint typecheck check bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,11 +32,17 @@ infra-up: install
 infra-down:
 	scripts/infra.sh down
 
+## make lint: ruff, and the layer contracts of pyproject.toml's [tool.importlinter] (docs/architecture.md).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
+## make typecheck: mypy over every installed package ([tool.setuptools.packages.find] in pyproject.toml).
 typecheck: install
-	$(BIN)/mypy millstream connectors streams cli
+	$(BIN)/mypy millstream models connectors streams api cli simulators
+
+## make check: lint + typecheck, no services needed (CI runs it before make test).
+check: lint typecheck
 
 bench: install
 	scripts/with-infra.sh $(BIN)/python -m bench

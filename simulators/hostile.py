@@ -146,8 +146,9 @@ def bad_messages(topic: str, n: int, prefix: str) -> list[tuple[str, Raw]]:
 
 def good_events(topic: str, n: int, prefix: str) -> list[Event]:
     """``n`` valid, distinct events for ``topic``."""
-    model = {"telemetry.readings": SensorReading, "fleet.gps": GpsPing, "warehouse.rfid": RfidRead,
-             "telemetry.status": EndpointStatus}[topic]
+    models: dict[str, type[Event]] = {"telemetry.readings": SensorReading, "fleet.gps": GpsPing,
+                                      "warehouse.rfid": RfidRead, "telemetry.status": EndpointStatus}
+    model = models[topic]
     return [model.model_validate(_seed(topic, i, prefix)) for i in range(n)]
 
 

@@ -175,12 +175,12 @@ class _Stock:
             left -= qty
             taken.append((name, qty, lot.received_at))
         if left > 0:
-            lot = lots.get(UNASSIGNED_LOT)
-            if lot is None:
-                lot = lots[UNASSIGNED_LOT] = _Lot(_ZERO, m.occurred_at)
+            short = lots.get(UNASSIGNED_LOT)
+            if short is None:
+                short = lots[UNASSIGNED_LOT] = _Lot(_ZERO, m.occurred_at)
                 self.fifo[key] = None
-            lot.quantity -= left
-            lot.changed = True
+            short.quantity -= left
+            short.changed = True
             taken.append((UNASSIGNED_LOT, left, m.occurred_at))
         for name, qty, _ in taken:
             self.allocations[(m.id, location, name)] -= qty
