@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime
 
 from api.deps import AuditReader, Connection
-from connectors.postgres.audit import list_audit
+from connectors.postgres.audit import AuditEntry, list_audit
 
 __all__ = ["AuditEntryPublic", "router"]
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-class AuditEntryPublic(BaseModel):
-    id: int
-    at: AwareDatetime
-    actor: str
-    role: str | None
-    action: str
-    resource: str
-    resource_id: str | None
-    details: dict[str, Any]
+class AuditEntryPublic(AuditEntry):
+    pass  # the stored entry's fields (connectors.postgres.audit.AuditEntry), under the public schema name
 
 
 Text = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]

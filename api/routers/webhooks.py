@@ -19,6 +19,7 @@ from api.time_buckets import BUCKETS, BucketCount, BucketName
 from connectors.erp.delivery_stats import attempt_counts
 from connectors.erp.models import (
     ContentMode,
+    Delivery,
     DeliveryAttempt,
     DeliveryStatus,
     ErpError,
@@ -97,23 +98,8 @@ class DeliveryAttemptPublic(BaseModel):
         return cls.model_validate(attempt.model_dump(exclude={"delivery_id"}))
 
 
-class DeliveryPublic(BaseModel):
+class DeliveryPublic(Delivery):
     """One ERP record on its way to one endpoint."""
-
-    id: int
-    endpoint_id: str
-    event_id: str
-    record_key: str
-    event_type: str
-    status: DeliveryStatus
-    attempts: int
-    next_attempt_at: datetime
-    last_status_code: int | None
-    last_error: str | None
-    created_at: datetime
-    updated_at: datetime
-    delivered_at: datetime | None
-    dead_at: datetime | None
 
 
 class DeliveryDetailPublic(DeliveryPublic):

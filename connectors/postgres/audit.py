@@ -7,29 +7,34 @@ dispatcher disabling an endpoint that answered 410 Gone).
 from __future__ import annotations
 
 import getpass
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 __all__ = ["AuditEntry", "cli_actor", "list_audit", "record_change", "record_change_async"]
 
-_COLUMNS = "id, at, actor, role, action, resource, resource_id, details"
 _INSERT = ("INSERT INTO audit_log (actor, role, action, resource, resource_id, details)"
            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id")
 
 
-@dataclass(frozen=True)
-class AuditEntry:
+class AuditEntry(BaseModel):
+    """One row of ``audit_log``; the API's ``AuditEntryPublic`` is this model under its public name."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: int
-    at: datetime
+    at: AwareDatetime  # timestamptz: always aware
     actor: str
     role: str | None
     action: str
     resource: str
     resource_id: str | None
     details: dict[str, Any]
+
+
+_COLUMNS = ", ".join(AuditEntry.model_fields)
 
 
 def record_change(
@@ -74,4 +79,5 @@ def list_audit(
         {"resource": resource, "resource_id": resource_id, "actor": actor, "since": since,
          "limit": limit, "offset": offset},
     ).fetchall()
-    return [AuditEntry(**r) if isinstance(r, dict) else AuditEntry(*r) for r in rows]
+    return [AuditEntry.model_validate(r if isinstance(r, dict) else dict(zip(AuditEntry.model_fields, r, strict=True)))
+            for r in rows]
