@@ -21,6 +21,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from connectors.postgres.database import executemany
 from millstream.events.alerts import Alert, AlertTransitionError
 from millstream.events.base import WITHOUT_TIME_CHECK, utc_now
 
@@ -99,11 +100,7 @@ def upsert_alert(conn: Any, alert: Alert) -> None:
 
 def upsert_alerts(conn: Any, alerts: Iterable[Alert]) -> None:
     """Insert or merge alerts in one transaction, in the order given."""
-    rows = [_params(a) for a in alerts]
-    if not rows:
-        return
-    with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(_UPSERT, rows)
+    executemany(conn, _UPSERT, [_params(a) for a in alerts])
 
 
 def get_alert(conn: Any, alert_id: str) -> Alert | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -10,7 +11,7 @@ from psycopg_pool import ConnectionPool
 
 from millstream.settings import DatabaseSettings
 
-__all__ = ["DatabaseError", "connect", "create_pool", "database_address", "redacted_url"]
+__all__ = ["DatabaseError", "connect", "create_pool", "database_address", "executemany", "redacted_url"]
 
 
 class DatabaseError(Exception):
@@ -40,6 +41,15 @@ def connect(settings: DatabaseSettings, *, autocommit: bool = False) -> psycopg.
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         msg = f"cannot connect to PostgreSQL at {database_address(url)}: {first_line}"
         raise DatabaseError(msg) from None
+
+
+def executemany(conn: Any, query: str, rows: Sequence[Sequence[Any]] | Sequence[Mapping[str, Any]]) -> int:
+    """Run ``query`` once per row, all in one transaction (nothing without rows); returns the rows affected."""
+    if not rows:
+        return 0
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(query, rows)
+        return max(cur.rowcount, 0)
 
 
 def create_pool(settings: DatabaseSettings, *, name: str = "millstream") -> ConnectionPool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from connectors.postgres.database import executemany
 from millstream.events.connectivity import EndpointStatus
 
 __all__ = ["store_endpoint_status"]
@@ -25,9 +26,5 @@ WHERE s.since <= EXCLUDED.since AND s.event_id IS DISTINCT FROM EXCLUDED.event_i
 
 def store_endpoint_status(conn: Any, statuses: Sequence[EndpointStatus]) -> int:
     """Upsert each status (in order); returns how many rows changed."""
-    if not statuses:
-        return 0
     rows = [(s.endpoint, s.url, s.state, s.since, s.offline_since, s.attempts, s.reason, s.id) for s in statuses]
-    with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(_UPSERT, rows)
-        return max(cur.rowcount, 0)
+    return executemany(conn, _UPSERT, rows)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from connectors.erp.outbox import append_many
+from connectors.postgres.database import executemany
 from millstream.events.erp import ErpRecord
 from millstream.logistics.outputs import EtaRow, FenceEventRow, MilestoneRow, PositionRow, ShipmentSnapshot
 
@@ -27,14 +28,6 @@ __all__ = [
     "truck_track",
     "upsert_shipments",
 ]
-
-
-def _run(conn: Any, query: str, rows: list[tuple[Any, ...]]) -> int:
-    if not rows:
-        return 0
-    with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(query, rows)
-        return max(cur.rowcount, 0)
 
 
 def store_outputs(conn: Any, items: Sequence[Any]) -> int:
@@ -80,22 +73,22 @@ def store_positions(conn: Any, rows: Sequence[PositionRow]) -> int:
 def store_fence_events(conn: Any, rows: Sequence[FenceEventRow]) -> int:
     query = """INSERT INTO geofence_events (event_id, truck_id, fence_id, event, at, lat, lon)
                VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING"""
-    return _run(conn, query, [(r.id, r.event.vehicle, r.event.fence, r.event.event, r.event.time, r.event.lat,
-                               r.event.lon) for r in rows])
+    return executemany(conn, query, [(r.id, r.event.vehicle, r.event.fence, r.event.event, r.event.time,
+                                      r.event.lat, r.event.lon) for r in rows])
 
 
 def store_milestones(conn: Any, rows: Sequence[MilestoneRow]) -> int:
     query = """INSERT INTO shipment_milestones (shipment_id, milestone, at, truck_id, lat, lon)
                VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (shipment_id, milestone) DO NOTHING"""
-    return _run(conn, query, [(r.shipment_id, r.milestone, r.at, r.truck_id, r.lat, r.lon) for r in rows])
+    return executemany(conn, query, [(r.shipment_id, r.milestone, r.at, r.truck_id, r.lat, r.lon) for r in rows])
 
 
 def store_etas(conn: Any, rows: Sequence[EtaRow]) -> int:
     query = """INSERT INTO shipment_etas (event_id, shipment_id, computed_at, eta, eta_low, eta_high, naive_eta,
                                          remaining_m)
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING"""
-    return _run(conn, query, [(r.id, r.shipment_id, r.eta.at, r.eta.eta, r.eta.low, r.eta.high, r.eta.naive,
-                               r.eta.remaining_m) for r in rows])
+    return executemany(conn, query, [(r.id, r.shipment_id, r.eta.at, r.eta.eta, r.eta.low, r.eta.high,
+                                      r.eta.naive, r.eta.remaining_m) for r in rows])
 
 
 def upsert_shipments(conn: Any, rows: Sequence[ShipmentSnapshot]) -> int:
@@ -112,7 +105,7 @@ WHERE excluded.as_of >= s.as_of
     rows_ = [(r.shipment_id, r.truck_id, r.status, r.as_of, r.promised_from, r.promised_to,
               r.eta.eta if r.eta else None, r.eta.low if r.eta else None, r.eta.high if r.eta else None,
               r.eta.remaining_m if r.eta else None, r.lateness_s) for r in rows]
-    return _run(conn, query, rows_)
+    return executemany(conn, query, rows_)
 
 
 _SHIPMENTS = """

@@ -9,6 +9,7 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from connectors.postgres.database import executemany
 from millstream.events.maintenance import MaintenanceScore
 
 __all__ = ["latest_scores", "open_maintenance_alerts", "recent_readings", "score_history", "store_scores"]
@@ -27,11 +28,7 @@ def store_scores(conn: Any, scores: Sequence[MaintenanceScore]) -> int:
     rows = [(s.id, s.machine_id, s.at, s.model_id, s.health, s.rul, s.rul_low, s.rul_high, s.rul_unit, s.horizon,
              s.p_fail, s.anomaly, s.confidence, s.valid_share, list(s.missing_signals), Jsonb(list(s.top_features)),
              s.running_hours, s.samples) for s in scores]
-    if not rows:
-        return 0
-    with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(_INSERT, rows)
-        return max(cur.rowcount, 0)
+    return executemany(conn, _INSERT, rows)
 
 
 def latest_scores(conn: Any) -> dict[str, dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from connectors.postgres.database import executemany
 from millstream.events import DeadLetter, GpsPing, RfidRead, SensorReading
 
 __all__ = ["store_dead_letters", "store_gps_pings", "store_readings", "store_rfid_reads"]
@@ -39,14 +40,6 @@ ON CONFLICT (event_id) DO NOTHING
 """
 
 
-def _insert(conn: Any, query: str, rows: list[tuple[Any, ...]]) -> int:
-    if not rows:
-        return 0
-    with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(query, rows)
-        return max(cur.rowcount, 0)
-
-
 def _value_columns(value: bool | int | float | str | None) -> tuple[float | None, str | None]:
     """Numbers (and booleans as 0/1) go to ``value_num``; text to ``value_text``."""
     if value is None:
@@ -59,22 +52,22 @@ def _value_columns(value: bool | int | float | str | None) -> tuple[float | None
 def store_readings(conn: Any, readings: Sequence[SensorReading]) -> int:
     rows = [(r.source_timestamp, r.id, r.machine_id, r.tag, *_value_columns(r.value), r.unit, r.status_code,
              r.quality, r.server_timestamp, r.node_id) for r in readings]
-    return _insert(conn, _READINGS, rows)
+    return executemany(conn, _READINGS, rows)
 
 
 def store_gps_pings(conn: Any, pings: Sequence[GpsPing]) -> int:
     rows = [(p.timestamp, p.id, p.truck_id, p.lat, p.lon, p.speed_kmh, p.heading_deg, p.accuracy_m)
             for p in pings]
-    return _insert(conn, _PINGS, rows)
+    return executemany(conn, _PINGS, rows)
 
 
 def store_rfid_reads(conn: Any, reads: Sequence[RfidRead]) -> int:
     rows = [(r.timestamp, r.id, r.reader_id, r.antenna, r.epc, r.rssi_dbm) for r in reads]
-    return _insert(conn, _RFID, rows)
+    return executemany(conn, _RFID, rows)
 
 
 def store_dead_letters(conn: Any, letters: Sequence[DeadLetter]) -> int:
     rows = [(d.id, d.failed_at, d.stage, d.reason, d.error_type, d.payload, d.payload_encoding, d.payload_size,
              d.payload_sha256, d.payload_truncated, d.source_topic, d.source_partition, d.source_offset,
              d.source_key) for d in letters]
-    return _insert(conn, _DEAD_LETTERS, rows)
+    return executemany(conn, _DEAD_LETTERS, rows)
