@@ -115,7 +115,8 @@ def up_command(
     _check_port(api_port, "API and web UI", "--port")
     _check_port(plant_port, "simulated plant, OPC UA", "--plant-port")
     if not _configured(ENV_PREFIX + "DATABASE" + ENV_DELIMITER + "URL") and find_spec("pgserver") is None:
-        fail("the embedded database needs the pgserver package (pip install 'millstream[embedded]'), or set "
+        # \\[: a literal bracket, not rich markup (which swallowed "[embedded]")
+        fail("the embedded database needs the pgserver package (pip install 'millstream\\[embedded]'), or set "
              "MILLSTREAM_DATABASE__URL to a PostgreSQL server", EXIT_INPUT)
     data_dir = data_dir.resolve()
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
