@@ -27,6 +27,7 @@ from cli.common import EXIT_UNAVAILABLE, console, fail, require, settings
 from connectors.kafka.admin import KafkaAdminError, create_topics
 from connectors.kafka.producer import EventProducer
 from connectors.kafka.topics import FLEET_GPS, WAREHOUSE_RFID, Topic
+from connectors.postgres.ground_truth import GroundTruthWriter
 from millstream.clock import process_clock
 from millstream.errors import MillstreamError
 from millstream.events.base import Event, utc_now
@@ -54,6 +55,29 @@ SinceOpt = typer.Option(None, "--since", help="Replay the timeline from this sim
                         "what lies before the clock's now is sent at once (the sinks drop repeats by id).")
 DurationOpt = typer.Option(None, "--duration", help="Stop after this many wall-clock seconds.")
 TruthOpt = typer.Option(None, "--ground-truth", help="Append ground-truth facts to this JSON-lines file.")
+TruthDbOpt = typer.Option(False, "--ground-truth-db",
+                          help="Also store the ground-truth facts in PostgreSQL (table ground_truth, idempotent).")
+
+
+class _StoredTruth(GroundTruth):
+    """Ground truth whose facts also go to PostgreSQL through a background writer (closed with it)."""
+
+    def __init__(self, path: Path | None, writer: GroundTruthWriter) -> None:
+        super().__init__(path, sinks=[writer.add])
+        self.writer = writer
+
+    def close(self) -> None:
+        super().close()
+        self.writer.close()
+
+
+def _ground_truth(path: Path | None, to_db: bool, source: str, run: RunClock) -> GroundTruth:
+    """The facts' destinations: the file (if any) and, with ``--ground-truth-db``, the database (exit 3 if down)."""
+    if not to_db:
+        return GroundTruth(path)
+    config = settings()
+    require(config, database=True)
+    return _StoredTruth(path, GroundTruthWriter(config.database, source, run.origin.isoformat()))
 
 
 def _scenario(path: Path, speed: float | None) -> tuple[Scenario, RunClock]:
@@ -116,7 +140,7 @@ def _utc(instant: datetime | None) -> datetime | None:
 @app.command("plant")
 def plant_command(
     scenario_file: Path = ScenarioOpt, seed: int = SeedOpt, speed: float | None = SpeedOpt,
-    duration: float | None = DurationOpt, ground_truth: Path | None = TruthOpt,
+    duration: float | None = DurationOpt, ground_truth: Path | None = TruthOpt, ground_truth_db: bool = TruthDbOpt,
     port: int | None = typer.Option(None, "--port", help="TCP port (default: the scenario's endpoint port)."),
     offline: bool = typer.Option(False, "--offline", help="Write run-to-failure histories instead of serving."),
     units: int = typer.Option(100, "--units", help="--offline: number of machines run to failure."),
@@ -140,7 +164,7 @@ def plant_command(
             fail(str(exc))
         console.print(f"wrote {rows} samples of {units * len(kinds)} run-to-failure histories to {out}")
         return
-    truth = GroundTruth(ground_truth)
+    truth = _ground_truth(ground_truth, ground_truth_db, "plant", run)
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -216,7 +240,7 @@ def _publish(kind: str, topic: Topic, timeline: Callable[[datetime], Iterable[Em
 @app.command("fleet")
 def fleet_command(
     scenario_file: Path = ScenarioOpt, seed: int = SeedOpt, speed: float | None = SpeedOpt,
-    duration: float | None = DurationOpt, ground_truth: Path | None = TruthOpt,
+    duration: float | None = DurationOpt, ground_truth: Path | None = TruthOpt, ground_truth_db: bool = TruthDbOpt,
     days: int = typer.Option(1, "--days", help="Repeat the scenario's shipments on this many days."),
     since: datetime | None = SinceOpt,
     osmand_url: str | None = typer.Option(None, "--osmand-url",
@@ -230,7 +254,8 @@ def fleet_command(
         fail(str(exc))
     osmand = OsmandSender(osmand_url) if osmand_url else None
     try:
-        stats = _publish("fleet", FLEET_GPS, sim.timeline, run, duration, GroundTruth(ground_truth), _utc(since),
+        stats = _publish("fleet", FLEET_GPS, sim.timeline, run, duration,
+                         _ground_truth(ground_truth, ground_truth_db, "fleet", run), _utc(since),
                          osmand.send if osmand else None)  # type: ignore[arg-type]
     finally:
         if osmand is not None:
@@ -245,7 +270,8 @@ def fleet_command(
 @app.command("gates")
 def gates_command(
     scenario_file: Path = ScenarioOpt, seed: int = SeedOpt, speed: float | None = SpeedOpt,
-    duration: float | None = DurationOpt, ground_truth: Path | None = TruthOpt, since: datetime | None = SinceOpt,
+    duration: float | None = DurationOpt, ground_truth: Path | None = TruthOpt, ground_truth_db: bool = TruthDbOpt,
+    since: datetime | None = SinceOpt,
 ) -> None:
     """Read the scenario's pallets and cases at RFID gates and publish the reads to Kafka warehouse.rfid."""
     scenario, run = _scenario(scenario_file, speed)
@@ -253,6 +279,7 @@ def gates_command(
         sim = GateSimulation(run_scenario(scenario, run.origin), seed)
     except MillstreamError as exc:
         fail(str(exc))
-    stats = _publish("gates", WAREHOUSE_RFID, sim.timeline, run, duration, GroundTruth(ground_truth), _utc(since))
+    stats = _publish("gates", WAREHOUSE_RFID, sim.timeline, run, duration,
+                     _ground_truth(ground_truth, ground_truth_db, "gates", run), _utc(since))
     console.print(f"gates: {stats.events} reads published, {stats.facts} facts")
 

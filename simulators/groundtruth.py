@@ -7,7 +7,7 @@ evaluations compare the pipelines' alerts, stock and delay decisions against the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,12 +34,14 @@ class Fact:
 class GroundTruth:
     """Collects facts in memory and, when given a path, writes each one to a JSON-lines file at once.
 
-    The file holds one run: an existing file at ``path`` is replaced, never appended to.
+    The file holds one run: an existing file at ``path`` is replaced, never appended to. ``sinks`` are called
+    with each fact as it is recorded (``millstream simulate --ground-truth-db`` stores them in PostgreSQL).
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, sinks: Iterable[Callable[[Fact], None]] = ()) -> None:
         self.facts: list[Fact] = []
         self._file: IO[bytes] | None = Path(path).open("wb") if path is not None else None
+        self._sinks = list(sinks)
 
     def record(self, time: datetime, kind: str, subject: str, **details: Any) -> Fact:
         fact = Fact(time, kind, subject, details)
@@ -47,6 +49,8 @@ class GroundTruth:
         if self._file is not None:
             self._file.write(orjson.dumps(fact.as_json()) + b"\n")
             self._file.flush()
+        for sink in self._sinks:
+            sink(fact)
         return fact
 
     def of_kind(self, kind: str) -> list[Fact]:

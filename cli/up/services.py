@@ -136,7 +136,8 @@ def _simulator(kind: str) -> Argv:
     def argv(ctx: RunContext) -> list[str]:
         since = ["--since", ctx.replay_since.isoformat()] if ctx.replay_since else []
         days = ["--days", "7"] if kind == "fleet" else []
-        return millstream("simulate", kind, "--scenario", str(ctx.scenario), "--seed", str(ctx.seed), *since, *days)
+        return millstream("simulate", kind, "--scenario", str(ctx.scenario), "--seed", str(ctx.seed), *since, *days,
+                          "--ground-truth-db")
     return argv
 
 
@@ -165,7 +166,7 @@ SERVICES: list[Service] = [
             ready=lambda ctx: port_open(ctx.erp_port), stop_wave=2,
             env=lambda ctx: {"ERP_RECEIVER_SECRETS": ctx.erp_secret}),
     Service("plant", lambda ctx: millstream("simulate", "plant", "--scenario", str(ctx.scenario), "--seed",
-                                            str(ctx.seed), "--port", str(ctx.plant_port)),
+                                            str(ctx.seed), "--port", str(ctx.plant_port), "--ground-truth-db"),
             ready=lambda ctx: port_open(ctx.plant_port), stop_wave=0),
     Service("ingest", flow_argv("ingest"), ready=metrics_ready("ingest"), stop_wave=1, stop_signal=signal.SIGINT),
     Service("maintenance", lambda ctx: flow_argv("maintenance", "--train-if-missing", str(ctx.scenario))(ctx),
