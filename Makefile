@@ -21,6 +21,13 @@ install: $(STAMP)
 test: install
 	scripts/with-infra.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## make test-fast: the tests that need no service, no OPC-UA server, no browser, no other process and are not
+## slow (markers in pyproject.toml; docs/development.md), with Kafka and PostgreSQL deliberately unset.
+FAST_MARKERS := not (kafka or postgres or opcua or browser or subprocess or slow)
+test-fast: install
+	env -u MILLSTREAM_KAFKA__BOOTSTRAP_SERVERS -u MILLSTREAM_DATABASE__URL \
+		$(BIN)/python -m pytest -p no:cacheprovider -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
+
 ## make demo: run the whole system (`millstream up`, embedded broker and database); Ctrl-C stops it.
 ## Options: make demo DEMO_ARGS="--speed 10 --admin-key KEY".
 demo: install

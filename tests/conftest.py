@@ -30,6 +30,26 @@ def _required_env(name: str) -> str:
     return value
 
 
+#: The tiers (docs/development.md): `make test-fast` deselects these markers. A test is marked by the fixtures
+#: in its closure (so every fixture built on these carries the mark); a test that starts servers or processes
+#: itself is marked in its module (``pytestmark``) or on the test.
+_MARKER_FIXTURES = {
+    "kafka": {"kafka_bootstrap"},
+    "postgres": {"server_url"},
+    "opcua": {"plant", "node_opcua"},
+    "browser": {"browser", "page"},
+    "slow": {"plant_model"},  # tests/streams/maintenance/conftest.py: trains a model in set-up
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        for marker, needs in _MARKER_FIXTURES.items():
+            if fixtures & needs:
+                item.add_marker(marker)
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> str:
     return _required_env("MILLSTREAM_KAFKA__BOOTSTRAP_SERVERS")

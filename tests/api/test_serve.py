@@ -74,6 +74,7 @@ def test_readyz_says_when_the_database_is_unreachable() -> None:
         assert down.headers["retry-after"] == "5"
 
 
+@pytest.mark.subprocess
 def test_millstream_api_serve_command(api_settings: Settings, tokens: dict[str, str]) -> None:
     port = free_port()
     env = {**os.environ, "MILLSTREAM_DATABASE__URL": api_settings.database.url.get_secret_value(),

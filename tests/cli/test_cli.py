@@ -15,6 +15,8 @@ from connectors.postgres.database import connect
 from millstream.settings import DatabaseSettings, Settings
 from tests.helpers.paths import ROOT
 
+pytestmark = pytest.mark.subprocess
+
 MILLSTREAM = str(Path(sys.executable).with_name("millstream"))
 
 

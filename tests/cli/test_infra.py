@@ -8,9 +8,12 @@ import sys
 import uuid
 
 import psycopg
+import pytest
 
 from tests.helpers.databases import drop_database
 from tests.helpers.paths import ROOT
+
+pytestmark = pytest.mark.subprocess
 
 
 def test_createdb_creates_the_database_once(server_url: str) -> None:

@@ -8,6 +8,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from cli.main import app
@@ -28,6 +29,7 @@ def simulate(out: Path, units: int, seed: int) -> Result:
                "--kind", "lathe,mill", "--seed", str(seed), "--out", str(out))
 
 
+@pytest.mark.slow
 def test_train_then_evaluate_a_plant_model_through_the_cli(tmp_path: Path) -> None:
     train_file, truth_file, model = tmp_path / "train.csv", tmp_path / "truth.csv", tmp_path / "model"
     made = simulate(train_file, 4, seed=1)

@@ -12,6 +12,8 @@ import pytest
 from tests.helpers.net import free_port
 from tests.helpers.paths import ROOT
 
+pytestmark = pytest.mark.subprocess
+
 CLOSED = free_port()  # nothing listens here
 KAFKA_DOWN = {"MILLSTREAM_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{CLOSED}"}
 DB_DOWN = {"MILLSTREAM_DATABASE__URL": f"postgresql://postgres@127.0.0.1:{CLOSED}/millstream"}

@@ -20,6 +20,8 @@ from connectors.erp.subscriptions import list_endpoints
 from connectors.postgres.audit import list_audit
 from tests.helpers.erp_factories import shipment_record, unique
 
+pytestmark = pytest.mark.subprocess
+
 MILLSTREAM = str(Path(sys.executable).parent / "millstream")
 
 

@@ -52,6 +52,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path,
     return out, test, rul, ruls
 
 
+@pytest.mark.slow
 def test_training_writes_a_versioned_artifact(trained: tuple[Path, Path, Path, dict[int, int]]) -> None:
     out = trained[0]
     meta = read_metadata(out)
@@ -66,6 +67,7 @@ def test_training_writes_a_versioned_artifact(trained: tuple[Path, Path, Path, d
     assert 0.75 <= cv["interval_coverage_measured"] <= 1.0
 
 
+@pytest.mark.slow
 def test_evaluate_scores_each_test_unit_at_its_last_cycle(trained: tuple[Path, Path, Path, dict[int, int]]) -> None:
     out, test, rul, ruls = trained
     result = runner.invoke(app, ["evaluate", "--dataset", "cmapss", "--model", str(out), "--test", str(test),
@@ -83,6 +85,7 @@ def test_evaluate_scores_each_test_unit_at_its_last_cycle(trained: tuple[Path, P
     assert report["rmse"] < 40
 
 
+@pytest.mark.slow
 def test_a_model_from_other_code_is_refused(trained: tuple[Path, Path, Path, dict[int, int]],
                                             tmp_path: Path) -> None:
     out = trained[0]
@@ -102,6 +105,7 @@ def test_a_model_from_other_code_is_refused(trained: tuple[Path, Path, Path, dic
         load_model(out, "plant")
 
 
+@pytest.mark.slow
 def test_registry_promotes_lists_and_shows(trained: tuple[Path, Path, Path, dict[int, int]], tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from millstream.settings import get_settings

@@ -9,6 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
 import yaml
 
 from connectors.kafka.topics import FLEET_GPS
@@ -17,6 +18,8 @@ from millstream.serde import decode
 from millstream.settings import load_settings
 from tests.helpers.kafka import consume_messages
 from tests.helpers.paths import ROOT
+
+pytestmark = pytest.mark.subprocess
 
 CLI = str(Path(sys.executable).parent / "millstream")
 

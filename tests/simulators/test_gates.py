@@ -44,6 +44,7 @@ def run(scenario: Scenario):
     return sim, reads, facts
 
 
+@pytest.mark.slow
 def test_same_seed_same_reads(scenario: Scenario, run) -> None:
     _, reads, _ = run
     again = [e.event for e in GateSimulation(scenario, seed=9).timeline() if e.event is not None]

@@ -21,6 +21,8 @@ from simulators.plant.simulation import PlantSimulation
 from tests.helpers.net import free_port
 from tests.helpers.paths import ROOT
 
+pytestmark = pytest.mark.opcua
+
 START = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 ANALOG = {"spindle_temperature", "vibration_rms", "motor_current", "spindle_speed"}
 
@@ -156,6 +158,7 @@ def test_restart_on_the_same_port(scenario: Scenario) -> None:
     asyncio.run(scenario_run())
 
 
+@pytest.mark.subprocess
 def test_cli_simulate_plant_serves_a_browsable_address_space(tmp_path) -> None:
     port = free_port()
     truth = tmp_path / "truth.jsonl"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import orjson
 import psycopg
+import pytest
 
 from connectors.kafka.admin import create_topics
 from connectors.kafka.producer import EventProducer
@@ -24,6 +25,8 @@ from millstream.settings import Settings
 from simulators.hostile import BAD_CLASSES, TOPIC_CLASSES, bad_messages, good_events
 from tests.helpers.kafka import consume_all, dlq_size
 from tests.helpers.paths import ROOT
+
+pytestmark = pytest.mark.subprocess
 
 MILLSTREAM = str(Path(sys.executable).with_name("millstream"))
 RAW: dict[Topic, str] = {TELEMETRY_READINGS: "sensor_readings", FLEET_GPS: "gps_pings",

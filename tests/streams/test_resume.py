@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
 from confluent_kafka.admin import AdminClient
 
 from connectors.kafka.admin import create_topics
@@ -23,6 +24,8 @@ from millstream.settings import Settings
 from streams.recovery import default_recovery_dir
 from tests.helpers.kafka import dlq_size
 from tests.helpers.paths import ROOT
+
+pytestmark = pytest.mark.subprocess
 
 MILLSTREAM = str(Path(sys.executable).with_name("millstream"))
 TOPICS = [TELEMETRY_READINGS, TELEMETRY_STATUS, FLEET_GPS, WAREHOUSE_RFID, DLQ]

@@ -14,6 +14,8 @@ from cli.up.services import RunContext, Service
 from cli.up.supervisor import MAX_RESTARTS, Supervisor, SupervisorError
 from millstream.run_status import read_status
 
+pytestmark = pytest.mark.subprocess
+
 
 def _ctx(tmp_path: Path) -> RunContext:
     (tmp_path / "logs").mkdir()

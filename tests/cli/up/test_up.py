@@ -35,6 +35,8 @@ from tests.helpers.epcis import valid
 from tests.helpers.net import free_port
 from tests.helpers.paths import ROOT
 
+pytestmark = pytest.mark.subprocess
+
 SPEED = 30.0
 ADMIN_KEY = "test-admin-key-for-up"
 _STARTED: list[subprocess.Popen[bytes]] = []

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 from connectors.kafka.admin import create_topics
 from connectors.kafka.topics import DLQ, TELEMETRY_READINGS, TELEMETRY_STATUS
@@ -16,6 +17,8 @@ from millstream.events import SensorReading
 from millstream.settings import Settings
 from tests.helpers.kafka import consume_all
 from tests.helpers.opcua_servers import NodeOpcuaServer
+
+pytestmark = [pytest.mark.opcua, pytest.mark.subprocess]
 
 MILLSTREAM = str(Path(sys.executable).parent / "millstream")
 

@@ -67,6 +67,7 @@ def test_scenario_mapping_becomes_one_endpoint() -> None:
     assert any(n.node_id == "ns=2;s=CNC-01.SpindleTemperature" and n.tag == "spindle_temperature" for n in ep.nodes)
 
 
+@pytest.mark.opcua
 def test_browse_paths_and_discovery_resolve_against_a_server(tmp_path: Path) -> None:
     plant = AsyncuaPlant(machines=2).start()
     try:

@@ -11,6 +11,7 @@ import warnings
 from itertools import pairwise
 from pathlib import Path
 
+import pytest
 from asyncua import Client, ua
 
 from connectors.opcua.browse import browse_tree
@@ -19,6 +20,8 @@ from millstream.events.connectivity import EndpointStatus
 from tests.helpers.net import free_port
 from tests.helpers.opcua import collect, endpoint, start_session
 from tests.helpers.opcua_servers import NodeOpcuaServer
+
+pytestmark = pytest.mark.opcua
 
 FAST = {"publishing_interval_ms": 100, "sampling_interval_ms": 50}
 SAMPLE_NODES = [{"node_id": "ns=1;s=Temperature", "machine_id": "SAMPLE", "tag": "temperature"},

@@ -87,6 +87,7 @@ def test_subscribes_to_every_demo_machine_and_sees_forced_bad_status(plant: Plan
         session.stop()
 
 
+@pytest.mark.subprocess
 def test_bridge_command_with_the_demo_scenario(plant: PlantThread, tmp_path: Path) -> None:
     """Every monitored item reports its value first (OPC UA), so the first readings cover every machine."""
     nodes = sum(len(m.opcua.nodes) for m in read_scenario(DEMO).machines)

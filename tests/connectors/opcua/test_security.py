@@ -58,6 +58,7 @@ def test_gen_cert_carries_the_application_uri(tmp_path: Path) -> None:
         generate_client_certificate(tmp_path / "c.der", tmp_path / "k.pem")
 
 
+@pytest.mark.opcua
 @pytest.mark.parametrize("mode", ["Sign", "SignAndEncrypt"])
 def test_secured_session_with_trusted_server_certificate_and_username(
     secure_plant: AsyncuaPlant, server_cert: tuple[Path, Path], pki: Path, mode: str
@@ -73,6 +74,7 @@ def test_secured_session_with_trusted_server_certificate_and_username(
         session.stop()
 
 
+@pytest.mark.opcua
 def test_untrusted_server_certificate_is_rejected_with_a_clear_reason(
     secure_plant: AsyncuaPlant, pki: Path
 ) -> None:
@@ -90,6 +92,7 @@ def test_untrusted_server_certificate_is_rejected_with_a_clear_reason(
         session.stop()
 
 
+@pytest.mark.opcua
 def test_wrong_password_is_refused_naming_the_endpoint(
     secure_plant: AsyncuaPlant, server_cert: tuple[Path, Path], pki: Path
 ) -> None:
@@ -133,6 +136,7 @@ def test_password_is_a_secret_in_config(pki: Path) -> None:
     assert "s3cret" not in repr(ep) and "s3cret" not in ep.model_dump_json()
 
 
+@pytest.mark.opcua
 def test_x509_user_identity(server_cert: tuple[Path, Path], pki: Path, tmp_path: Path) -> None:
     user_cert, user_key = tmp_path / "user" / "cert.der", tmp_path / "user" / "key.pem"
     generate_client_certificate(user_cert, user_key, application_uri="urn:millstream:test:user", hostname="localhost")

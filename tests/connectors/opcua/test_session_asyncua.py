@@ -16,6 +16,8 @@ from tests.helpers.net import free_port
 from tests.helpers.opcua import collect, endpoint, start_session
 from tests.helpers.opcua_servers import AsyncuaPlant
 
+pytestmark = pytest.mark.opcua
+
 TEMPERATURE = AsyncuaPlant.node_id("M1", "Temperature")
 SPEED = AsyncuaPlant.node_id("M1", "Speed")
 

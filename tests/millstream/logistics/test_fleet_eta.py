@@ -9,6 +9,8 @@ import pickle
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
 from millstream.logistics.outputs import EtaRow, MilestoneRow
 from millstream.logistics.truck import Logistics, TruckState
 from millstream.masterdata import Scenario, read_scenario
@@ -68,6 +70,7 @@ def midtrip_errors(outputs: list[Any]) -> tuple[list[float], list[float]]:
     return errors
 
 
+@pytest.mark.slow
 def test_the_mid_trip_eta_learns_from_the_whole_fleet() -> None:
     eta, naive = [], []
     for seed in (0, 1):
@@ -80,6 +83,7 @@ def test_the_mid_trip_eta_learns_from_the_whole_fleet() -> None:
     assert eta_mae < 0.8 * naive_mae, (eta_mae, naive_mae)
 
 
+@pytest.mark.slow
 def test_the_fleet_history_survives_a_restart_from_snapshots() -> None:
     scenario = days_of_shipments(3)
     uninterrupted = run(scenario, 2)

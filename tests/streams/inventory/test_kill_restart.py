@@ -11,10 +11,13 @@ from pathlib import Path
 
 import orjson
 import psycopg
+import pytest
 
 from millstream.settings import Settings
 from tests.helpers.inventory import expected_stock, ledger_stock, publish, simulate
 from tests.helpers.paths import ROOT
+
+pytestmark = pytest.mark.subprocess
 
 MILLSTREAM = str(ROOT / ".venv" / "bin" / "millstream")
 

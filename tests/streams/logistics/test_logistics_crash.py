@@ -25,6 +25,8 @@ from tests.helpers.databases import create_database, drop_database
 from tests.helpers.logistics import demo_day, produce
 from tests.helpers.paths import ROOT
 
+pytestmark = pytest.mark.subprocess
+
 MILLSTREAM = str(Path(sys.executable).with_name("millstream"))
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from connectors.kafka.admin import create_topics
 from connectors.kafka.producer import EventProducer
@@ -28,6 +29,8 @@ from millstream.settings import DatabaseSettings, Settings
 from models.artifact import Registry
 from tests.helpers.maintenance import history, readings_of
 from tests.helpers.paths import DEMO, ROOT
+
+pytestmark = pytest.mark.subprocess
 
 
 def _wait(what: str, check: Callable[[], bool], timeout_s: float = 240) -> None:
