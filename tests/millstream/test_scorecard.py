@@ -1,0 +1,152 @@
+"""The ground-truth scorecard on small hand-made facts and decisions; every expected figure is worked out by
+hand in the comments (T0 = Monday 00:00 UTC, ``now`` = one week later)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from millstream.scorecard import (
+    AlertRow,
+    EtaRow,
+    ExceptionRow,
+    Inputs,
+    MilestoneRow,
+    ProductionRow,
+    ScoreRow,
+    ShipmentRow,
+    TruthFact,
+    compute,
+)
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+NOW = T0 + timedelta(days=7)
+
+
+def h(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+def plant(hours: float, kind: str, machine: str = "M1", **details: object) -> TruthFact:
+    return TruthFact(h(hours), kind, machine, details, "plant")
+
+
+def maintenance_inputs() -> Inputs:
+    facts = [plant(0, "order_started"), plant(10, "degradation_onset"), plant(20, "failure"),
+             plant(22, "repaired"), plant(40, "degradation_onset"), plant(50, "failure"), plant(52, "repaired"),
+             plant(0, "order_started", "M2")]
+    alerts = [AlertRow("maintenance.failure_risk", "maintenance", "machine", "M1", h(15)),  # detects failure 1
+              AlertRow("maintenance.failure_risk", "maintenance", "machine", "M1", h(18)),  # same span: nothing more
+              AlertRow("maintenance.failure_risk", "maintenance", "machine", "M1", h(21)),  # while down: late
+              AlertRow("maintenance.failure_risk", "maintenance", "machine", "M1", h(5)),  # healthy: false
+              AlertRow("maintenance.failure_risk", "maintenance", "machine", "M2", h(30)),  # never fails: false
+              AlertRow("shipment.delay", "logistics", "shipment", "M1", h(16))]  # another domain: ignored
+    scores = [ScoreRow("M1", h(19), rul=2.0, p_fail=0.8, horizon=1.0),  # ttf 1 h (degrading), y=1
+              ScoreRow("M1", h(21), rul=0.0, p_fail=0.9, horizon=1.0),  # down: left out
+              ScoreRow("M1", h(30), rul=10.0, p_fail=0.1, horizon=1.0),  # ttf 20 h (healthy), y=0
+              ScoreRow("M2", h(100), rul=3.0, p_fail=0.3, horizon=1.0),  # no failure ahead: no RUL; y=0
+              ScoreRow("M2", NOW - timedelta(minutes=30), rul=3.0, p_fail=0.5, horizon=1.0),  # censored
+              ScoreRow("M1", h(19), rul=2.0, p_fail=0.8, horizon=1.0, rul_unit="cycles")]  # not hours
+    return Inputs(now=NOW, facts=facts, alerts=alerts, scores=scores)
+
+
+def test_maintenance_figures() -> None:
+    card = compute(maintenance_inputs())["maintenance"]
+    assert card["failures"] == 2
+    assert card["failures_alerted_share"] == {"value": 0.5, "n": 2}  # failure 1 alerted, failure 2 not
+    assert card["lead_share_median"] == {"value": 0.5, "n": 1}  # (20 - 15) / (20 - 10)
+    assert card["lead_hours_median"] == {"value": 5.0, "n": 1}
+    assert card["false_alerts"] == 2 and card["late_alerts"] == 1
+    assert card["machine_weeks"] == 2.0  # M1 and M2, each observed from T0 to now
+    assert card["false_alerts_per_machine_week"] == {"value": 1.0, "n": 2}
+    assert card["rul_mae_hours"] == {"value": 5.5, "n": 2}  # |2 - 1| and |10 - 20|
+    assert card["rul_mae_hours_degrading"] == {"value": 1.0, "n": 1}
+    assert card["brier"] == {"value": 0.0467, "n": 3}  # (0.04 + 0.01 + 0.09) / 3
+    bins = {b["bin"]: b for b in card["reliability"] if b["n"]}
+    assert {i: (b["mean_p"], b["observed"], b["n"]) for i, b in bins.items()} == {
+        1: (0.1, 0.0, 1), 3: (0.3, 0.0, 1), 8: (0.8, 1.0, 1)}
+    assert len(card["reliability"]) == 10
+
+
+def test_inventory_figures() -> None:
+    facts = [TruthFact(h(1), "tag_pass", "RDR-DOCK", {"material_id": "MAT-A", "location_id": "LOC-1", "missed": True},
+                       "gates"),
+             TruthFact(h(1), "tag_pass", "RDR-DOCK", {"material_id": "MAT-B", "location_id": "LOC-1",
+                                                       "missed": False}, "gates"),
+             *(plant(1 + i / 10, "part_made", order_id="PO-1", scrap=False) for i in range(3)),
+             plant(1.5, "part_made", order_id="PO-1", scrap=True),  # scrap: not a good part
+             *(plant(2 + i / 10, "part_made", order_id="PO-2", scrap=False) for i in range(2)),
+             TruthFact(NOW - timedelta(minutes=1), "part_made", "M1", {"order_id": "PO-2", "scrap": False})]  # settling
+    exceptions = [ExceptionRow("MAT-A", "LOC-1", h(2)),  # after the missed read of MAT-A at LOC-1: a cause
+                  ExceptionRow("MAT-A", "LOC-1", h(0.5)),  # before it: none
+                  ExceptionRow("MAT-B", "LOC-1", h(3))]  # MAT-B's read was not missed
+    production = [ProductionRow("PO-1", h(2), 3), ProductionRow("PO-2", h(3), 1), ProductionRow("PO-3", h(3), 2),
+                  ProductionRow("PO-2", NOW - timedelta(seconds=30), 1)]  # settling: not compared
+    card = compute(Inputs(now=NOW, facts=facts, exceptions=exceptions, production=production))["inventory"]
+    assert (card["stock_exceptions"], card["with_physical_cause"], card["without_physical_cause"]) == (3, 1, 2)
+    assert card["missed_reads"] == 1
+    assert card["orders"] == 3 and card["parts_made"] == 5 and card["parts_confirmed"] == 6
+    assert card["orders_matching_share"] == {"value": 0.3333, "n": 3}  # PO-1 only (PO-2: 1 of 2, PO-3: 2 of 0)
+    assert card["production_mae_parts"] == {"value": 1.0, "n": 3}  # (0 + 1 + 2) / 3
+    assert card["per_order"][1] == {"order_id": "PO-2", "made": 2, "confirmed": 1}
+
+
+def trip(shipment: str, day: int, departure: float, arrival: float | None, promised_to: float) -> list[TruthFact]:
+    ids = {"shipment_id": shipment, "truck_id": "TRK-1", "day": day}
+    facts = [TruthFact(h(departure), "departure", "TRK-1", ids, "fleet")]
+    if arrival is not None:
+        late = max(0.0, (arrival - promised_to) * 60)
+        facts.append(TruthFact(h(arrival), "arrival", "TRK-1", {**ids, "promised_to": h(promised_to).isoformat(),
+                                                                 "late_minutes": late}, "fleet"))
+    return facts
+
+
+def test_logistics_figures() -> None:
+    minute = timedelta(minutes=1)
+    facts = [*trip("SH-1", 0, 8, 12, 11),  # late by an hour
+             *trip("SH-1", 1, 32, 36, 35),  # the next day's repeat: not the pipeline's shipment
+             *trip("SH-2", 0, 8, 10, 11),  # on time
+             *trip("SH-3", 0, 9, None, 200)]  # still on the road
+    shipments = [ShipmentRow("SH-1", h(11), "delivered"), ShipmentRow("SH-2", h(11), "arrived"),
+                 ShipmentRow("SH-3", h(200), "in_transit"), ShipmentRow("SH-4", h(200), "departed")]
+    milestones = [MilestoneRow("SH-1", "departed", h(8) + timedelta(seconds=60)),
+                  MilestoneRow("SH-1", "arrived", h(12) - timedelta(seconds=30)),
+                  MilestoneRow("SH-2", "departed", h(8) + timedelta(seconds=120)),
+                  MilestoneRow("SH-2", "arrived", h(10) + timedelta(seconds=30)),
+                  MilestoneRow("SH-3", "departed", h(9))]
+    etas = [EtaRow("SH-1", h(7), h(20), h(20)),  # before departure: never used
+            EtaRow("SH-1", h(8.5), h(12) + 10 * minute, h(11.5)),  # at 25 %: 10 min off, naive 30
+            EtaRow("SH-1", h(9.5), h(12) - 6 * minute),  # at 50 % and 75 %: 6 min off, no naive
+            EtaRow("SH-2", h(7.5), h(9)),  # before departure
+            EtaRow("SH-2", h(9), h(10) + 4 * minute, h(10) + 20 * minute),  # at 50 % and 75 % (25 % has none)
+            EtaRow("SH-3", h(167), h(200))]  # the newest of a shipment on the road: an hour old
+    alerts = [AlertRow("shipment.delay", "logistics", "shipment", "SH-1", h(10)),  # right
+              AlertRow("shipment.delay", "logistics", "shipment", "SH-2", h(9.5)),  # wrong
+              AlertRow("shipment.delay", "logistics", "shipment", "SH-3", h(100)),  # not arrived: not judged
+              AlertRow("shipment.route_deviation", "logistics", "shipment", "SH-2", h(9))]  # another type
+    card = compute(Inputs(now=NOW, facts=facts, shipments=shipments, milestones=milestones, etas=etas,
+                          alerts=alerts))["logistics"]
+    assert (card["trips"], card["trips_arrived"], card["late_trips"]) == (3, 2, 1)
+    assert card["milestone_error_s"] == {
+        "departed": {"mae": {"value": 60.0, "n": 3}, "bias": {"value": 60.0, "n": 3}},  # 60, 120, 0
+        "arrived": {"mae": {"value": 30.0, "n": 2}, "bias": {"value": 0.0, "n": 2}}}  # -30, +30
+    assert card["eta_error_by_progress"] == {
+        "25": {"eta_mae_min": {"value": 10.0, "n": 1}, "naive_mae_min": {"value": 30.0, "n": 1}},
+        "50": {"eta_mae_min": {"value": 5.0, "n": 2}, "naive_mae_min": {"value": 20.0, "n": 1}},
+        "75": {"eta_mae_min": {"value": 5.0, "n": 2}, "naive_mae_min": {"value": 20.0, "n": 1}}}
+    assert card["delay_alert_precision"] == {"value": 0.5, "n": 2}
+    assert card["delay_alert_recall"] == {"value": 1.0, "n": 1}
+    assert card["eta_age_s"] == {"median": {"value": 3600.0, "n": 1}, "max": {"value": 3600.0, "n": 1},
+                                 "on_the_road_without_eta": 1}
+
+
+def test_no_data_gives_null_figures_never_made_up_numbers() -> None:
+    card = compute(Inputs(now=NOW))
+    assert card["facts"] == 0
+    m, i, lg = card["maintenance"], card["inventory"], card["logistics"]
+    for figure in (m["failures_alerted_share"], m["lead_share_median"], m["false_alerts_per_machine_week"],
+                   m["rul_mae_hours"], m["brier"], i["orders_matching_share"], i["production_mae_parts"],
+                   lg["delay_alert_precision"], lg["delay_alert_recall"], lg["eta_age_s"]["median"],
+                   lg["eta_error_by_progress"]["50"]["eta_mae_min"], lg["milestone_error_s"]["arrived"]["mae"]):
+        assert figure == {"value": None, "n": 0}
+    assert i["with_physical_cause"] is None and i["without_physical_cause"] is None and i["missed_reads"] is None
+    assert all(b["n"] == 0 and b["mean_p"] is None for b in m["reliability"])
