@@ -37,6 +37,7 @@ from api.routers import (
     masterdata,
     opcua,
     osmand,
+    scorecard,
     session,
     webhooks,
 )
@@ -65,6 +66,7 @@ ROUTERS: tuple[tuple[APIRouter, str], ...] = (
     (logistics.router, API_PREFIX),
     (osmand.router, ""),
     (machines.router, API_PREFIX),
+    (scorecard.router, API_PREFIX),
 )
 
 _DESCRIPTION = """\

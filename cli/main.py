@@ -18,6 +18,7 @@ from cli import maintenance as maintenance_cli
 from cli import models as models_cli
 from cli import opcua as opcua_cli
 from cli import replay as replay_cli
+from cli import scorecard as scorecard_cli
 from cli import webhooks as webhooks_cli
 from cli.common import configure_logging, settings
 from cli.up import up_command
@@ -50,6 +51,7 @@ app.command("train")(models_cli.train_command)
 app.command("evaluate")(models_cli.evaluate_command)
 app.command("maintenance")(maintenance_cli.maintenance)
 app.command("logistics")(logistics_cli.logistics)
+app.command("scorecard")(scorecard_cli.scorecard_command)
 
 
 @app.callback()

@@ -34,6 +34,7 @@ POLICY: list[tuple[str, set[str]]] = [
     (r"^GET /api/v1/(shipments|trucks|logistics)(/|$)", {"dispatcher", "erp", "admin"}),
     (r"^(GET|POST|DELETE) /api/v1/devices(/|$)", {"admin"}),
     (r"^GET /api/v1/machines(/|$)", {"engineer", "admin"}),
+    (r"^GET /api/v1/scorecard$", {"engineer", "dispatcher", "admin"}),
 ]
 PUBLIC = {"GET /healthz", "GET /readyz"}
 #: Authenticated per device (a device key), not by API key: refused with a 4xx whatever API key comes along.
