@@ -18,6 +18,7 @@ export const PAGES = [
   { id: 'inventory', roles: ['engineer', 'admin'] },
   { id: 'dispatch', roles: ['dispatcher', 'admin'] },
   { id: 'integrations', roles: ['erp', 'admin'] },
+  { id: 'scorecard', roles: ['engineer', 'dispatcher', 'admin'] },
 ];
 
 const appRoot = document.getElementById('app');

@@ -22,10 +22,10 @@ from millstream.maintenance.rules import ALERT_TYPE as FAILURE_RISK
 
 I18N = STATIC_DIR / "i18n"
 LANGUAGES = ("en", "zh-CN")
-PAGES = ("plant", "inventory", "dispatch", "integrations")
+PAGES = ("plant", "inventory", "dispatch", "integrations", "scorecard")
 _CALL = re.compile(r"""\bt\(\s*(['"`])((?:(?!\1).)+)\1""")
 #: A key passed around as a plain string (e.g. a message key given to a function that calls t() later).
-_KEY_STRING = re.compile(r"""['"]((?:shell|plant|inventory|dispatch|integrations)\.[a-z0-9_.-]+)['"]""")
+_KEY_STRING = re.compile(r"""['"]((?:shell|plant|inventory|dispatch|integrations|scorecard)\.[a-z0-9_.-]+)['"]""")
 _ATTR = re.compile(r"""data-i18n(?:-[a-z-]+)?=["']([^"']+)["']""")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _COMMENT = re.compile(r"/\*.*?\*/|<!--.*?-->|^[ \t]*//[^\n]*", re.S | re.M)
