@@ -31,10 +31,16 @@ logger = logging.getLogger(__name__)
 
 
 class FactLike(Protocol):
-    time: datetime
-    kind: str
-    subject: str
-    details: Mapping[str, Any]
+    """What is stored of a fact (read-only: a frozen :class:`simulators.groundtruth.Fact` is one)."""
+
+    @property
+    def time(self) -> datetime: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def details(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)
