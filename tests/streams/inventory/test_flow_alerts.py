@@ -10,14 +10,13 @@ from pathlib import Path
 
 import psycopg
 
-from connectors.kafka.producer import EventProducer
-from connectors.kafka.topics import TELEMETRY_READINGS, WAREHOUSE_RFID
 from millstream.epc import encode_sgtin96
 from millstream.events import RfidRead, SensorReading
 from millstream.masterdata import read_scenario
 from millstream.settings import Settings
 from streams.inventory import build_flow
 from streams.runner import run_flow
+from tests.helpers.inventory import publish
 from tests.helpers.paths import DEMO
 
 # All within one hour of event time, so the hourly demand statistics (and the reorder point) stay put.
@@ -35,14 +34,6 @@ def counters(minutes: float, good: int, machine: str = "ASSY-02", order: str | N
         readings.append(SensorReading(machine_id=machine, tag="active_order", value=order,
                                       source_timestamp=at(minutes)))
     return readings
-
-
-def publish(settings: Settings, readings: list[SensorReading], reads: list[RfidRead]) -> None:
-    with EventProducer(settings.kafka) as producer:
-        for reading in readings:
-            producer.send(TELEMETRY_READINGS, reading)
-        for read in reads:
-            producer.send(WAREHOUSE_RFID, read)
 
 
 def test_reorder_alert_raised_once_cleared_after_receipt_and_bad_input_dead_lettered(
