@@ -7,7 +7,7 @@ Every field has a default, so a scenario with ``simulation: {}`` plays. A wrong 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -72,9 +72,18 @@ class GateParameters(_Parameters):
     antennas: Annotated[int, Field(ge=1, le=8)] = 4
     reads_per_tag_mean: Annotated[float, Field(ge=1.0, le=50.0)] = 6.0
     pass_duration_s: Positive = 4.0
-    missed_tag_probability: Probability = 0.02
+    missed_tag_probability: Probability = Field(
+        0.02, description="Chance that a reader never sees a tag that passes it: the goods move, the ledger never "
+                          "learns of it (a fault; the demo sets 0).")
     stray_read_probability: Probability = 0.1
     loading_group: Annotated[int, Field(ge=1)] = Field(10, description="Cases that pass a gate together.")
+    line_side_allowance: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.15, description="Material sent to a line side for an order beyond its BOM need (with the BOM's scrap "
+                          "factor) for the planned good parts, for the parts that will be scrapped.")
+    inject: tuple[Literal["mis_scanned_pallet"], ...] = Field(
+        (), description="Faults to inject on purpose: mis_scanned_pallet (a line-side delivery passes its gate "
+                        "unread and is re-scanned rescan_after_min later).")
+    rescan_after_min: Positive = Field(240.0, description="When a mis-scanned pallet is re-scanned at its gate.")
 
 
 class SimulationConfig(_Parameters):

@@ -3,7 +3,10 @@
 For each tag pass: with ``missed_tag_probability`` the reader never sees the tag; otherwise it reports it
 ``1 + Poisson(reads_per_tag_mean - 1)`` times over ``pass_duration_s`` seconds on random antennas (the
 nearest antenna strongest), and with ``stray_read_probability`` the neighbouring gate's reader also catches
-it a few times, weakly. Ground truth: one ``tag_pass`` fact per pass with what the gate really saw.
+it a few times, weakly. Ground truth: one ``tag_pass`` fact per pass, at the time the goods passed, with what
+the gate really saw and the physical move (``from_location_id`` -> ``to_location_id``; ``None`` is a truck).
+A pass injected as mis-scanned (:mod:`simulators.gates.movements`) is read only when it is re-scanned
+(``rescanned_at``); its goods moved at the fact's time all the same.
 """
 
 from __future__ import annotations
@@ -58,12 +61,13 @@ class GateSimulation:
         reader = reader_id(tag.location_id)
         missed = rng.random() < p.missed_tag_probability
         nearest = rng.randrange(p.antennas)
+        read_at = tag.rescan_at or tag.at  # a mis-scanned pallet is read when it is re-scanned
         if not missed:
             for _ in range(1 + _poisson(rng, p.reads_per_tag_mean - 1.0)):
                 antenna = nearest if rng.random() < 0.6 else rng.randrange(p.antennas)
                 rssi = -52.0 + rng.gauss(0.0, 3.0) - (0.0 if antenna == nearest else 8.0)
                 reads.append(self._read(reader, antenna + 1, tag.epc, rssi,
-                                        tag.at + timedelta(seconds=rng.uniform(0, p.pass_duration_s))))
+                                        read_at + timedelta(seconds=rng.uniform(0, p.pass_duration_s))))
         stray_reader = None
         stray = 0
         neighbour = self.neighbours.get(tag.location_id)
@@ -73,11 +77,13 @@ class GateSimulation:
             for _ in range(stray):
                 reads.append(self._read(stray_reader, rng.randrange(p.antennas) + 1, tag.epc,
                                         -74.0 + rng.gauss(0.0, 3.0),
-                                        tag.at + timedelta(seconds=rng.uniform(0, p.pass_duration_s))))
+                                        read_at + timedelta(seconds=rng.uniform(0, p.pass_duration_s))))
         fact = Fact(tag.at, "tag_pass", reader, {
             "location_id": tag.location_id, "epc": tag.epc, "movement": tag.movement, "reference": tag.reference,
             "material_id": tag.material_id, "quantity": tag.quantity, "code": tag.code, "missed": missed,
-            "reads": len(reads) - stray, "stray_reader": stray_reader, "stray_reads": stray})
+            "reads": len(reads) - stray, "stray_reader": stray_reader, "stray_reads": stray,
+            "from_location_id": tag.from_location_id, "to_location_id": tag.to_location_id,
+            "rescanned_at": tag.rescan_at.isoformat() if tag.rescan_at and not missed else None})
         return reads, fact
 
     @staticmethod

@@ -2,7 +2,7 @@
 
 :meth:`MachineSim.advance` moves the machine forward by a step of simulated time and returns its tag values
 (keys as in the scenario's ``opcua.nodes`` mapping). Everything that happens — degradation onset, failure,
-repair, order start/completion, counter resets — is recorded in the :class:`GroundTruth` as it happens.
+repair, order start/completion, each part made, counter resets — is recorded in the :class:`GroundTruth` as it happens.
 
 An order's last part shows on the counters for one step: the changeover to the next order (counter reset,
 ``order_started``) happens at the start of the following step, as a PLC's order change does, so that a
@@ -126,13 +126,17 @@ class MachineSim:
     def _make_part(self, now: datetime) -> None:
         p = self.params
         worn = min(1.0, self.health.degradation / (1.0 - p.failure_threshold))
-        if self._rng.random() < p.scrap_probability + (p.scrap_probability_worn - p.scrap_probability) * worn:
+        scrap = self._rng.random() < p.scrap_probability + (p.scrap_probability_worn - p.scrap_probability) * worn
+        if scrap:
             self.scrap_parts += 1
             self.order_scrap += 1
         else:
             self.good_parts += 1
             self.order_good += 1
         order = self.active_order
+        if order is not None:  # the physical fact: one part of the order made (it consumed its BOM), good or not
+            self._record(now, "part_made", order_id=order.id, product_id=order.product_id,
+                         location_id=self.machine.location_id, scrap=scrap)
         if order is not None and self.order_good >= order.planned_qty:
             self._record(now, "order_completed", order_id=order.id, good_parts=self.order_good,
                          scrap_parts=self.order_scrap)

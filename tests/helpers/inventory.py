@@ -20,6 +20,7 @@ from millstream.inventory.catalog import Catalog
 from millstream.inventory.counters import COUNTER_TAGS
 from millstream.masterdata import Scenario, read_scenario
 from millstream.settings import Settings, load_settings
+from simulators.clock import run_scenario
 from simulators.gates.simulation import GateSimulation
 from simulators.groundtruth import Fact
 from simulators.plant.readings import changed_readings
@@ -40,25 +41,31 @@ def fresh_settings(server_url: str, kafka_bootstrap: str, prefix: str | None = N
 
 @dataclass
 class SimulatedDay:
-    """The demo plant's counters and gate reads over ``hours``, and what really happened."""
+    """The demo plant's counters and gate reads over ``hours`` from the run's start, and what really happened."""
 
     scenario: Scenario
     readings: list[SensorReading]
     reads: list[RfidRead]
     plant_facts: list[Fact]
     gate_facts: list[Fact]
+    start: datetime
+    end: datetime
 
 
-def simulate(hours: float = 8.5, seed: int = 3, reads_per_tag: float = 3.0) -> SimulatedDay:
-    start = (datetime.now(UTC) - timedelta(hours=9)).replace(microsecond=0)
+def simulate(hours: float = 8.5, seed: int = 3, reads_per_tag: float = 3.0,
+             inject: tuple[str, ...] = ()) -> SimulatedDay:
+    """The demo's world as ``millstream up`` plays it: the scenario on a run's timeline (``simulation.start``
+    is the run's origin, ending half an hour ago), the plant from the origin, the gates' timeline from it."""
+    start = (datetime.now(UTC) - timedelta(hours=hours + 0.5)).replace(microsecond=0)
     base = read_scenario(DEMO)
-    scenario = base.model_copy(update={"simulation": {"gates": {"reads_per_tag_mean": reads_per_tag}}})
-    scenario = scenario.rebased(start)
+    gates = {**base.simulation.get("gates", {}), "reads_per_tag_mean": reads_per_tag, "inject": list(inject)}
+    scenario = run_scenario(base.model_copy(update={"simulation": {**base.simulation, "gates": gates}}), start)
     plant = PlantSimulation(scenario, seed=seed)
     readings = list(changed_readings(plant, start, 10.0, int(hours * 360), COUNTER_TAGS))
-    emissions = list(GateSimulation(scenario, seed=seed).timeline())
+    end = start + timedelta(seconds=10.0 * int(hours * 360))
+    emissions = [e for e in GateSimulation(scenario, seed=seed).timeline(start) if e.at <= end]
     return SimulatedDay(scenario, readings, [e.event for e in emissions if isinstance(e.event, RfidRead)],
-                        list(plant.truth), [e.fact for e in emissions if e.fact is not None])
+                        list(plant.truth), [e.fact for e in emissions if e.fact is not None], start, end)
 
 
 def publish(settings: Settings, readings: list[SensorReading], reads: list[RfidRead]) -> None:
@@ -132,3 +139,114 @@ def ledger_stock(conn: psycopg.Connection) -> dict[tuple[str, str], Decimal]:
     rows = conn.execute("SELECT material_id, location_id, sum(quantity) AS q FROM stock_lots "
                         "GROUP BY material_id, location_id HAVING sum(quantity) <> 0").fetchall()
     return {(r["material_id"], r["location_id"]): r["q"] for r in rows}
+
+
+def physical_stock(day: SimulatedDay, at: datetime | None = None) -> dict[tuple[str, str], Decimal]:
+    """The physical stock per material x location at ``at`` (default: the end), from the simulators' facts alone:
+    the opening stock, each part made (it consumed its BOM with the scrap factor at the machine's line side; a
+    good one went to the warehouse for it) and each tag pass (its goods moved from -> to, read or not)."""
+    s = day.scenario
+    stock: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for level in s.initial_stock:
+        stock[(level.material_id, level.location_id)] += Decimal(str(level.quantity))
+    boms = {b.product_id: b for b in s.boms}
+    sites = {loc.id: loc.site_id for loc in s.locations}
+    for fact in day.plant_facts:
+        if fact.kind != "part_made" or (at is not None and fact.time > at):
+            continue
+        d = fact.details
+        for line in boms[d["product_id"]].components:
+            per_part = Decimal(str(line.quantity)) * (1 + Decimal(str(line.scrap_factor)))
+            stock[(line.material_id, d["location_id"])] -= per_part.quantize(Q)
+        if not d["scrap"]:
+            stock[(d["product_id"], _store(s, sites[d["location_id"]], d["product_id"]))] += 1
+    for fact in day.gate_facts:
+        if fact.kind != "tag_pass" or (at is not None and fact.time > at):
+            continue
+        d = fact.details
+        qty = Decimal(str(d["quantity"]))
+        if d["from_location_id"] is not None:
+            stock[(d["material_id"], d["from_location_id"])] -= qty
+        if d["to_location_id"] is not None:
+            stock[(d["material_id"], d["to_location_id"])] += qty
+    return {k: v for k, v in stock.items() if v != 0}
+
+
+def physically_negative(day: SimulatedDay) -> list[tuple[datetime, str, str, Decimal]]:
+    """Every instant at which the physical world held less than nothing of a material somewhere (it never
+    should): (time, material, location, stock), from the same facts as :func:`physical_stock`."""
+    s = day.scenario
+    boms = {b.product_id: b for b in s.boms}
+    sites = {loc.id: loc.site_id for loc in s.locations}
+    changes: list[tuple[datetime, int, str, str, Decimal]] = []  # puts (0) before takes (1) at one instant
+    for fact in day.plant_facts:
+        if fact.kind == "part_made":
+            d = fact.details
+            for line in boms[d["product_id"]].components:
+                per_part = Decimal(str(line.quantity)) * (1 + Decimal(str(line.scrap_factor)))
+                changes.append((fact.time, 1, line.material_id, d["location_id"], -per_part.quantize(Q)))
+            if not d["scrap"]:
+                changes.append((fact.time, 0, d["product_id"], _store(s, sites[d["location_id"]], d["product_id"]),
+                                Decimal(1)))
+    for fact in day.gate_facts:
+        d = fact.details
+        if d["from_location_id"] is not None:
+            changes.append((fact.time, 1, d["material_id"], d["from_location_id"], -Decimal(str(d["quantity"]))))
+        if d["to_location_id"] is not None:
+            changes.append((fact.time, 0, d["material_id"], d["to_location_id"], Decimal(str(d["quantity"]))))
+    stock: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for level in s.initial_stock:
+        stock[(level.material_id, level.location_id)] += Decimal(str(level.quantity))
+    negative = []
+    for at, _, material, location, qty in sorted(changes, key=lambda c: c[:2]):
+        stock[(material, location)] += qty
+        if stock[(material, location)] < 0:
+            negative.append((at, material, location, stock[(material, location)]))
+    return negative
+
+
+def parts_made(day: SimulatedDay) -> dict[str, tuple[int, int]]:
+    """Good and scrap parts really made per production order (the plant's ``part_made`` facts)."""
+    made: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for fact in day.plant_facts:
+        if fact.kind == "part_made":
+            made[fact.details["order_id"]][1 if fact.details["scrap"] else 0] += 1
+    return {order: (good, scrap) for order, (good, scrap) in made.items()}
+
+
+def ledger_stock_at(conn: psycopg.Connection, at: datetime) -> dict[tuple[str, str], Decimal]:
+    """The ledger's stock per material x location from its movements that occurred up to ``at``."""
+    rows = conn.execute(
+        "SELECT material_id, location_id, sum(q) AS q FROM ("
+        " SELECT material_id, to_location_id AS location_id, quantity AS q FROM stock_movements"
+        "  WHERE to_location_id IS NOT NULL AND occurred_at <= %(at)s"
+        " UNION ALL SELECT material_id, from_location_id, -quantity FROM stock_movements"
+        "  WHERE from_location_id IS NOT NULL AND occurred_at <= %(at)s) AS m "
+        "GROUP BY 1, 2 HAVING sum(q) <> 0", {"at": at}).fetchall()
+    return {(r["material_id"], r["location_id"]): r["q"] for r in rows}
+
+
+def erp_stock(conn: psycopg.Connection, scenario: Scenario) -> dict[tuple[str, str], Decimal]:
+    """Stock per material x location as the ERP knows it: its opening balances plus every movement posting the
+    ledger sent it (the outbox), with the exceptions' postings changing nothing."""
+    stock: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for level in scenario.initial_stock:
+        stock[(level.material_id, level.location_id)] += Decimal(str(level.quantity))
+    rows = conn.execute("SELECT record->'erp_keys'->>'material' AS material, record->'payload' AS p FROM erp_outbox "
+                        "WHERE record->'payload'->>'movement_id' IS NOT NULL "
+                        "AND record_type <> 'inventory.stock_exception'").fetchall()
+    for row in rows:
+        p, qty = row["p"], Decimal(row["p"]["quantity"])
+        if p["from_location"] is not None:
+            stock[(row["material"], p["from_location"])] -= qty
+        if p["to_location"] is not None:
+            stock[(row["material"], p["to_location"])] += qty
+    return {k: v for k, v in stock.items() if v != 0}
+
+
+def confirmed_parts(conn: psycopg.Connection) -> dict[str, tuple[int, int]]:
+    """Good and scrap parts per production order as confirmed to the ERP (``production.confirmation``)."""
+    rows = conn.execute("SELECT record->'erp_keys'->>'production_order' AS o, "
+                        "sum((record->'payload'->>'good_qty')::int) AS g, sum((record->'payload'->>'scrap_qty')::int) "
+                        "AS s FROM erp_outbox WHERE record_type = 'production.confirmation' GROUP BY 1").fetchall()
+    return {r["o"]: (r["g"], r["s"]) for r in rows}

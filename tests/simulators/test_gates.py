@@ -6,7 +6,7 @@ import asyncio
 import math
 import statistics
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,9 +18,10 @@ from millstream.events.warehouse import RfidRead
 from millstream.masterdata import Scenario, read_scenario
 from millstream.serde import decode
 from millstream.settings import Settings
-from simulators.clock import SimClock
+from simulators.clock import SimClock, run_scenario
 from simulators.config import GateParameters, SimulationError, simulation_config
 from simulators.fleet.trip import plan_trip
+from simulators.gates.movements import run_start
 from simulators.gates.simulation import GateSimulation
 from simulators.groundtruth import GroundTruth
 from simulators.timeline import play
@@ -88,21 +89,100 @@ def test_outbound_cases_match_the_shipment_being_loaded(scenario: Scenario, run)
 
 
 def test_line_side_transfers_cover_the_orders_bom_needs(scenario: Scenario, run) -> None:
-    _, _, facts = run
+    """Each order's components, with the BOM's scrap factor and the allowance for scrapped parts, in whole cases.
+    (Exactly ``quantity x planned_qty`` — what the gates once delivered — cannot cover a BOM line with a scrap
+    factor nor a single scrapped part: the line side ran dry in the simulated world itself.)"""
+    sim, _, facts = run
     boms = {b.product_id: b for b in scenario.boms}
     for order in scenario.production_orders:
         moved = Counter()
         for f in facts:
             if f.details["movement"] == "line_side" and f.details["reference"] == order.id:
                 moved[f.details["material_id"]] += f.details["quantity"]
-        needed = {c.material_id: c.quantity * order.planned_qty for c in boms[order.product_id].components}
+        needed = {c.material_id: c.quantity * (1 + c.scrap_factor) * order.planned_qty
+                  for c in boms[order.product_id].components}
         assert set(moved) == set(needed)
         for material, qty in needed.items():
-            assert math.isclose(moved[material], qty), (order.id, material)
+            assert moved[material] == math.ceil(qty * (1 + sim.params.line_side_allowance) - 1e-9), (order.id, material)
+            assert moved[material] >= qty * 1.1, (order.id, material)
 
 
-def test_duplicates_misses_and_stray_reads_at_the_configured_rates(run) -> None:
-    sim, reads, facts = run
+def test_nothing_passes_before_the_run_begins_and_line_sides_are_supplied_before_their_orders_can_start(
+        scenario: Scenario, run) -> None:
+    _, _, facts = run
+    begins = simulation_config(scenario).start
+    assert begins is not None and min(f.time for f in facts) >= begins
+    machines = {m.id: m for m in scenario.machines}
+    earliest: dict[str, float] = {}
+    offset: dict[str, float] = defaultdict(float)
+    for order in sorted(scenario.production_orders, key=lambda o: (o.machine_id, o.sequence)):
+        earliest[order.id] = offset[order.machine_id]
+        # the plant's cycle times vary by +-5 %: no order starts before 95 % of the nominal time before it
+        offset[order.machine_id] += 0.95 * order.planned_qty * machines[order.machine_id].cycle_time_s
+    for f in facts:
+        if f.details["movement"] == "line_side":
+            start = earliest[f.details["reference"]]
+            last = begins + timedelta(seconds=start - 240) if start else begins + timedelta(minutes=11)
+            assert f.time <= last, (f.details["reference"], f.time - begins)
+
+
+def test_every_pass_says_where_its_goods_physically_went(scenario: Scenario, run) -> None:
+    _, _, facts = run
+    store = {"raw": "LIV-WH", "component": "LIV-WH", "semi_finished": "LIV-WH", "packaging": "LIV-WH",
+             "finished": "LIV-FG"}
+    kinds = {m.id: m.kind for m in scenario.materials}
+    for f in facts:
+        d = f.details
+        here = "MAN-WH" if d["location_id"].startswith("MAN-") else store[kinds[d["material_id"]]]
+        expected = {"inbound": (None, here), "outbound": (here, None), "line_side": (here, d["location_id"])}
+        assert (d["from_location_id"], d["to_location_id"]) == expected[d["movement"]], d
+        assert d["rescanned_at"] is None
+
+
+def test_a_mis_scanned_pallet_passes_unread_and_is_read_when_re_scanned(scenario: Scenario, run) -> None:
+    sim, reads, _ = run
+    injected = scenario.model_copy(update={"simulation": {**scenario.simulation, "gates": {
+        **scenario.simulation["gates"], "inject": ["mis_scanned_pallet"], "rescan_after_min": 200}}})
+    timeline = list(GateSimulation(injected, seed=9).timeline())
+    late = [e.fact for e in timeline if e.fact is not None and e.fact.details["rescanned_at"]]
+    # One delivery: the 69 housings of PO-1014 (more than LIV-LINE-B has left of them after all orders).
+    assert {(f.details["reference"], f.details["material_id"]) for f in late} == {("PO-1014", "SF-HOUSING")}
+    assert len(late) == 69 and all(f.details["movement"] == "line_side" for f in late)
+    by_epc = {f.details["epc"]: f for f in late}
+    again = [e.event for e in timeline if e.event is not None]
+    assert len(again) == len(reads)
+    for read in again:
+        fact = by_epc.get(read.epc)
+        if fact is not None:  # read only at the re-scan, 200 minutes after the goods passed
+            rescan = datetime.fromisoformat(fact.details["rescanned_at"])
+            assert rescan == fact.time + timedelta(minutes=200) and rescan <= read.timestamp <= rescan + timedelta(
+                seconds=sim.params.pass_duration_s + 1)
+    assert sorted(r.id for r in again if r.epc not in by_epc) == sorted(r.id for r in reads if r.epc not in by_epc)
+
+
+def test_the_gates_play_the_run_from_simulation_start_wherever_the_run_lies() -> None:
+    """The plant starts at the run's origin, and so does the gates' timeline (``simulation.start`` moves with the
+    scenario's other instants when it is put on a run's timeline)."""
+    demo = read_scenario(ROOT / "scenarios" / "demo.yaml")
+    origin = datetime(2031, 3, 4, 5, 6, tzinfo=UTC)
+    run = run_scenario(demo, origin)
+    assert run_start(run) == origin == simulation_config(run).start
+    facts = [e.fact for e in GateSimulation(run, seed=1).timeline() if e.fact is not None]
+    assert min(f.time for f in facts) >= origin
+    assert min(f.time for f in facts if f.details["movement"] == "line_side") < origin + timedelta(minutes=6)
+
+
+def test_the_demo_readers_miss_no_tag(run) -> None:
+    sim, _, facts = run
+    assert sim.params.missed_tag_probability == 0 and not any(f.details["missed"] for f in facts)
+
+
+def test_duplicates_misses_and_stray_reads_at_the_configured_rates(scenario: Scenario) -> None:
+    # A missed tag is a fault the demo does not inject (its readers see every tag): configure one.
+    sim = GateSimulation(scenario, seed=9, params=GateParameters(missed_tag_probability=0.02))
+    timeline = list(sim.timeline())
+    reads = [e.event for e in timeline if e.event is not None]
+    facts = [e.fact for e in timeline if e.fact is not None]
     p = sim.params
     missed = [f for f in facts if f.details["missed"]]
     seen = [f for f in facts if not f.details["missed"]]
@@ -149,7 +229,7 @@ def test_bad_gate_settings_are_refused(scenario: Scenario) -> None:
 def test_publishes_reads_to_kafka(settings: Settings, scenario: Scenario) -> None:
     create_topics(settings.kafka, [WAREHOUSE_RFID])
     sim = GateSimulation(scenario, seed=2)
-    until = START.replace(hour=7)
+    until = START.replace(hour=8)  # the run begins at 07:40
     expected = [e.event for e in sim.timeline() if e.event is not None and e.at <= until]
     producer = EventProducer(settings.kafka)
     truth = GroundTruth()
