@@ -174,6 +174,10 @@ class InventorySettings(_Component):
     min_rssi_dbm: float = Field(-78.0, le=0, description="A tag seen no stronger than this is a stray from "
                                 "further away, not a pass.")
     counter_modulus: int = Field(2**32, ge=2, description="Part counters wrap round at this value (UInt32).")
+    order_wait_s: float = Field(300.0, gt=0, description="A material's movements are applied in event-time "
+                                "order once every source that can bring one has read past them; a flow that "
+                                "follows its topics lets one wait at most this long (event time) behind the "
+                                "newest source.")
 
 
 class LogisticsSettings(_Component):

@@ -23,7 +23,15 @@ from millstream.masterdata import (
     reader_id,
 )
 
-__all__ = ["Catalog", "EpcTarget"]
+__all__ = ["GATE_SOURCE", "OPENING_SOURCE", "Catalog", "EpcTarget", "machine_source"]
+
+#: The sources of movements (:mod:`millstream.inventory.ordering`): the opening stock, the gate stream, and
+#: each machine's part counters (:func:`machine_source`).
+OPENING_SOURCE, GATE_SOURCE = "opening", "gates"
+
+
+def machine_source(machine_id: str) -> str:
+    return f"machine:{machine_id}"
 
 
 class EpcTarget:
@@ -74,6 +82,15 @@ class Catalog:
         for sh in scenario.shipments:
             if sh.status not in {"cancelled", "delivered"}:
                 self._shipments[sh.origin_site_id].append(sh)
+        made: dict[str, set[str]] = defaultdict(set)  # machine -> the materials its orders make or consume
+        for order in scenario.production_orders:
+            lines = bom.components if (bom := self.boms.get(order.product_id)) else ()
+            made[order.machine_id] |= {order.product_id, *(line.material_id for line in lines)}
+        self._materials_of = {machine_source(m): tuple(sorted(ids)) for m, ids in made.items()}
+        self._sources: dict[str, frozenset[str]] = {}
+        for source, ids in self._materials_of.items():
+            for material in ids:
+                self._sources[material] = self._sources.get(material, frozenset()) | {source}
 
     def put_away(self, site_id: str, material_id: str) -> str | None:
         """The warehouse location at ``site_id`` that keeps ``material_id`` (see the module docstring)."""
@@ -93,6 +110,17 @@ class Catalog:
         if not candidates:
             return None
         return min(candidates, key=lambda sh: (abs((sh.promised_from - at).total_seconds()), sh.id))
+
+    def sources_of(self, material_id: str) -> frozenset[str]:
+        """The sources that can bring movements of ``material_id``: the opening stock, the gate stream and the
+        machines whose production orders make or consume it (:mod:`millstream.inventory.ordering`)."""
+        return self._sources.get(material_id, frozenset()) | {OPENING_SOURCE, GATE_SOURCE}
+
+    def materials_of(self, source: str) -> tuple[str, ...]:
+        """The materials whose movements ``source`` can bring (a machine: those its orders make or consume)."""
+        if source in {OPENING_SOURCE, GATE_SOURCE}:
+            return tuple(self.materials)
+        return self._materials_of.get(source, ())
 
     def site_of(self, location_id: str) -> str | None:
         loc = self.locations.get(location_id)

@@ -57,9 +57,19 @@ class GateSessions:
     #: (entries that no longer match ``due`` are stale and skipped).
     due: dict[str, datetime] = field(default_factory=dict)
     queue: list[tuple[datetime, str]] = field(default_factory=list)
+    #: Per EPC, the time of its oldest undecided read.
+    first: dict[str, datetime] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.marks = PartitionWatermark(self.lateness, self.partitions, self.idle_reads)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # a snapshot from before ``first`` was kept: rebuild it from the pending reads
+        if "first" not in state:
+            pending = state.get("pending", {})
+            assert isinstance(pending, dict)
+            state["first"] = {epc: min(_at(r) for r in reads) for epc, reads in pending.items() if reads}
+        self.__dict__.update(state)
 
     @property
     def watermark(self) -> datetime | None:
@@ -75,12 +85,23 @@ class GateSessions:
             return False
         epc = read.read.epc
         self.pending.setdefault(epc, []).append(read)
+        if epc not in self.first or at < self.first[epc]:
+            self.first[epc] = at
         due = at + self.gap
         current = self.due.get(epc)
         if current is None or due < current:
             self.due[epc] = due
             heapq.heappush(self.queue, (due, epc))
         return True
+
+    def progress(self) -> datetime | None:
+        """No pass decided from now on has a first read before this instant: the older of the watermark (a read
+        behind it is late) and the first read of a session still open (``None`` while the watermark is not
+        known)."""
+        mark = self.watermark
+        if mark is None:
+            return None
+        return min(mark, min(self.first.values(), default=mark))
 
     def decided(self) -> list[list[GateRead]]:
         """The sessions the watermark has closed, oldest first (each a list of reads in time order)."""
@@ -97,10 +118,11 @@ class GateSessions:
                 out.append(sessions.pop(0))
             if sessions:
                 self.pending[epc] = [r for s in sessions for r in s]
+                self.first[epc] = _at(sessions[0][0])
                 self.due[epc] = _at(sessions[0][-1]) + self.gap
                 heapq.heappush(self.queue, (self.due[epc], epc))
             else:
-                del self.pending[epc], self.due[epc]
+                del self.pending[epc], self.due[epc], self.first[epc]
         out.sort(key=lambda s: (_at(s[0]), s[0].read.epc))
         return out
 
@@ -110,6 +132,7 @@ class GateSessions:
         self.pending.clear()
         self.due.clear()
         self.queue.clear()
+        self.first.clear()
         out.sort(key=lambda s: (_at(s[0]), s[0].read.epc))
         return out
 

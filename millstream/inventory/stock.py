@@ -50,6 +50,10 @@ class MaterialStock:
     demand: dict[str, dict[int, Decimal]] = field(default_factory=dict)
     clock: datetime | None = None
 
+    def copy(self) -> MaterialStock:
+        """A copy for a snapshot (quantities and times are immutable)."""
+        return MaterialStock(dict(self.on_hand), {loc: dict(b) for loc, b in self.demand.items()}, self.clock)
+
     def apply(self, movement: Movement) -> list[StockSample]:
         """Book ``movement``; samples are stamped with the latest event time seen for the material, so the
         alert lifecycle follows the stock in the order the ledger applies it (streams interleave)."""
