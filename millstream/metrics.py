@@ -16,6 +16,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 __all__ = ["ALERT_STREAMS", "ALERT_STREAM_EVENTS",
            "CONSUMER_LAG", "DEAD_LETTERS", "EVENTS_ACCEPTED", "EVENTS_IN", "EVENTS_OUT", "LOGISTICS_PINGS",
+           "LOGISTICS_PINGS_BUFFERED",
            "MAINTENANCE_READINGS_EXCLUDED", "MAINTENANCE_SCORES", "MAINTENANCE_UNSCORED", "PROCESSING_LATENCY",
            "PRODUCED_PARTS", "RFID_READS_DROPPED", "SINK_RETRIES", "STOCK_MOVEMENTS",
            "WEBHOOK_ATTEMPTS", "WEBHOOK_LATENCY", "counter_total", "run_registry", "serve_metrics"]
@@ -153,6 +154,15 @@ MAINTENANCE_UNSCORED = Counter(
 
 LOGISTICS_PINGS = Counter(
     "millstream_logistics_pings_total",
-    "GPS pings in the logistics flow: received, and as kept in the track (ok, outlier, late).",
+    "GPS pings in the logistics flow: received, and the outcome of each: kept in the track as ok, outlier or "
+    "late, or rejected (unknown truck, no shipment: a dead letter). received = ok + outlier + late + rejected "
+    "+ millstream_logistics_pings_buffered.",
     ["quality"],
+)
+
+LOGISTICS_PINGS_BUFFERED = Gauge(
+    "millstream_logistics_pings_buffered",
+    "GPS pings received by the logistics flow and still waiting in a truck's reorder buffer (event-time order) "
+    "for their outcome.",
+    multiprocess_mode="livesum",
 )

@@ -15,6 +15,11 @@ step that releases its reorder buffer at the end of the input. Its outputs go to
   hysteresis), ``shipment.route_deviation``, ``truck.long_dwell`` and ``truck.offline`` — the last one from
   the fleet clock (:mod:`millstream.logistics.fleet_clock`), in event time.
 
+Every ping that passed the edge counts in ``millstream_logistics_pings_total{quality="received"}`` and gets
+exactly one outcome: ``ok``, ``outlier`` or ``late`` (its track row, once the truck's reorder buffer releases
+it) or ``rejected`` (no such truck, no shipment); until released it is counted by the gauge
+``millstream_logistics_pings_buffered``, so received = ok + outlier + late + rejected + buffered at any time.
+
 Master data comes in as a :class:`~millstream.masterdata.Scenario`. Run it with ``millstream logistics``.
 """
 
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
@@ -36,6 +41,7 @@ from connectors.postgres.sink import PostgresSink
 from connectors.postgres.timeseries import store_dead_letters
 from millstream.events import DeadLetter, GpsPing
 from millstream.events.erp import ErpRecord
+from millstream.logistics.cleaning import PingVerdict
 from millstream.logistics.fleet_clock import FleetClock
 from millstream.logistics.outputs import (
     AlertCondition,
@@ -48,9 +54,9 @@ from millstream.logistics.outputs import (
 )
 from millstream.logistics.records import delay_record
 from millstream.logistics.rules import alert_rules
-from millstream.logistics.truck import BEAT_EVERY, DELAY, Logistics, TruckState
+from millstream.logistics.truck import BEAT_EVERY, DELAY, Logistics, TruckState, UnknownTruck
 from millstream.masterdata import Scenario
-from millstream.metrics import LOGISTICS_PINGS
+from millstream.metrics import LOGISTICS_PINGS, LOGISTICS_PINGS_BUFFERED
 from millstream.serde import encode
 from millstream.settings import Settings
 from streams.alerting import raise_alerts, write_alerts
@@ -73,23 +79,30 @@ FLEET_IDLE_BEATS = 1_000
 
 
 class _TruckLogic(StatefulLogic[tuple[int, GpsPing], Any, TruckState]):
-    """Bytewax's wrapper around :meth:`Logistics.on_ping` for one truck (flushes at end of input)."""
+    """Bytewax's wrapper around :meth:`Logistics.on_ping` for one truck (flushes at end of input); keeps
+    ``millstream_logistics_pings_buffered`` at the number of pings waiting in the truck's reorder buffer."""
 
     def __init__(self, logistics: Logistics, state: TruckState | None) -> None:
         self.logistics = logistics
         self.state = TruckState() if state is None else logistics.resume(state)
         self.truck: str | None = None
+        _BUFFERED.inc(len(self.state.pings.pending))  # back from a snapshot: still waiting for their outcome
+
+    def _buffered(self, outputs: list[Any], before: int) -> list[Any]:
+        _BUFFERED.inc(len(self.state.pings.pending) - before)
+        return outputs
 
     def on_item(self, value: tuple[int, GpsPing]) -> tuple[Iterable[Any], bool]:
         partition, ping = value
         self.truck = ping.truck_id
-        _RECEIVED.inc()
-        return self.logistics.on_ping(self.state, ping, partition), StatefulLogic.RETAIN
+        before = len(self.state.pings.pending)
+        return self._buffered(self.logistics.on_ping(self.state, ping, partition), before), StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[Any], bool]:
         if self.truck is None:
             return [], StatefulLogic.RETAIN
-        return self.logistics.on_end(self.truck, self.state), StatefulLogic.RETAIN
+        before = len(self.state.pings.pending)
+        return self._buffered(self.logistics.on_end(self.truck, self.state), before), StatefulLogic.RETAIN
 
     def snapshot(self) -> TruckState:
         return self.state
@@ -101,8 +114,13 @@ def _only(step_id: str, up: Stream[Any], kind: type | tuple[type, ...]) -> Strea
 
 #: What the per-truck step emits that is written in one transaction per batch (tables and outbox).
 _STORED = (PositionRow, FenceEventRow, MilestoneRow, EtaRow, ShipmentSnapshot, ErpRecord)
-_QUALITY = {q: LOGISTICS_PINGS.labels(q) for q in ("ok", "outlier", "late")}
+#: Every ping that passed the edge is received and gets exactly one outcome: ok, outlier or late (as its track
+#: row says, once the reorder buffer releases it) or rejected (no truck or no shipment: a dead letter); until
+#: released it counts in millstream_logistics_pings_buffered.
+_QUALITY = {q: LOGISTICS_PINGS.labels(q) for q in get_args(PingVerdict)}
 _RECEIVED = LOGISTICS_PINGS.labels("received")
+_REJECTED = LOGISTICS_PINGS.labels("rejected")
+_BUFFERED = LOGISTICS_PINGS_BUFFERED
 
 
 def _of_type(alert_type: str) -> Callable[[AlertCondition], bool]:
@@ -123,7 +141,12 @@ def build_flow(settings: Settings, scenario: Scenario, *, follow: bool = True) -
                         batch_size=_BATCH, tag=lambda msg, ping: (msg.partition, ping))
 
     def known(item: tuple[int, GpsPing]) -> tuple[int, GpsPing]:
-        logistics.check_truck(item[1].truck_id)
+        _RECEIVED.inc()
+        try:
+            logistics.check_truck(item[1].truck_id)
+        except UnknownTruck:
+            _REJECTED.inc()
+            raise
         return item
 
     tagged = cast(Stream[tuple[int, GpsPing]], pings.oks)

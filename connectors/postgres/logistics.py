@@ -102,9 +102,13 @@ ON CONFLICT (shipment_id) DO UPDATE SET
     lateness_s = excluded.lateness_s
 WHERE excluded.as_of >= s.as_of
 """
+    latest: dict[str, ShipmentSnapshot] = {}  # a batch holds a snapshot per estimate: the newest one is enough
+    for r in rows:
+        if r.shipment_id not in latest or r.as_of >= latest[r.shipment_id].as_of:
+            latest[r.shipment_id] = r
     rows_ = [(r.shipment_id, r.truck_id, r.status, r.as_of, r.promised_from, r.promised_to,
               r.eta.eta if r.eta else None, r.eta.low if r.eta else None, r.eta.high if r.eta else None,
-              r.eta.remaining_m if r.eta else None, r.lateness_s) for r in rows]
+              r.eta.remaining_m if r.eta else None, r.lateness_s) for r in latest.values()]
     return executemany(conn, query, rows_)
 
 

@@ -9,7 +9,12 @@ on the route. The estimate for a remaining segment ``i`` at ``d_i`` metres ahead
     pace_i = w_i * recent_pace + (1 - w_i) * history_pace_i,   w_i = exp(-d_i / horizon_m)
 
 — the next few hundred metres go the way the vehicle goes now, the rest the way the route usually goes —
-and the band is the history's spread on those segments (80 %), wider where there is no history.
+and the band is the history's spread on those segments (80 %), wider where there is no history. Where the
+route has no history, the trip's own usual pace stands in: the mean of its completed segments without its
+incidents (:func:`usual_paces`: segments more than ``incident_ratio`` times slower than its brisk ones — a
+breakdown, a jam). Incidents do not enter the route's history either: a breakdown on one trip is not how the
+route goes. A vehicle standing still with distance left is estimated to move on now: its ETA grows with the
+clock.
 
 The naive baseline is remaining distance / the trip's average speed so far.
 """
@@ -21,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-__all__ = ["Eta", "EtaModel", "EtaParameters", "RouteHistory", "TripProgress"]
+__all__ = ["Eta", "EtaModel", "EtaParameters", "RouteHistory", "TripProgress", "usual_paces"]
 
 _Z80 = 1.2816
 
@@ -36,6 +41,25 @@ class EtaParameters:
     min_band: timedelta = timedelta(seconds=30)
     #: How far the recent pace may stray from the usual one (a bus at a stop is not the rest of the trip).
     recent_ratio: float = 2.0
+    #: A segment this many times slower than the trip's brisk ones (its lower quartile) was an incident (a
+    #: breakdown, a jam): it tells nothing about the rest of this trip nor, once arrived, about the route
+    #: (:func:`usual_paces`).
+    incident_ratio: float = 3.0
+    #: Completed segments before the trip's own usual pace stands in for segments without history.
+    min_segments: int = 3
+
+
+def usual_paces(paces: dict[int, float] | tuple[tuple[int, float], ...],
+                ratio: float = EtaParameters.incident_ratio) -> list[tuple[int, float]]:
+    """A trip's segment paces without its incidents, by segment: the segments more than ``ratio`` times slower
+    than the trip's brisk ones (its lower quartile: the open road) were a breakdown, a jam, a long stop. The
+    quartile, not the median, so that a jam covering half of what was driven so far is still seen as one."""
+    items = sorted(paces.items() if isinstance(paces, dict) else paces)
+    if not items:
+        return []
+    values = sorted(p for _, p in items)
+    brisk = values[(len(values) - 1) // 4]
+    return [(k, p) for k, p in items if p <= ratio * brisk]
 
 
 @dataclass
@@ -149,6 +173,16 @@ class EtaModel:
             return None
         return elapsed / moved
 
+    def _usual_pace(self, trip: TripProgress) -> float | None:
+        """The trip's own pace on the road: the mean over its completed segments without its incidents (a
+        breakdown or a jam so far is not how the rest goes, :func:`usual_paces`); the average so far until
+        it has ``min_segments`` of them."""
+        p = self.params
+        if len(trip.paces) >= p.min_segments:
+            kept = [pace for _, pace in usual_paces(trip.paces, p.incident_ratio)]
+            return sum(kept) / len(kept)
+        return self._average_pace(trip)
+
     def naive(self, trip: TripProgress, target_m: float) -> datetime | None:
         """Remaining distance over the trip's average speed so far."""
         pace = self._average_pace(trip)
@@ -160,7 +194,7 @@ class EtaModel:
         """The ETA at ``target_m`` metres along the route, as of the trip's latest position."""
         p = self.params
         recent = self._recent_pace(trip)
-        fallback = self._average_pace(trip) or recent
+        fallback = self._usual_pace(trip) or recent
         seg = self.history.segment_m
         segments, horizon, ratio, start = self.history.segments, p.horizon_m, p.recent_ratio, trip.progress
         near_fallback = min(max(recent, fallback / ratio), fallback * ratio)

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from millstream.logistics.eta import RouteHistory
+from millstream.logistics.eta import RouteHistory, usual_paces
 
 __all__ = ["ArrivedTrip", "FleetHistory", "TruckTrips"]
 
@@ -76,6 +76,6 @@ class FleetHistory:
         with self._lock:
             usable = [t for t in self.trips.get(route, {}).values() if t.arrived <= departed - self.settled]
         for trip in sorted(usable, key=lambda t: (t.arrived, t.trip_id)):
-            for segment, pace in trip.paces:
+            for segment, pace in usual_paces(trip.paces):  # a breakdown on one trip is not the route's pace
                 history.observe(segment, pace)
         return history

@@ -49,7 +49,8 @@ class MilestoneRow:
 
 @dataclass(frozen=True)
 class ShipmentSnapshot:
-    """A shipment's state after a change (upserted when ``as_of`` is not older than the stored one)."""
+    """A shipment's state after a change or an ETA estimate (upserted when ``as_of`` is not older than the
+    stored one)."""
 
     shipment_id: str
     truck_id: str

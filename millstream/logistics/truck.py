@@ -12,9 +12,13 @@ kept per truck by the dataflow) and returns what follows from it:
   (enters the destination site), ``-> delivered`` (dwells there, or leaves it): each step a milestone with
   its event time, a status-change and a milestone ERP record;
 - on the road, the trip's progress along the route on every ping and the ETA (:mod:`millstream.logistics.eta`) every
-  ``eta_every_s`` of event time; stored and sent to the ERP only when it moved by more than ``eta_publish_s``;
+  ``eta_every_s`` of event time, and at once when the last ETA is no longer ahead of the ping (a truck that has
+  not arrived never shows an ETA in the past; standing or crawling, its ETA moves on with the clock); every
+  estimate is stored (shipment state as of that ping, ETA history), the ERP gets it only when it moved by more
+  than ``eta_publish_s``;
 - alert conditions: delay (minutes the early end of the ETA band lies past the window — late even if things
-  go well — with each estimate; on arrival the real lateness), route deviation
+  go well — with each estimate; once arrived, the real lateness every ``eta_every_s`` until delivered, so
+  that a late arrival no estimate foresaw is still raised), route deviation
   (outside the corridor: on each change and with each estimate), long dwell at a site (every minute); and a
   :class:`Beat` for the fleet clock's offline check (every ``BEAT_EVERY``, and when the road state changes).
 """
@@ -254,18 +258,26 @@ class Logistics:
 
     def _on_the_road(self, state: TruckState, shipment: Shipment, ping: GpsPing) -> list[Any]:
         progress = state.shipments[shipment.id]
+        if progress.status == "arrived":
+            return self._at_destination(shipment, progress, ping)
         if progress.status not in _ON_THE_ROAD or progress.trip is None:
             return []
         out: list[Any] = []
         truck, at, evidence = ping.truck_id, ping.timestamp, (ping.id,)
         route = self.routes[shipment.id]
         model = self._model(progress)
-        model.update(progress.trip, at, route.progress(ping.lon, ping.lat, progress.trip.progress))
+        # look for the truck along the route as far as it can have driven since the last ping (after a GPS
+        # dropout: tens of kilometres, not the default window, which would make it creep there ping by ping)
+        reach = max(3000.0, self.params.max_speed_kmh / 3.6 * (at - progress.trip.at).total_seconds())
+        model.update(progress.trip, at, route.progress(ping.lon, ping.lat, progress.trip.progress, reach))
         changed = progress.status == "departed" and progress.trip.progress >= self.params.in_transit_after_m
         if changed:
             out.extend(self._advance(truck, state, shipment, "in_transit", at, ping.lon, ping.lat, evidence))
         outside = route_fence_id(shipment.id) not in state.fences.inside()
-        due = progress.estimated_at is None or (at - progress.estimated_at).total_seconds() >= self.params.eta_every_s
+        # every eta_every_s of event time, and at once when the last ETA is no longer ahead of this ping: the
+        # truck has not arrived, so its ETA must not lie in the past (a crawl or a stop pushes it on)
+        due = (progress.estimated_at is None or progress.eta is None or progress.eta.eta <= at
+               or (at - progress.estimated_at).total_seconds() >= self.params.eta_every_s)
         if outside != progress.outside or due:  # the corridor state on change, and with each estimate
             progress.outside = outside
             out.append(AlertCondition(DEVIATION, Condition(
@@ -278,14 +290,27 @@ class Logistics:
         lateness = (eta.eta - shipment.promised_to).total_seconds()
         early = (eta.low - shipment.promised_to).total_seconds()  # even the early end of the band is late
         out.append(self._delay_condition(shipment, truck, early / 60.0, at, eta, evidence))
+        # every estimate is stored (the shipment's state, as of this ping, and the ETA history); the ERP gets an
+        # update only when the ETA moved by more than eta_publish_s
+        out += [EtaRow(shipment.id, eta), ShipmentSnapshot(shipment.id, truck, progress.status, at,
+                                                           shipment.promised_from, shipment.promised_to, eta, lateness)]
         moved = (progress.published_eta is None
                  or abs((eta.eta - progress.published_eta).total_seconds()) > self.params.eta_publish_s)
         if moved:
             progress.published_eta = eta.eta
-            out += [EtaRow(shipment.id, eta), eta_record(shipment.id, truck, eta, shipment.promised_to, evidence),
-                    ShipmentSnapshot(shipment.id, truck, progress.status, at, shipment.promised_from,
-                                     shipment.promised_to, eta, lateness)]
+            out.append(eta_record(shipment.id, truck, eta, shipment.promised_to, evidence))
         return out
+
+    def _at_destination(self, shipment: Shipment, progress: ShipmentProgress, ping: GpsPing) -> list[Any]:
+        """Arrived, not yet delivered: the real lateness, every ``eta_every_s``, so that a late arrival the
+        estimates did not foresee is still raised (the rule's minimum duration needs more than one sample)."""
+        at = ping.timestamp
+        if progress.estimated_at is not None and (at - progress.estimated_at).total_seconds() < self.params.eta_every_s:
+            return []
+        progress.estimated_at = at
+        arrived = progress.milestones.get("arrived", at)
+        minutes = (arrived - shipment.promised_to).total_seconds() / 60.0
+        return [self._delay_condition(shipment, ping.truck_id, minutes, at, None, (ping.id,))]
 
     def _model(self, progress: ShipmentProgress) -> EtaModel:
         if progress.history is None:
