@@ -45,6 +45,11 @@ class PlantParameters(_Parameters):
     reset_on_restart_probability: Probability = Field(
         0.5, description="Chance that the PLC zeroes its part counters when a machine restarts after repair.")
     noise: Annotated[float, Field(ge=0.0, le=5.0)] = 1.0
+    initial_age_h: Annotated[float, Field(ge=0.0, le=1000.0)] = Field(
+        0.0, description="Each machine of a live plant has run a random time of up to this many hours since it was "
+                         "new when the run begins (wearing, failing and being repaired as it would), so the plant "
+                         "starts with machines at every stage of wear; 0: every machine starts as new. Offline "
+                         "run-to-failure histories always start from new.")
 
 
 class FleetParameters(_Parameters):

@@ -8,6 +8,11 @@ An order's last part shows on the counters for one step: the changeover to the n
 ``order_started``) happens at the start of the following step, as a PLC's order change does, so that a
 reader of the counters sees every part made.
 
+With ``initial_age_h`` in the parameters, a machine has already run a random time (up to that many hours,
+from its own random stream) when the simulation begins: its wear is where that running left it (a failure in
+that time was repaired and the wear started again), and a degradation onset that lies before the start is
+recorded at its (earlier) time with the first step.
+
 States: ``running`` (an order and healthy), ``idle`` (no order left), ``down`` (failed, waiting for a
 technician), ``maintenance`` (being repaired). Part counters stop while not running; the PLC zeroes them
 when a new order starts and, with a configured chance, when the machine restarts after a repair.
@@ -42,6 +47,8 @@ class MachineSim:
         self._rng = random.Random(f"{seed}:plant:{machine.id}")
         self.profile = profile_for(machine.kind)
         self.health = Health(self._rng, params)
+        if params.initial_age_h > 0:
+            self._age(self._rng.uniform(0.0, params.initial_age_h) * 3600.0)
         self.orders = sorted((o for o in orders if o.status in {"released", "in_progress"}),
                              key=lambda o: (o.sequence, o.id))
         self._order_index = 0
@@ -66,6 +73,16 @@ class MachineSim:
     def _next_cycle_time(self) -> float:
         return self.machine.cycle_time_s * self._rng.uniform(0.95, 1.05)
 
+    def _age(self, running_s: float, step_s: float = 60.0) -> None:
+        """Wear as ``running_s`` seconds of running before the simulation begins would have (see the module
+        docstring); a failure in that time is repaired at once."""
+        left = running_s
+        while left > 0:
+            self.health.run(min(step_s, left))
+            left -= step_s
+            if self.health.failed:
+                self.health.renew()
+
     def _record(self, now: datetime, kind: str, **details: Any) -> None:
         self.truth.record(now, kind, self.machine.id, **details)
 
@@ -73,6 +90,10 @@ class MachineSim:
         """Play the step that ends at ``now`` (``dt_s`` simulated seconds long); the machine's tag values."""
         if not self._started:
             self._started = True
+            if self.health.degrading:  # the onset happened before the simulation began (initial_age_h)
+                since_s = self.health.running_s - self.health.onset_at_s
+                self._record(now - timedelta(seconds=dt_s + since_s), "degradation_onset", before_start=True,
+                             health_at_start=round(self.health.value, 4))
             order = self.active_order
             if order is not None:
                 self._record(now - timedelta(seconds=dt_s), "order_started", order_id=order.id,

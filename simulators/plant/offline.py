@@ -1,7 +1,8 @@
 """Run-to-failure histories for model training: many machines worn down fast, with the plant's physics.
 
 Each unit is a fresh machine of one kind running continuously from new until its health crosses the failure
-threshold, sampled every ``sample_s`` simulated seconds — no OPC UA, no wall clock. Rows carry the unit, the
+threshold, sampled every ``sample_s`` simulated seconds — no OPC UA, no wall clock. Every (seed, kind, unit)
+has its own random stream: units of different kinds are independent machines. Rows carry the unit, the
 sample index (cycle), the running time, the four signals, whether degradation has started (ground truth), the
 remaining useful life in seconds (RUL, known once the unit has failed) and the machine kind. Written as CSV or
 JSON lines.
@@ -41,7 +42,9 @@ class HistoryRow:
 
 
 def _unit_history(unit: int, seed: int, params: PlantParameters, kind: str, sample_s: float) -> list[HistoryRow]:
-    rng = random.Random(f"{seed}:offline:{unit}")
+    # the kind is part of the seed: unit 1 of every kind used to share one wear history (one random stream),
+    # so a unit-grouped CV over several kinds held out a unit whose twin it had trained on
+    rng = random.Random(f"{seed}:offline:{kind}:{unit}")
     health = Health(rng, params)
     profile = profile_for(kind)
     temperature = AMBIENT_C

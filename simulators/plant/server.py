@@ -9,7 +9,10 @@ Usage (tests and the CLI)::
 
 Each tick advances the simulation by ``speed / update_hz`` simulated seconds on a fixed grid from ``start``, so
 the values are the same for a seed whatever the wall-clock jitter; changed values are written with their
-simulated source timestamp. The server offers the ``None`` security policy only: it is a local simulator
+simulated source timestamp. Given the run's ``origin`` (``millstream up``), the grid starts there: a server
+started later (a resumed run) first plays the steps since the origin without serving them
+(:meth:`~simulators.plant.simulation.PlantSimulation.catch_up`), so its machines are as worn as they were.
+The server offers the ``None`` security policy only: it is a local simulator
 (clients must be configured to allow insecure endpoints for it).
 """
 
@@ -97,11 +100,17 @@ class PlantServer:
         self._host = host
         self._port = default_port if port is None else port
         self.start_time = start or utc_now()
+        self._clock_start = self.start_time  # what the clock showed at wall_start (the grid may start earlier)
         # the scenario on the run's timeline (origin: where its simulation.start lies; default the start)
         self.simulation = PlantSimulation(run_scenario(scenario, origin or self.start_time), seed, self.params, truth)
         self.truth = self.simulation.truth
-        self.simulation.advance(self.start_time, 0.0)  # the state at the start instant, before the first tick
         self.dt_s = self.speed / self.params.update_hz
+        if origin is not None and self.start_time > origin:
+            # a run's plant is a function of its clock: play the past since the origin (a resumed run, or the
+            # seconds before this process started) and continue on the same step grid
+            self.start_time = self.simulation.catch_up(origin, self.start_time, self.dt_s)
+        else:
+            self.simulation.advance(self.start_time, 0.0)  # the state at the start instant, before the first tick
         self.clock: SimClock | None = None
         self._wall_start = wall_start  # a shared run clock: start showed at this wall instant
         self.ticks = 0
@@ -170,7 +179,7 @@ class PlantServer:
 
     async def __aenter__(self) -> PlantServer:
         await self.start()
-        self.clock = SimClock(self.start_time, self.speed, self._wall_start)
+        self.clock = SimClock(self._clock_start, self.speed, self._wall_start)
         self._loop_task = asyncio.create_task(self._run(), name="plant-simulation")
         return self
 
