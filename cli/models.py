@@ -26,9 +26,9 @@ DatasetArg = typer.Option(..., "--dataset", help="cmapss (NASA C-MAPSS files) or
 
 
 def train_model(dataset: str, path: Path, out: Path, options: TrainOptions,
-                progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+                progress: Callable[[str, int, int], None] | None = None, recipe: str | None = None) -> dict[str, Any]:
     """Train with a progress bar (or ``progress(step, done, total)``), write the artifact and report; returns
-    the metadata."""
+    the metadata (``recipe``: the name of the training recipe, kept in it)."""
     histories = load_histories(dataset, path)
     if progress is not None:
         result = train(histories, options, progress)
@@ -42,7 +42,7 @@ def train_model(dataset: str, path: Path, out: Path, options: TrainOptions,
 
             result = train(histories, options, step)
     metadata = save_model(result.model, out, dataset_hash=data_hash(path), metrics=result.metrics,
-                          source=str(path))
+                          source=str(path), recipe=recipe)
     write_report(out / REPORT_FILE, result.model, result.oof, result.target, result.metrics)
     return metadata
 

@@ -44,8 +44,9 @@ class ModelError(MillstreamError):
 
 
 def save_model(model: MaintenanceModel, out: str | Path, *, dataset_hash: str, metrics: dict[str, Any],
-               source: str) -> dict[str, Any]:
-    """Write the artifact to ``out`` (created; files replaced); returns the metadata."""
+               source: str, recipe: str | None = None) -> dict[str, Any]:
+    """Write the artifact to ``out`` (created; files replaced); returns the metadata (with ``recipe``, the name
+    of the training recipe that made it, when given)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     created = datetime.now(UTC)
@@ -67,6 +68,8 @@ def save_model(model: MaintenanceModel, out: str | Path, *, dataset_hash: str, m
         "params": model.params,
         "cv": metrics,
     }
+    if recipe is not None:
+        metadata["recipe"] = recipe
     joblib.dump(model, out / MODEL_FILE)
     (out / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
     return metadata

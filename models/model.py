@@ -1,11 +1,11 @@
 """A trained maintenance model and how it scores: RUL with an interval, failure risk, health, anomaly, why.
 
 :class:`MaintenanceModel` bundles everything scoring needs — the feature spec, the operating-condition
-normaliser, the RUL regressor (piecewise-linear capped target), the failure-within-horizon classifier, the
-split-conformal interval (residual quantiles per predicted-RUL band), the IsolationForest fitted on healthy
-windows (cold start: an anomaly score that needs no failure history) and the healthy feature levels used to
-name the features that contribute most. :meth:`MaintenanceModel.score` is vectorised: one call per
-micro-batch of windows.
+normaliser, the RUL regressor (piecewise-linear capped target), the failure-within-horizon classifier
+(calibrated: :class:`CalibratedClassifier`), the split-conformal interval (residual quantiles per
+predicted-RUL band), the IsolationForest fitted on healthy windows (cold start: an anomaly score that needs
+no failure history) and the healthy feature levels used to name the features that contribute most.
+:meth:`MaintenanceModel.score` is vectorised: one call per micro-batch of windows.
 
 :func:`unit_features` builds the feature matrix of run-to-failure histories with the same
 :func:`models.features.window_features` the streaming flow calls.
@@ -22,7 +22,7 @@ from models.conditions import ConditionNormaliser
 from models.datasets import DatasetKind, Histories
 from models.features import FeatureSpec, feature_names, running_baseline, trailing_windows, window_features
 
-__all__ = ["MaintenanceModel", "Scores", "unit_features"]
+__all__ = ["CalibratedClassifier", "MaintenanceModel", "Scores", "unit_features"]
 
 
 @dataclass
@@ -55,6 +55,29 @@ def _context(h: Histories, rows: slice, spec: FeatureSpec) -> np.ndarray | None:
         return None
     columns = {"cycle": h.time[rows], "running_hours": h.time[rows]}
     return np.stack([columns[c] for c in spec.context], axis=1)
+
+
+@dataclass
+class CalibratedClassifier:
+    """A binary classifier whose probability is mapped through an isotonic fit of the true outcome on the
+    out-of-fold probabilities of unit-grouped CV (what scikit-learn's ``CalibratedClassifierCV`` does with
+    ``method="isotonic", ensemble=False``, reusing the CV the training already ran instead of fitting it again).
+
+    A gradient-boosted classifier on run-to-failure windows is nearly separable in sample and says 0.001 or
+    0.999; calibrated, 0.6 means that six in ten such windows of units it was not fitted on failed within the
+    horizon, which is what the alert threshold assumes.
+    """
+
+    base: Any
+    calibrator: Any
+
+    @property
+    def n_iter_(self) -> int:
+        return int(self.base.n_iter_)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        p = np.clip(self.calibrator.predict(self.base.predict_proba(x)[:, 1]), 0.0, 1.0)
+        return np.column_stack([1.0 - p, p])
 
 
 @dataclass

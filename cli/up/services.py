@@ -172,7 +172,7 @@ SERVICES: list[Service] = [
     Service("maintenance", lambda ctx: flow_argv("maintenance", "--train-if-missing", str(ctx.scenario))(ctx),
             ready=metrics_ready("maintenance"), stop_wave=1, stop_signal=signal.SIGINT,
             env=lambda ctx: {"MILLSTREAM_MAINTENANCE__MODEL_REGISTRY": str(ctx.data_dir / "models")},
-            description="maintenance flow (trains a quick plant model on first start)"),
+            description="maintenance flow (trains the plant model from its recipe on first start, ~10 s)"),
     Service("logistics", flow_argv("logistics"), ready=metrics_ready("logistics"), stop_wave=1,
             stop_signal=signal.SIGINT, description="logistics flow (geofences, milestones, ETA, delay alerts)"),
     Service("inventory", flow_argv("inventory"), ready=metrics_ready("inventory"), stop_wave=1,

@@ -4,8 +4,10 @@ Readings of one machine are sampled into buckets of ``bucket_s`` seconds of even
 timestamp): a bucket's sample is the last good value of each signal within it — the way the offline
 histories the models learn from are sampled. A bucket closes when the machine's watermark (its newest
 reading's time minus ``lateness_s``) passes the bucket's end; a reading for a closed bucket is late, left out
-and counted. Closed samples of a running machine go into a :class:`WindowBuffer`; after a
-repair (state ``maintenance`` -> ``running``) the window starts afresh and the running time since the last
+and counted. Closed samples of a running machine go into a :class:`WindowBuffer`, from the first bucket
+that holds a signal value (a bucket with only the machine's state — the plant published its state before the
+bridge saw any signal — is no sample with every signal missing); after a repair (state ``maintenance`` ->
+``running``) the window starts afresh and the running time since the last
 maintenance counts from there. Readings that cannot be features — bad or uncertain OPC-UA quality, not a
 number, NaN/inf, outside the physically plausible range — are left out and counted by reason; a signal with
 no usable value in a bucket is NaN in the window (the score's confidence drops).
@@ -210,6 +212,8 @@ class MachineWindows:
         if self.state not in (None, "running"):
             return None
         row = [float(slot[s][1]) if s in slot else math.nan for s in self.signals]
+        if len(self.buffer) == 0 and all(math.isnan(v) for v in row):
+            return None  # nothing measured yet (a bucket with only the state): not a sample with every signal missing
         self.buffer.push(row)
         if len(self.buffer) < self.min_samples:
             return None

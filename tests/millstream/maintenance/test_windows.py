@@ -78,3 +78,29 @@ def test_a_repair_starts_a_fresh_window_and_stopped_machines_are_not_scored() ->
     assert after_repair and all(r.samples <= 4 for r in after_repair)
     assert 22.0 not in after_repair[-1].values  # standstill samples are not in the window
     assert after_repair[-1].running_hours == 4 / 60
+
+
+def test_a_bucket_with_only_the_state_before_any_signal_is_not_a_sample() -> None:
+    # under `millstream up` the plant publishes its state when it starts; the bridge subscribes a little later
+    # and the signals arrive from then on: the first bucket holds the state only
+    w = _windows()
+    out = w.on_reading(_r("state", "running", 0))
+    for minute in range(2, 9):
+        out += w.on_reading(_r("spindle_temperature", 40.0, minute))
+        out += w.on_reading(_r("vibration_rms", 1.0, minute))
+    assert out, "scored once three samples with signals are in"
+    assert [r.samples for r in out] == list(range(3, 3 + len(out)))
+    assert all(r.valid_share == 1.0 and r.missing == () for r in out), [(r.samples, r.valid_share) for r in out]
+
+
+def test_a_gap_after_the_first_sample_still_lowers_the_valid_share() -> None:
+    w = _windows()
+    out = []
+    for minute in (0, 1, 3, 4, 5, 6):  # nothing at all in minute 2 (a bucket without readings is no sample) ...
+        out += w.on_reading(_r("spindle_temperature", 40.0, minute))
+        out += w.on_reading(_r("vibration_rms", 1.0, minute))
+    out += w.on_reading(_r("state", "running", 7.2))  # ... but one with only the state, after samples, is a gap
+    out += w.on_reading(_r("spindle_temperature", 40.0, 9))
+    out += w.on_reading(_r("vibration_rms", 1.0, 9))
+    last = out[-1]
+    assert math.isnan(last.values[-1, 0]) and last.valid_share < 1.0
