@@ -48,8 +48,9 @@ def rows(card: dict[str, Any]) -> Iterator[tuple[str, str, str, str]]:
 def scorecard_command(as_json: bool = typer.Option(False, "--json", help="Print the scorecard as JSON.")) -> None:
     """The ground-truth scorecard: maintenance, inventory and logistics decisions vs what really happened."""
     try:
-        with connect(settings().database) as conn:
-            card = scorecard(conn)
+        config = settings()
+        with connect(config.database) as conn:
+            card = scorecard(conn, config.inventory)
     except DatabaseError as exc:
         fail(str(exc), EXIT_UNAVAILABLE)
     except psycopg.errors.UndefinedTable as exc:

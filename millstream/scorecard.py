@@ -13,6 +13,7 @@ Maintenance (per machine, a failure's *degradation span* is ``[onset, failure)``
   hours, median over alerted failures;
 - ``false_alerts_per_machine_week``: alerts opened neither in a degradation span nor in a downtime, per week
   of observation of each machine (its first fact to ``now``); alerts opened in a downtime are ``late_alerts``;
+  alerts opened while a degradation is under way whose failure has not come yet are ``pending_alerts``;
 - ``rul_mae_hours``: |score's RUL - true time to the next failure| over scores (RUL in hours, outside a
   downtime) with a next failure; ``rul_mae_hours_degrading`` the same over scores inside a degradation span;
 - ``brier``: mean ``(p_fail - y)^2`` with ``y`` = the machine failed within the score's horizon (scores whose
@@ -48,8 +49,22 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-__all__ = ["AlertRow", "EtaRow", "ExceptionRow", "Figure", "Inputs", "MilestoneRow", "ProductionRow", "ScoreRow",
-           "ShipmentRow", "TruthFact", "compute"]
+from millstream.settings import InventorySettings
+
+__all__ = [
+    "AlertRow",
+    "EtaRow",
+    "ExceptionRow",
+    "Figure",
+    "Inputs",
+    "MilestoneRow",
+    "ProductionRow",
+    "ScoreRow",
+    "ShipmentRow",
+    "TruthFact",
+    "compute",
+    "settle_for",
+]
 
 DELAY_ALERT = "shipment.delay"
 TRIP_FRACTIONS = (0.25, 0.5, 0.75)
@@ -141,6 +156,12 @@ class Inputs:
     settle: timedelta = timedelta(minutes=2)
 
 
+def settle_for(inventory: InventorySettings) -> timedelta:
+    """The in-flight window of the production comparison: the inventory flow applies a material's movements in
+    event-time order and may hold one up to ``order_wait_s`` of event time, plus two minutes of transport."""
+    return timedelta(seconds=inventory.order_wait_s) + timedelta(minutes=2)
+
+
 @dataclass(frozen=True)
 class Figure:
     """A figure and the number of samples it stands on (``value`` is ``None`` without samples)."""
@@ -182,8 +203,9 @@ class _Episode:
     repaired: datetime | None  # None while still down
 
 
-def _episodes(facts: Sequence[TruthFact]) -> list[_Episode]:
-    """One machine's failures (time-ordered facts) with their onset and repair."""
+def _episodes(facts: Sequence[TruthFact]) -> tuple[list[_Episode], datetime | None]:
+    """One machine's failures (time-ordered facts) with their onset and repair, and the onset of a degradation
+    still under way (no failure yet)."""
     episodes: list[_Episode] = []
     onset: datetime | None = None
     for f in facts:
@@ -195,23 +217,28 @@ def _episodes(facts: Sequence[TruthFact]) -> list[_Episode]:
         elif f.kind == "repaired" and episodes and episodes[-1].repaired is None:
             episodes[-1].repaired = f.time
             onset = None
-    return episodes
+    return episodes, onset
 
 
 def _maintenance(inp: Inputs, by_subject: Mapping[str, list[TruthFact]]) -> dict[str, Any]:
     plant = {s: fs for s, fs in by_subject.items() if any(f.source == "plant" or f.kind in _PLANT_KINDS for f in fs)}
-    episodes = {m: _episodes(fs) for m, fs in plant.items()}
+    traced = {m: _episodes(fs) for m, fs in plant.items()}
+    episodes = {m: es for m, (es, _) in traced.items()}
+    degrading_since = {m: onset for m, (_, onset) in traced.items() if onset is not None}
     failures = [(m, e) for m, es in episodes.items() for e in es]
     opened: dict[str, list[datetime]] = defaultdict(list)
     for a in inp.alerts:
         if a.domain == "maintenance" and a.subject_kind == "machine":
             opened[a.subject_id].append(a.opened_at)
     detected, lead_shares, lead_hours = 0, [], []
-    false_alerts = late_alerts = 0
+    false_alerts = late_alerts = pending_alerts = 0
     for m, times in opened.items():
         es = episodes.get(m, [])
         for t in times:
             if any(e.onset is not None and e.onset <= t < e.failure for e in es):
+                continue
+            if m in degrading_since and degrading_since[m] <= t:
+                pending_alerts += 1  # the machine is degrading and has not failed yet: not false, not yet true
                 continue
             if any(e.failure <= t < (e.repaired or inp.now) for e in es):
                 late_alerts += 1
@@ -236,6 +263,7 @@ def _maintenance(inp: Inputs, by_subject: Mapping[str, list[TruthFact]]) -> dict
         "lead_share_median": _median(lead_shares).as_dict(),
         "lead_hours_median": _median(lead_hours, 3).as_dict(),
         "false_alerts": false_alerts,
+        "pending_alerts": pending_alerts,
         "late_alerts": late_alerts,
         "machine_weeks": round(weeks, 4),
         "false_alerts_per_machine_week": Figure(round(false_alerts / weeks, 4) if weeks > 0 else None,

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from api.deps import Connection, require_roles
+from api.deps import AppSettings, Connection, require_roles
 from connectors.postgres.apikeys import ApiKey
 from connectors.postgres.scorecard import scorecard
 
@@ -36,5 +36,5 @@ class Scorecard(BaseModel):
 
 
 @router.get("", response_model=Scorecard, summary="Decisions vs ground truth (maintenance, inventory, logistics)")
-def get_scorecard(conn: Connection, _: ScorecardReader) -> Any:
-    return scorecard(conn)
+def get_scorecard(conn: Connection, settings: AppSettings, _: ScorecardReader) -> Any:
+    return scorecard(conn, settings.inventory)

@@ -6,7 +6,7 @@ else the database's clock. Only the fact kinds the scorecard uses are read.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -22,7 +22,9 @@ from millstream.scorecard import (
     ShipmentRow,
     TruthFact,
     compute,
+    settle_for,
 )
+from millstream.settings import InventorySettings
 
 __all__ = ["FACT_KINDS", "read_inputs", "scorecard"]
 
@@ -42,7 +44,7 @@ def run_now(conn: Any) -> datetime:
     return row["now"]  # type: ignore[no-any-return]
 
 
-def read_inputs(conn: Any, now: datetime | None = None) -> Inputs:
+def read_inputs(conn: Any, now: datetime | None = None, settle: timedelta | None = None) -> Inputs:
     now = now or run_now(conn)
     facts = [TruthFact(r["time"], r["kind"], r["subject"], r["details"], r["source"]) for r in _rows(
         conn, "SELECT time, kind, subject, details, source FROM ground_truth WHERE kind = ANY(%s) AND time <= %s"
@@ -67,9 +69,11 @@ def read_inputs(conn: Any, now: datetime | None = None) -> Inputs:
         conn, "SELECT shipment_id, computed_at, eta, naive_eta FROM shipment_etas WHERE computed_at <= %s"
               " ORDER BY computed_at", (now,))]
     return Inputs(now=now, facts=facts, alerts=alerts, scores=scores, exceptions=exceptions, production=production,
-                  shipments=shipments, milestones=milestones, etas=etas)
+                  shipments=shipments, milestones=milestones, etas=etas,
+                  **({} if settle is None else {"settle": settle}))
 
 
-def scorecard(conn: Any, now: datetime | None = None) -> dict[str, Any]:
-    """The scorecard of what this database holds, as of ``now`` (default: :func:`run_now`)."""
-    return compute(read_inputs(conn, now))
+def scorecard(conn: Any, inventory: InventorySettings, now: datetime | None = None) -> dict[str, Any]:
+    """The scorecard of what this database holds, as of ``now`` (default: :func:`run_now`); production is
+    compared outside the inventory flow's in-flight window (:func:`~millstream.scorecard.settle_for`)."""
+    return compute(read_inputs(conn, now, settle_for(inventory)))

@@ -16,7 +16,9 @@ from millstream.scorecard import (
     ShipmentRow,
     TruthFact,
     compute,
+    settle_for,
 )
+from millstream.settings import InventorySettings
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 NOW = T0 + timedelta(days=7)
@@ -150,3 +152,27 @@ def test_no_data_gives_null_figures_never_made_up_numbers() -> None:
         assert figure == {"value": None, "n": 0}
     assert i["with_physical_cause"] is None and i["without_physical_cause"] is None and i["missed_reads"] is None
     assert all(b["n"] == 0 and b["mean_p"] is None for b in m["reliability"])
+
+
+def test_an_alert_on_a_machine_still_degrading_is_pending_not_false() -> None:
+    # M3 degrades from 100 h and has not failed by now (168 h): its alert at 120 h is neither true nor false yet;
+    # M4's alert at 120 h comes with no degradation under way: false.
+    facts = [plant(0, "order_started", "M3"), plant(100, "degradation_onset", "M3"), plant(0, "order_started", "M4")]
+    alerts = [AlertRow("maintenance.failure_risk", "maintenance", "machine", "M3", h(120)),
+              AlertRow("maintenance.failure_risk", "maintenance", "machine", "M4", h(120))]
+    card = compute(Inputs(now=NOW, facts=facts, alerts=alerts))["maintenance"]
+    assert card["pending_alerts"] == 1
+    assert card["false_alerts"] == 1
+    assert card["failures"] == 0
+
+
+def test_production_in_flight_for_the_ordering_wait_is_not_compared() -> None:
+    # settle_for: the inventory flow may hold a movement order_wait_s (300 s) of event time, plus 2 min: a part
+    # made 6 min before now, not yet confirmed, is still in flight; one made 8 min before now is compared.
+    settle = settle_for(InventorySettings())
+    assert settle == timedelta(minutes=7)
+    facts = [TruthFact(NOW - timedelta(minutes=8), "part_made", "M1", {"order_id": "PO-1"}, "plant"),
+             TruthFact(NOW - timedelta(minutes=6), "part_made", "M1", {"order_id": "PO-1"}, "plant")]
+    production = [ProductionRow("PO-1", NOW - timedelta(minutes=7, seconds=30), 1.0)]
+    card = compute(Inputs(now=NOW, facts=facts, production=production, settle=settle))["inventory"]
+    assert card["parts_made"] == 1 and card["parts_confirmed"] == 1
