@@ -49,7 +49,11 @@ def play_until(conn: psycopg.Connection, hours: float) -> set[str]:
 
 
 def test_dispatch_map_table_and_shipment_page(ui_page: Page, ui_url: str, ui_db: psycopg.Connection) -> None:
-    trucks = play_until(ui_db, 2.0)
+    # until 2 h 15 min after the first loading (3 h 49 min after START): SHP-5004, promised by START + 3 h 30 min,
+    # has stood broken down since START + 3 h 04 min, so from about + 3 h 37 min its ETA is more than the 15 min
+    # tolerance past the window (truth, seed 1: it arrives at + 3 h 54 min, 24.6 min late; still on the road here).
+    # At 2 h it was only ~14 min late by an ETA that no longer counts the stop as the trip's pace.
+    trucks = play_until(ui_db, 2.25)
     outside = []
     ui_page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(ui_url) else None)
     ui_page.goto(f"{ui_url}/#/dispatch")
