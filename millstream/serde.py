@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 import yaml
@@ -66,12 +66,14 @@ def decode(
     if not isinstance(data, dict):
         msg = f"expected a JSON object for {model.__name__}, got {type(data).__name__}"
         raise DecodeError(msg, "not_an_object")
+    variant = getattr(model, "variant", None)
+    chosen = cast(type[E], variant(data)) if variant is not None else model  # one topic, several kinds
     try:
-        return model.model_validate(data, context={"time_policy": time_policy, "now": now})
+        return chosen.model_validate(data, context={"time_policy": time_policy, "now": now})
     except ValidationError as exc:
-        raise DecodeError(f"{model.__name__}: {format_validation_error(exc)}", "validation") from None
+        raise DecodeError(f"{chosen.__name__}: {format_validation_error(exc)}", "validation") from None
     except (ArithmeticError, RecursionError, ValueError, TypeError, UnicodeError) as exc:
-        msg = f"{model.__name__}: {type(exc).__name__}: {exc}"
+        msg = f"{chosen.__name__}: {type(exc).__name__}: {exc}"
         raise DecodeError(msg, "invalid_input") from None
 
 

@@ -89,6 +89,9 @@ class GateParameters(_Parameters):
         (), description="Faults to inject on purpose: mis_scanned_pallet (a line-side delivery passes its gate "
                         "unread and is re-scanned rescan_after_min later).")
     rescan_after_min: Positive = Field(240.0, description="When a mis-scanned pallet is re-scanned at its gate.")
+    heartbeat_s: Annotated[float, Field(ge=0.0)] = Field(
+        30.0, description="Every reader's heartbeat interval in simulated seconds (0: none); a quiet door's "
+                          "heartbeats let the gate stream's watermark, and so its pass decisions, go on.")
 
 
 class SimulationConfig(_Parameters):

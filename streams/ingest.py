@@ -42,7 +42,8 @@ def build_flow(settings: Settings, *, follow: bool = True) -> Dataflow:
     statuses = read_events("status", flow, TELEMETRY_STATUS, settings, model=EndpointStatus, tail=follow)
     op.output("store_readings", readings.oks, PostgresSink(db, store_readings, "readings", publish=publish))
     op.output("store_pings", pings.oks, PostgresSink(db, store_gps_pings, "GPS pings", publish=publish))
-    op.output("store_rfid", reads.oks, PostgresSink(db, store_rfid_reads, "RFID reads", publish=publish))
+    tag_reads = op.filter("tag_reads", reads.oks, lambda read: isinstance(read, RfidRead))  # not heartbeats
+    op.output("store_rfid", tag_reads, PostgresSink(db, store_rfid_reads, "RFID reads", publish=publish))
     op.output("store_status", statuses.oks,
               PostgresSink(db, store_endpoint_status, "endpoint statuses", publish=publish))
     rejected = op.merge("rejected", readings.errs, pings.errs, reads.errs, statuses.errs)

@@ -44,7 +44,7 @@ from connectors.postgres.gate_events import store_gate_events
 from connectors.postgres.ledger import LedgerEntry, apply_movements
 from connectors.postgres.sink import PostgresSink
 from connectors.postgres.timeseries import store_dead_letters
-from millstream.events import DeadLetter, RfidRead, SensorReading
+from millstream.events import DeadLetter, ReaderHeartbeat, RfidRead, SensorReading
 from millstream.events.erp import ErpRecord
 from millstream.inventory.backflush import production_movements
 from millstream.inventory.catalog import GATE_SOURCE, OPENING_SOURCE, Catalog, machine_source
@@ -185,9 +185,14 @@ def _production(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bo
     return movements, confirmations, op.merge("production_errs", readings.errs, problems)
 
 
+_Heard = GateRead | ReaderHeartbeat
+
+
 def _identify(catalog: Catalog) -> Any:
-    def attempt(item: tuple[int, RfidRead]) -> tuple[int, GateRead] | DeadLetter:
+    def attempt(item: tuple[int, RfidRead | ReaderHeartbeat]) -> tuple[int, _Heard] | DeadLetter:
         partition, read = item
+        if isinstance(read, ReaderHeartbeat):
+            return partition, read  # moves the partition's event time on, nothing to identify
         try:
             return partition, identify(read, catalog)
         except GateReadError as exc:
@@ -203,7 +208,7 @@ def _gates(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bool,
     """RFID reads -> (gate pass, movement) pairs, and the gate stream's movements with its progress in order."""
     reads = read_events("inventory_rfid", flow, WAREHOUSE_RFID, settings, model=RfidRead, tail=follow,
                         batch_size=_RFID_BATCH, tag=lambda msg, read: (msg.partition or 0, read))
-    tagged = cast(Stream[tuple[int, RfidRead]], reads.oks)
+    tagged = cast(Stream[tuple[int, RfidRead | ReaderHeartbeat]], reads.oks)
     identified = split_dead_letters("identify", op.map("identify_reads", tagged, _identify(catalog)))
     passes = _gate_stream(identified.oks, settings.inventory, partitions_with_data(settings.kafka, WAREHOUSE_RFID))
 
@@ -225,7 +230,7 @@ def _gates(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bool,
     return pairs, movements, op.merge("gate_errs", reads.errs, identified.errs, moved.errs)
 
 
-def _gate_stream(reads: Stream[tuple[int, GateRead]], params: InventorySettings,
+def _gate_stream(reads: Stream[tuple[int, _Heard]], params: InventorySettings,
                  partitions: tuple[int, ...]) -> Stream[GatePass | Progress]:
     keyed = op.key_on("gate_stream", reads, lambda _item: "gates")
     gap, lateness = timedelta(seconds=params.dedup_window_s), timedelta(seconds=params.late_wait_s)
@@ -234,9 +239,10 @@ def _gate_stream(reads: Stream[tuple[int, GateRead]], params: InventorySettings,
     return op.map("unkey_passes", decided, lambda kv: kv[1])
 
 
-def gate_passes(reads: Stream[tuple[int, GateRead]], params: InventorySettings,
+def gate_passes(reads: Stream[tuple[int, _Heard]], params: InventorySettings,
                 partitions: tuple[int, ...]) -> Stream[GatePass]:
-    """Identified reads, each with the input partition it came from -> gate passes, decided in event time;
+    """Identified reads and reader heartbeats, each with the input partition it came from -> gate passes,
+    decided in event time;
     ``partitions``: those with reads to come (each holds the watermark back until heard from).
 
     All reads go through one stateful step (one key for the gate stream), so every decision sees the stream's
@@ -246,7 +252,7 @@ def gate_passes(reads: Stream[tuple[int, GateRead]], params: InventorySettings,
                                             lambda item: isinstance(item, GatePass)))
 
 
-class _PassLogic(StatefulBatchLogic[tuple[int, GateRead], GatePass | Progress, GateSessions]):
+class _PassLogic(StatefulBatchLogic[tuple[int, _Heard], GatePass | Progress, GateSessions]):
     """The gate stream's reads -> gate passes: a tag's session is decided when the event-time watermark has
     passed it (never by the wall clock), or at the end of input. After each batch, the stream's progress when
     it moved (:meth:`~millstream.inventory.sessions.GateSessions.progress`)."""
@@ -275,9 +281,14 @@ class _PassLogic(StatefulBatchLogic[tuple[int, GateRead], GatePass | Progress, G
             out.append(gate)
         return out
 
-    def on_batch(self, values: list[tuple[int, GateRead]]) -> tuple[list[GatePass | Progress], bool]:
-        add = self._sessions.add
-        late = sum(1 for partition, read in values if not add(partition, read))
+    def on_batch(self, values: list[tuple[int, _Heard]]) -> tuple[list[GatePass | Progress], bool]:
+        add, heard = self._sessions.add, self._sessions.heard
+        late = 0
+        for partition, item in values:
+            if isinstance(item, ReaderHeartbeat):
+                heard(partition, item.timestamp)
+            elif not add(partition, item):
+                late += 1
         if late:
             _LATE.inc(late)
         return [*self._decide(self._sessions.decided()), *self._progress()], StatefulBatchLogic.RETAIN

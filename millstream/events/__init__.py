@@ -5,15 +5,17 @@ from millstream.events.deadletter import DeadLetter
 from millstream.events.fleet import GpsPing
 from millstream.events.outputs import OutputEvent, SubjectKind
 from millstream.events.telemetry import Quality, SensorReading, quality_of
-from millstream.events.warehouse import RfidRead
+from millstream.events.warehouse import GateMessage, ReaderHeartbeat, RfidRead
 
 __all__ = [
     "DEFAULT_TIME_POLICY",
     "DeadLetter",
     "Event",
+    "GateMessage",
     "GpsPing",
     "OutputEvent",
     "Quality",
+    "ReaderHeartbeat",
     "RfidRead",
     "SensorReading",
     "SubjectKind",

@@ -198,6 +198,12 @@ class Event(BaseModel):
         assert self.event_id is not None
         return self.event_id
 
+    @classmethod
+    def variant(cls, data: dict[str, Any]) -> type[Event]:
+        """The event type a payload of this type's topic is validated into: this one, unless the topic carries
+        more than one kind (then the topic's type overrides this and picks by the payload)."""
+        return cls
+
     @model_validator(mode="after")
     def _derive_id_and_check_time(self, info: ValidationInfo) -> Event:
         if problem := unstorable_text(self, ""):

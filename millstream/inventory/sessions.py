@@ -6,7 +6,8 @@ keyed by reader), so they arrive in any order; a session is decided only when no
 belong to it can come any more, and that is said by event time alone:
 
 - the **watermark** is the gate stream's :class:`~millstream.watermark.PartitionWatermark` (the shared rule:
-  the oldest input partition's newest read time, less ``lateness`` = ``inventory.late_wait_s``; partitions
+  the oldest input partition's newest read or reader heartbeat time, less ``lateness`` =
+  ``inventory.late_wait_s``; a quiet door's reader moves its partition on by its heartbeats; partitions
   with reads to come when the flow started hold it back until heard from; a partition silent while
   ``idle_reads`` reads came from the others is idle and no longer holds it back);
 - a session whose last read lies more than ``gap`` behind the watermark is decided (a later read would start
@@ -93,6 +94,11 @@ class GateSessions:
             self.due[epc] = due
             heapq.heappush(self.queue, (due, epc))
         return True
+
+    def heard(self, partition: int, at: datetime) -> None:
+        """A reader of input ``partition`` has published every read before ``at`` (its heartbeat,
+        :class:`~millstream.events.warehouse.ReaderHeartbeat`): the partition's event time moves on."""
+        self.marks.observe(partition, at)
 
     def progress(self) -> datetime | None:
         """No pass decided from now on has a first read before this instant: the older of the watermark (a read

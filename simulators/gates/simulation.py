@@ -7,6 +7,10 @@ it a few times, weakly. Ground truth: one ``tag_pass`` fact per pass, at the tim
 the gate really saw and the physical move (``from_location_id`` -> ``to_location_id``; ``None`` is a truck).
 A pass injected as mis-scanned (:mod:`simulators.gates.movements`) is read only when it is re-scanned
 (``rescanned_at``); its goods moved at the fact's time all the same.
+
+Every reader also publishes a heartbeat every ``heartbeat_s`` (:class:`~millstream.events.warehouse
+.ReaderHeartbeat`), from the first pass to a few minutes after the last read: a quiet door's reader still says
+how far its clock has come, so the gate stream's watermark is not held back by it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from millstream.events.base import WITHOUT_TIME_CHECK
-from millstream.events.warehouse import RfidRead
+from millstream.events.warehouse import ReaderHeartbeat, RfidRead
 from millstream.masterdata import Scenario
 from simulators.config import FleetParameters, GateParameters, SimulationError, simulation_config
 from simulators.gates.movements import TagPass, neighbours, reader_id, tag_passes
@@ -93,14 +97,34 @@ class GateSimulation:
                                         "rssi_dbm": round(min(max(rssi, -100.0), -20.0), 1), "timestamp": at},
                                        context=WITHOUT_TIME_CHECK)
 
+    def readers(self) -> list[str]:
+        """Every gate's reader (dock doors and line-side gates), in the scenario's order."""
+        return [reader_id(loc.id) for loc in self.scenario.locations if loc.kind in {"dock_door", "line_side"}]
+
+    def _heartbeats(self, first: datetime, last: datetime) -> list[tuple[datetime, int, int, Emission]]:
+        every = timedelta(seconds=self.params.heartbeat_s)
+        readers = self.readers()
+        out = []
+        at, end = first.replace(microsecond=0), last + timedelta(minutes=5)
+        while at <= end:
+            out += [(at, 2, n, Emission(at, event=ReaderHeartbeat.model_validate(
+                {"reader_id": reader, "heartbeat": True, "timestamp": at}, context=WITHOUT_TIME_CHECK)))
+                for n, reader in enumerate(readers)]
+            at += every
+        return out
+
     def timeline(self, since: datetime | None = None) -> Iterator[Emission]:
-        """Facts and reads in time order (a pass's fact at its start, its reads over the pass)."""
+        """Facts, reads and reader heartbeats in time order (a pass's fact at its start, its reads over the pass,
+        each reader's heartbeat after the reads of its instant)."""
         rng = random.Random(f"{self.seed}:gates:reads")
         items: list[tuple[datetime, int, int, Emission]] = []
         for n, tag in enumerate(self.passes):
             reads, fact = self._reads(rng, tag)
             items.append((fact.time, 0, n, Emission(fact.time, fact=fact)))
             items += [(r.timestamp, 1, n, Emission(r.timestamp, event=r)) for r in reads]
+        if items and self.params.heartbeat_s:
+            times = [item[0] for item in items]
+            items += self._heartbeats(max(min(times), since) if since else min(times), max(times))
         items.sort(key=lambda item: item[:3])
         for at, _, _, emission in items:
             if since is None or at >= since:

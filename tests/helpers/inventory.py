@@ -14,7 +14,7 @@ from connectors.kafka.producer import EventProducer
 from connectors.kafka.topics import TELEMETRY_READINGS, WAREHOUSE_RFID
 from connectors.postgres.database import connect
 from connectors.postgres.migrations import migrate
-from millstream.events import RfidRead, SensorReading
+from millstream.events import ReaderHeartbeat, RfidRead, SensorReading
 from millstream.events.base import WITHOUT_TIME_CHECK
 from millstream.inventory.catalog import Catalog
 from millstream.inventory.counters import COUNTER_TAGS
@@ -45,7 +45,7 @@ class SimulatedDay:
 
     scenario: Scenario
     readings: list[SensorReading]
-    reads: list[RfidRead]
+    reads: list[RfidRead | ReaderHeartbeat]  # the gates' messages: tag reads and reader heartbeats
     plant_facts: list[Fact]
     gate_facts: list[Fact]
     start: datetime
@@ -64,11 +64,13 @@ def simulate(hours: float = 8.5, seed: int = 3, reads_per_tag: float = 3.0,
     readings = list(changed_readings(plant, start, 10.0, int(hours * 360), COUNTER_TAGS))
     end = start + timedelta(seconds=10.0 * int(hours * 360))
     emissions = [e for e in GateSimulation(scenario, seed=seed).timeline(start) if e.at <= end]
-    return SimulatedDay(scenario, readings, [e.event for e in emissions if isinstance(e.event, RfidRead)],
+    return SimulatedDay(scenario, readings,
+                        [e.event for e in emissions if isinstance(e.event, RfidRead | ReaderHeartbeat)],
                         list(plant.truth), [e.fact for e in emissions if e.fact is not None], start, end)
 
 
-def publish(settings: Settings, readings: list[SensorReading], reads: list[RfidRead]) -> None:
+def publish(settings: Settings, readings: list[SensorReading], reads: list[RfidRead | ReaderHeartbeat],
+            ) -> None:
     with EventProducer(settings.kafka) as producer:
         for reading in readings:
             producer.send(TELEMETRY_READINGS, reading)
@@ -250,3 +252,16 @@ def confirmed_parts(conn: psycopg.Connection) -> dict[str, tuple[int, int]]:
                         "sum((record->'payload'->>'good_qty')::int) AS g, sum((record->'payload'->>'scrap_qty')::int) "
                         "AS s FROM erp_outbox WHERE record_type = 'production.confirmation' GROUP BY 1").fetchall()
     return {r["o"]: (r["g"], r["s"]) for r in rows}
+
+
+def quiet_instants(day: SimulatedDay, every: timedelta) -> list[datetime]:
+    """Instants ``every`` apart at which no tag is passing a gate (a pass's reads follow its goods by up to the
+    pass duration, so the ledger books a pass a few seconds after the goods moved)."""
+    passes = sorted(f.time for f in day.gate_facts)
+    instants, at = [], day.start + every
+    while at < day.end:
+        while any(at - timedelta(seconds=6) <= t <= at for t in passes):
+            at -= timedelta(seconds=7)
+        instants.append(at)
+        at += every
+    return instants

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import statistics
 from collections import Counter, defaultdict
@@ -14,7 +15,7 @@ from connectors.kafka.admin import create_topics
 from connectors.kafka.producer import EventProducer
 from connectors.kafka.topics import WAREHOUSE_RFID
 from millstream.epc import Sgtin96, Sscc96, decode_epc
-from millstream.events.warehouse import RfidRead
+from millstream.events.warehouse import ReaderHeartbeat, RfidRead
 from millstream.masterdata import Scenario, read_scenario
 from millstream.serde import decode
 from millstream.settings import Settings
@@ -40,7 +41,7 @@ def scenario() -> Scenario:
 def run(scenario: Scenario):
     sim = GateSimulation(scenario, seed=9)
     timeline = list(sim.timeline())
-    reads = [e.event for e in timeline if e.event is not None]
+    reads = [e.event for e in timeline if isinstance(e.event, RfidRead)]
     facts = [e.fact for e in timeline if e.fact is not None]
     return sim, reads, facts
 
@@ -48,9 +49,9 @@ def run(scenario: Scenario):
 @pytest.mark.slow
 def test_same_seed_same_reads(scenario: Scenario, run) -> None:
     _, reads, _ = run
-    again = [e.event for e in GateSimulation(scenario, seed=9).timeline() if e.event is not None]
+    again = [e.event for e in GateSimulation(scenario, seed=9).timeline() if isinstance(e.event, RfidRead)]
     assert [r.id for r in again] == [r.id for r in reads]
-    other = [e.event for e in GateSimulation(scenario, seed=10).timeline() if e.event is not None]
+    other = [e.event for e in GateSimulation(scenario, seed=10).timeline() if isinstance(e.event, RfidRead)]
     assert [r.id for r in other] != [r.id for r in reads]
 
 
@@ -149,7 +150,7 @@ def test_a_mis_scanned_pallet_passes_unread_and_is_read_when_re_scanned(scenario
     assert {(f.details["reference"], f.details["material_id"]) for f in late} == {("PO-1014", "SF-HOUSING")}
     assert len(late) == 69 and all(f.details["movement"] == "line_side" for f in late)
     by_epc = {f.details["epc"]: f for f in late}
-    again = [e.event for e in timeline if e.event is not None]
+    again = [e.event for e in timeline if isinstance(e.event, RfidRead)]
     assert len(again) == len(reads)
     for read in again:
         fact = by_epc.get(read.epc)
@@ -181,7 +182,7 @@ def test_duplicates_misses_and_stray_reads_at_the_configured_rates(scenario: Sce
     # A missed tag is a fault the demo does not inject (its readers see every tag): configure one.
     sim = GateSimulation(scenario, seed=9, params=GateParameters(missed_tag_probability=0.02))
     timeline = list(sim.timeline())
-    reads = [e.event for e in timeline if e.event is not None]
+    reads = [e.event for e in timeline if isinstance(e.event, RfidRead)]
     facts = [e.fact for e in timeline if e.fact is not None]
     p = sim.params
     missed = [f for f in facts if f.details["missed"]]
@@ -247,3 +248,26 @@ def test_publishes_reads_to_kafka(settings: Settings, scenario: Scenario) -> Non
         received.append(read)
     assert sorted(r.id for r in received) == sorted(r.id for r in expected)
     assert truth.of_kind("tag_pass")
+
+
+def test_every_reader_publishes_a_heartbeat_after_its_reads_at_a_steady_interval(scenario: Scenario) -> None:
+    sim = GateSimulation(scenario, seed=9)
+    every = timedelta(seconds=sim.params.heartbeat_s)
+    newest_read: dict[str, datetime] = {}
+    beats: dict[str, list[datetime]] = {}
+    last_read = None
+    for e in sim.timeline():
+        if isinstance(e.event, RfidRead):
+            newest_read[e.event.reader_id] = e.event.timestamp
+            last_read = e.event.timestamp
+        elif isinstance(e.event, ReaderHeartbeat):
+            assert e.at == e.event.timestamp
+            # a heartbeat at t says: every read of this reader before t is out
+            assert newest_read.get(e.event.reader_id, e.at) <= e.at
+            beats.setdefault(e.event.reader_id, []).append(e.event.timestamp)
+    assert sorted(beats) == sorted(sim.readers()) and len(beats) == 7
+    for times in beats.values():
+        assert {b - a for a, b in itertools.pairwise(times)} == {every}
+        assert last_read is not None and times[-1] >= last_read
+    quiet = GateSimulation(scenario, seed=9, params=sim.params.model_copy(update={"heartbeat_s": 0.0}))
+    assert not any(isinstance(e.event, ReaderHeartbeat) for e in quiet.timeline())

@@ -22,7 +22,6 @@ from bytewax.testing import run_main
 from millstream.settings import Settings
 from streams.inventory import build_flow
 from tests.helpers.inventory import (
-    SimulatedDay,
     confirmed_parts,
     erp_stock,
     ledger_stock,
@@ -31,21 +30,9 @@ from tests.helpers.inventory import (
     physical_stock,
     physically_negative,
     publish,
+    quiet_instants,
     simulate,
 )
-
-
-def quiet_instants(day: SimulatedDay, every: timedelta) -> list[datetime]:
-    """Instants ``every`` apart at which no tag is passing a gate (a pass's reads follow its goods by up to the
-    pass duration, so the ledger books a pass a few seconds after the goods moved)."""
-    passes = sorted(f.time for f in day.gate_facts)
-    instants, at = [], day.start + every
-    while at < day.end:
-        while any(at - timedelta(seconds=6) <= t <= at for t in passes):
-            at -= timedelta(seconds=7)
-        instants.append(at)
-        at += every
-    return instants
 
 
 def exceptions(conn: psycopg.Connection) -> list[dict]:
