@@ -25,7 +25,12 @@ Inventory:
   fact with ``missed``) of the same material at the same location before it, ``without_physical_cause`` the
   rest (both ``None`` when there is no gate fact at all);
 - production per order: good parts really made (``part_made`` facts without scrap) vs production receipts
-  confirmed (``production_receipt`` movements, reference = order), both up to ``now - settle``.
+  confirmed (``production_receipt`` movements, reference = order), both up to ``now - settle``;
+- ``ledger_vs_physical``: the ledger's stock per material x location (its movements up to an instant) against
+  the physical stock at the same instant (:func:`physical_stock`: the opening stock, each part made — it
+  consumed its BOM with the scrap factor at its machine's line side, a good one went to the site's warehouse
+  for it — and each tag pass, read or not), exact to the gram; the instant is ``now - settle``, moved back
+  out of any gate pass under way (a pass's reads, and so its movement, follow its goods by seconds).
 
 Logistics (a trip is a truck's ``departure`` .. ``arrival`` facts of one shipment and day; the pipeline's
 shipment is the trip whose promised end matches the shipment's ``promised_to``, else day 0):
@@ -47,8 +52,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+from millstream.inventory.catalog import Catalog
 from millstream.settings import InventorySettings
 
 __all__ = [
@@ -61,8 +68,11 @@ __all__ = [
     "ProductionRow",
     "ScoreRow",
     "ShipmentRow",
+    "StockRow",
     "TruthFact",
     "compute",
+    "physical_stock",
+    "quiet_instant",
     "settle_for",
 ]
 
@@ -141,6 +151,15 @@ class EtaRow:
     naive_eta: datetime | None = None
 
 
+@dataclass(frozen=True)
+class StockRow:
+    """The ledger's stock of ``material_id`` at ``location_id`` (sum of its movements up to an instant)."""
+
+    material_id: str
+    location_id: str
+    quantity: Decimal
+
+
 @dataclass
 class Inputs:
     now: datetime
@@ -154,6 +173,11 @@ class Inputs:
     etas: Sequence[EtaRow] = ()
     #: parts made / receipts confirmed in the last ``settle`` before ``now`` are not compared (still in flight)
     settle: timedelta = timedelta(minutes=2)
+    #: the master data the physical stock needs (opening stock, BOMs, warehouses); ``None``: not compared
+    catalog: Catalog | None = None
+    #: the ledger's stock at ``stock_at`` (see :func:`quiet_instant`)
+    ledger: Sequence[StockRow] = ()
+    stock_at: datetime | None = None
 
 
 def settle_for(inventory: InventorySettings) -> timedelta:
@@ -316,6 +340,69 @@ def _scores(inp: Inputs, episodes: Mapping[str, list[_Episode]]
 # --- inventory ---------------------------------------------------------------------------------------------
 
 
+_GRAM = Decimal("0.001")
+#: A gate pass's reads follow its goods by up to the pass duration (a few seconds).
+_PASS_S = 6.0
+
+
+def quiet_instant(facts: Iterable[TruthFact], at: datetime) -> datetime:
+    """``at``, or the latest instant before it at which no gate pass is under way (its goods moved, its reads
+    not all in yet), in steps of 7 s."""
+    passes = sorted(f.time for f in facts if f.kind == "tag_pass" and f.time <= at)
+    while True:
+        i = bisect.bisect_right(passes, at)
+        if i == 0 or (at - passes[i - 1]).total_seconds() > _PASS_S:
+            return at
+        at -= timedelta(seconds=7)
+
+
+def physical_stock(facts: Iterable[TruthFact], catalog: Catalog, at: datetime) -> dict[tuple[str, str], Decimal]:
+    """The physical stock per (material, location) at ``at`` from the simulators' facts and the master data
+    alone (see the module docstring); cells at zero are left out."""
+    stock: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    scenario = catalog.scenario
+    for level in scenario.initial_stock:
+        stock[(level.material_id, level.location_id)] += Decimal(str(level.quantity))
+    for fact in facts:
+        if fact.time > at:
+            continue
+        d = fact.details
+        if fact.kind == "part_made" and d.get("product_id") and d.get("location_id"):
+            bom = catalog.boms.get(d["product_id"])
+            for line in bom.components if bom else ():
+                per_part = Decimal(str(line.quantity)) * (1 + Decimal(str(line.scrap_factor)))
+                stock[(line.material_id, d["location_id"])] -= per_part.quantize(_GRAM)
+            if not d.get("scrap"):
+                site = catalog.locations[d["location_id"]].site_id if d["location_id"] in catalog.locations else ""
+                store = catalog.put_away(site, d["product_id"]) or d["location_id"]
+                stock[(d["product_id"], store)] += 1
+        elif fact.kind == "tag_pass" and d.get("material_id"):
+            qty = Decimal(str(d.get("quantity") or 0))
+            if d.get("from_location_id"):
+                stock[(d["material_id"], d["from_location_id"])] -= qty
+            if d.get("to_location_id"):
+                stock[(d["material_id"], d["to_location_id"])] += qty
+    return {k: v for k, v in stock.items() if v != 0}
+
+
+def _ledger_vs_physical(inp: Inputs) -> dict[str, Any] | None:
+    if inp.catalog is None or inp.stock_at is None:
+        return None
+    physical = physical_stock(inp.facts, inp.catalog, inp.stock_at)
+    ledger = {(r.material_id, r.location_id): Decimal(r.quantity) for r in inp.ledger if r.quantity != 0}
+    cells = sorted(set(physical) | set(ledger))
+    wrong = [c for c in cells if ledger.get(c, Decimal(0)).quantize(_GRAM) != physical.get(c, Decimal(0))]
+    return {
+        "as_of": inp.stock_at.isoformat(),
+        "cells": len(cells),
+        "matching": len(cells) - len(wrong),
+        "matching_share": _share(len(cells) - len(wrong), len(cells)).as_dict(),
+        "mismatches": [{"material_id": m, "location_id": loc, "ledger": float(ledger.get((m, loc), 0)),
+                        "physical": float(physical.get((m, loc), 0))} for m, loc in wrong[:20]],
+        "mismatched": len(wrong),
+    }
+
+
 def _inventory(inp: Inputs) -> dict[str, Any]:
     passes = [f for f in inp.facts if f.kind == "tag_pass"]
     missed = [f for f in passes if f.details.get("missed")]
@@ -338,6 +425,7 @@ def _inventory(inp: Inputs) -> dict[str, Any]:
             confirmed[p.order_id] += p.quantity
     orders = sorted(set(made) | set(confirmed))
     diffs = [confirmed.get(o, 0.0) - made.get(o, 0) for o in orders]
+    stock = _ledger_vs_physical(inp)
     return {
         "stock_exceptions": len(inp.exceptions),
         "with_physical_cause": with_cause,
@@ -350,6 +438,9 @@ def _inventory(inp: Inputs) -> dict[str, Any]:
         "production_mae_parts": _mean([abs(d) for d in diffs], 3).as_dict(),
         "per_order": [{"order_id": o, "made": made.get(o, 0), "confirmed": round(confirmed.get(o, 0.0), 3)}
                       for o in orders],
+        "ledger_matching_share": (stock["matching_share"] if stock else _share(0, 0).as_dict()),
+        "stock_cells_mismatched": stock["mismatched"] if stock else None,
+        "ledger_vs_physical": stock,
     }
 
 

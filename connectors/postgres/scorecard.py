@@ -11,6 +11,9 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
+from connectors.postgres.masterdata_reader import read_scenario
+from millstream.errors import ScenarioError
+from millstream.inventory.catalog import Catalog
 from millstream.scorecard import (
     AlertRow,
     EtaRow,
@@ -20,13 +23,15 @@ from millstream.scorecard import (
     ProductionRow,
     ScoreRow,
     ShipmentRow,
+    StockRow,
     TruthFact,
     compute,
+    quiet_instant,
     settle_for,
 )
 from millstream.settings import InventorySettings
 
-__all__ = ["FACT_KINDS", "read_inputs", "scorecard"]
+__all__ = ["FACT_KINDS", "ledger_stock", "read_inputs", "scorecard"]
 
 FACT_KINDS = ("order_started", "degradation_onset", "failure", "repaired", "part_made", "tag_pass", "departure",
               "arrival")
@@ -44,7 +49,8 @@ def run_now(conn: Any) -> datetime:
     return row["now"]  # type: ignore[no-any-return]
 
 
-def read_inputs(conn: Any, now: datetime | None = None, settle: timedelta | None = None) -> Inputs:
+def read_inputs(conn: Any, now: datetime | None = None, settle: timedelta | None = None, *,
+                with_stock: bool = True) -> Inputs:
     now = now or run_now(conn)
     facts = [TruthFact(r["time"], r["kind"], r["subject"], r["details"], r["source"]) for r in _rows(
         conn, "SELECT time, kind, subject, details, source FROM ground_truth WHERE kind = ANY(%s) AND time <= %s"
@@ -68,9 +74,29 @@ def read_inputs(conn: Any, now: datetime | None = None, settle: timedelta | None
     etas = [EtaRow(**r) for r in _rows(
         conn, "SELECT shipment_id, computed_at, eta, naive_eta FROM shipment_etas WHERE computed_at <= %s"
               " ORDER BY computed_at", (now,))]
-    return Inputs(now=now, facts=facts, alerts=alerts, scores=scores, exceptions=exceptions, production=production,
-                  shipments=shipments, milestones=milestones, etas=etas,
-                  **({} if settle is None else {"settle": settle}))
+    inputs = Inputs(now=now, facts=facts, alerts=alerts, scores=scores, exceptions=exceptions,
+                    production=production, shipments=shipments, milestones=milestones, etas=etas)
+    if settle is not None:
+        inputs.settle = settle
+    if with_stock and any(f.kind in {"part_made", "tag_pass"} for f in facts):
+        try:
+            inputs.catalog = Catalog(read_scenario(conn))
+        except ScenarioError:
+            return inputs  # no master data loaded: the physical stock cannot be known, nothing is compared
+        inputs.stock_at = quiet_instant(facts, now - inputs.settle)
+        inputs.ledger = ledger_stock(conn, inputs.stock_at)
+    return inputs
+
+
+def ledger_stock(conn: Any, at: datetime) -> list[StockRow]:
+    """The ledger's stock per material x location: every movement up to ``at`` (into + , out of -)."""
+    return [StockRow(**r) for r in _rows(
+        conn, "SELECT material_id, location_id, sum(q) AS quantity FROM ("
+              " SELECT material_id, to_location_id AS location_id, quantity AS q FROM stock_movements"
+              "  WHERE to_location_id IS NOT NULL AND occurred_at <= %s"
+              " UNION ALL SELECT material_id, from_location_id, -quantity FROM stock_movements"
+              "  WHERE from_location_id IS NOT NULL AND occurred_at <= %s) m"
+              " GROUP BY material_id, location_id HAVING sum(q) <> 0", (at, at))]
 
 
 def scorecard(conn: Any, inventory: InventorySettings, now: datetime | None = None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from connectors.kafka.producer import timestamp_ms
 from connectors.kafka.topics import DLQ_MAX_MESSAGE_BYTES, TOPICS
 from millstream import events as events_package
 from millstream.errors import DecodeError
-from millstream.events import DeadLetter, Event, GpsPing, RfidRead, SensorReading, TimePolicy
+from millstream.events import DeadLetter, Event, GpsPing, ReaderHeartbeat, RfidRead, SensorReading, TimePolicy
 from millstream.events.alerts import Alert
 from millstream.events.base import storable_text
 from millstream.events.connectivity import EndpointStatus
@@ -42,6 +42,7 @@ SEEDS: dict[type[BaseModel], dict[str, Any]] = {
     GpsPing: {"truck_id": "TRK-01", "lat": 53.4, "lon": -2.99, "speed_kmh": 50, "timestamp": "2026-06-01T11:59:00Z"},
     RfidRead: {"reader_id": "RDR-1", "antenna": 1, "epc": "3074257BF7194E4000001A85", "rssi_dbm": -60,
                "timestamp": "2026-06-01T11:59:00Z"},
+    ReaderHeartbeat: {"reader_id": "RDR-1", "heartbeat": True, "timestamp": "2026-06-01T11:59:00Z"},
     EndpointStatus: {"endpoint": "plant", "url": "opc.tcp://127.0.0.1:4840", "state": "online",
                      "since": "2026-06-01T11:59:00Z", "offline_since": "2026-06-01T11:58:00Z", "attempts": 3},
     DeadLetter: {"stage": "s", "reason": "r", "error_type": "e", "payload": "x", "failed_at": "2026-06-01T11:59:00Z"},

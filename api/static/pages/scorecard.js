@@ -6,12 +6,13 @@ import { h } from '../lib/dom.js';
 const SECTIONS = {
   maintenance: ['failures_alerted_share', 'lead_share_median', 'lead_hours_median', 'false_alerts_per_machine_week',
     'rul_mae_hours', 'rul_mae_hours_degrading', 'brier'],
-  inventory: ['orders_matching_share', 'production_mae_parts'],
+  inventory: ['ledger_matching_share', 'orders_matching_share', 'production_mae_parts'],
   logistics: ['delay_alert_precision', 'delay_alert_recall'],
 };
 const COUNTS = {
   maintenance: ['failures', 'false_alerts', 'late_alerts', 'machine_weeks'],
-  inventory: ['stock_exceptions', 'with_physical_cause', 'without_physical_cause', 'parts_made', 'parts_confirmed'],
+  inventory: ['stock_exceptions', 'with_physical_cause', 'without_physical_cause', 'stock_cells_mismatched',
+    'parts_made', 'parts_confirmed'],
   logistics: ['trips', 'trips_arrived', 'late_trips'],
 };
 
