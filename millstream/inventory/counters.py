@@ -8,14 +8,16 @@ readings in order, groups them into scans (the order change of a scan applies be
 returns what was made since the previous scan, attributed to the active production order:
 
 - the first value of a counter is its baseline. Nothing is known about what the cumulative counter counted
-  before — but when the PLC publishes the active order's count of that kind (its newest good value, taken no
-  earlier than the active order), the order's parts counted so far that this tracker has not booked yet (the
-  order count minus ``per_order``, so a restored state never books twice) are booked at that first scan, for
-  the active order: the parts made before the first reading (the bridge subscribed after the machine had
-  started) are not lost. An order count above what the order can plausibly have made (its planned quantity
-  plus ``slack`` good parts, as many scrap parts at most) is not booked: it becomes a :class:`CounterProblem`
-  (``implausible_order_counter``) and only the baseline is taken. Without the order counts (older topics,
-  other PLCs) the first value books nothing;
+  before — but when the PLC publishes the active order's count of that kind, the order's parts counted so far
+  that this tracker has not booked yet (the order count minus ``per_order``, so a restored state never books
+  twice) are booked for the active order: at the baseline's scan, or with a later scan when the count arrives
+  after it (a subscription's first values carry each tag's last-change time, in no particular order). The
+  parts made before the first reading (the bridge subscribed after the machine had started) are not lost. An
+  order count is used once per baseline, only if it is the order in force's (taken no earlier than the
+  order) and no parts of its kind were booked after it was taken; an order started after the baseline
+  drops it. A count above what the order can plausibly have made (its planned quantity plus ``slack``, good
+  or scrap) is not booked: it becomes a :class:`CounterProblem` (``implausible_order_counter``). Without the
+  order counts (older topics, other PLCs) the first value books nothing;
 - a drop is a reset (the counter restarted at zero: the new value was made since) — unless wrapping round
   the counter's modulus (``2**32`` for UInt32) explains it with a plausible number of parts: a rollover;
   production is never negative;
@@ -24,7 +26,8 @@ returns what was made since the previous scan, attributed to the active producti
 - parts counted with no active order, or for an order that is unknown or not this machine's, become a
   :class:`CounterProblem` too. Readings with bad or uncertain quality are not counter values.
 
-Once a counter has its baseline, the order counts are not used: the cumulative counters alone decide.
+Once the parts before a baseline are booked (or refused), the order counts are not used: the cumulative
+counters alone decide.
 """
 
 from __future__ import annotations
@@ -103,6 +106,12 @@ class CounterTracker:
     order_good_at: datetime | None = None
     order_scrap: int | None = None
     order_scrap_at: datetime | None = None
+    #: per kind (good, scrap): the time of the counter's baseline while the parts before it are still to be
+    #: booked from the order count, and the source time of the last parts booked of that kind since the baseline
+    pending_good: datetime | None = None
+    pending_scrap: datetime | None = None
+    booked_good_at: datetime | None = None
+    booked_scrap_at: datetime | None = None
 
     def push(self, reading: SensorReading, machine: Machine, orders: dict[str, ProductionOrder],
              ) -> list[ProductionDelta | CounterProblem]:
@@ -145,16 +154,12 @@ class CounterTracker:
                 deltas.append(0)
                 continue
             last = self.good if tag == "good_parts" else self.scrap
-            if last is None:
-                delta, first_problem = self._before_baseline(tag, machine, orders)
-                if first_problem:
-                    out.append(CounterProblem(machine.id, at, "implausible_order_counter", first_problem,
-                                              tuple(scan)))
-                deltas.append(delta)
+            if last is None:  # the baseline: the parts before it come from the order count, when there is one
                 if tag == "good_parts":
-                    self.good = new
+                    self.good, self.pending_good, self.booked_good_at = new, at, None
                 else:
-                    self.scrap = new
+                    self.scrap, self.pending_scrap, self.booked_scrap_at = new, at, None
+                deltas.append(0)
                 continue
             delta, problem = self._delta(last, new, limit, elapsed)
             if problem:
@@ -170,6 +175,15 @@ class CounterTracker:
                 self.scrap = new
         if any(r.tag in {"good_parts", "scrap_parts"} and r.quality == "good" for r in scan):
             self.counted_at = at
+        if deltas[0]:
+            self.booked_good_at = at
+        if deltas[1]:
+            self.booked_scrap_at = at
+        for index, tag in enumerate(("good_parts", "scrap_parts")):
+            extra, first_problem = self._before_baseline(tag, machine, orders, deltas[index])
+            if first_problem:
+                out.append(CounterProblem(machine.id, at, "implausible_order_counter", first_problem, tuple(scan)))
+            deltas[index] += extra
         good, scrap = deltas
         if good or scrap:
             out.append(self._attribute(machine, orders, at, good, scrap, scan))
@@ -190,25 +204,44 @@ class CounterTracker:
         else:
             self.order_scrap, self.order_scrap_at = count, at
 
-    def _before_baseline(self, tag: str, machine: Machine, orders: dict[str, ProductionOrder],
+    def _before_baseline(self, tag: str, machine: Machine, orders: dict[str, ProductionOrder], delta: int,
                          ) -> tuple[int, str | None]:
-        """At a cumulative counter's first value: the active order's parts of that kind counted so far and not
-        booked yet (0 without an order count of the order in force), or why they are not plausible."""
+        """The parts of a counter's kind made for the order before the counter's baseline, once the order's count
+        says how many (0 until then, and without an order count), or why that count is not plausible.
+
+        The count is usable when it is the order in force's (taken no earlier than the order) and no parts of
+        its kind were booked after it was taken (the count changes with them: a newer one is on its way); the
+        parts already booked for the order (``per_order``, plus this scan's ``delta``) are not booked again."""
         good = tag == "good_parts"
+        pending = self.pending_good if good else self.pending_scrap
+        if pending is None:
+            return 0, None
+        if self.order_at is not None and self.order_at > pending:
+            self._settle(good)  # an order started after the baseline: the previous order's count is gone
+            return 0, None
         count, count_at = (self.order_good, self.order_good_at) if good else (self.order_scrap, self.order_scrap_at)
-        if count is None or count_at is None or (self.order_at is not None and count_at < self.order_at):
-            return 0, None  # no order count, or one older than the order in force (a previous order's)
+        booked_at = self.booked_good_at if good else self.booked_scrap_at
+        if count is None or count_at is None or (self.order_at is not None and count_at < self.order_at) or (
+                booked_at is not None and count_at < booked_at):
+            return 0, None  # no count yet, a previous order's, or one older than parts booked since: wait
+        self._settle(good)
         order = orders.get(self.order_id or "")
         if order is not None and order.machine_id == machine.id:
             # an order stops at its planned good quantity; scrapping more parts than it plans to make is no
             # real order's count either (a wrong node or a counter that was never reset)
             most = order.planned_qty + self.slack
             if count > most:
-                return 0, (f"{_ORDER_COUNTS[tag]} of {machine.id} is {count} at the first {tag} value, for order "
-                           f"{order.id} of {order.planned_qty} planned parts: at most {most} are plausible; the "
-                           f"parts before the baseline are not booked")
-        booked = self.per_order.get(self.order_id or "", [0, 0])[0 if good else 1]
+                return 0, (f"{_ORDER_COUNTS[tag]} of {machine.id} is {count} for order {order.id} of "
+                           f"{order.planned_qty} planned parts: at most {most} are plausible; the parts before "
+                           f"the {tag} baseline are not booked")
+        booked = self.per_order.get(self.order_id or "", [0, 0])[0 if good else 1] + delta
         return max(0, count - booked), None
+
+    def _settle(self, good: bool) -> None:
+        if good:
+            self.pending_good = None
+        else:
+            self.pending_scrap = None
 
     def _delta(self, last: int | None, new: int, limit: int, elapsed: float) -> tuple[int, str | None]:
         if last is None:

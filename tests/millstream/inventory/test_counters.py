@@ -184,3 +184,24 @@ def test_order_counts_of_a_previous_order_or_with_bad_quality_book_nothing_befor
 def test_order_counts_with_no_active_order_are_problems() -> None:
     out = feed(CounterTracker(), [(0, {"active_order": "", "good_parts": 40, "order_good_parts": 3})])
     assert [p.error_type for p in out] == ["unknown_order"]
+
+
+def test_the_order_count_may_arrive_after_the_counters_first_scan_was_taken_in() -> None:
+    # A subscription's first values in no time order: good_parts (at 60) and scrap_parts (at 90) take their
+    # baselines before the order and its good count (at 60) arrive; the parts before the baseline are booked
+    # with the next scan. A count older than parts booked since is not used: a newer one is on its way.
+    tracker = CounterTracker()
+    out = tracker.push(reading("good_parts", 22, 60), MACHINE, ORDERS)
+    out += tracker.push(reading("scrap_parts", 2, 90), MACHINE, ORDERS)
+    out += tracker.push(reading("active_order", "PO-1", 0), MACHINE, ORDERS)
+    out += tracker.push(reading("order_good_parts", 7, 60), MACHINE, ORDERS)
+    out += tracker.push(reading("order_scrap_parts", 1, 90), MACHINE, ORDERS)
+    out += tracker.push(reading("good_parts", 23, 120), MACHINE, ORDERS)
+    out += tracker.push(reading("order_good_parts", 8, 120), MACHINE, ORDERS)
+    out += tracker.flush(MACHINE, ORDERS)
+    assert goods(out) == [("PO-1", 7, 1), ("PO-1", 1, 0)]
+    late = CounterTracker()
+    out = feed(late, [(0, {"active_order": "PO-1", "good_parts": 22}), (30, {"good_parts": 23})])
+    out += late.push(reading("order_good_parts", 7, 0), MACHINE, ORDERS)  # older than the part booked at 30
+    out += feed(late, [(60, {"good_parts": 24, "order_good_parts": 9})])
+    assert goods(out) == [("PO-1", 1, 0), ("PO-1", 8, 0)]
