@@ -1,6 +1,7 @@
 """Inventory dataflow: part counters and RFID gate reads -> stock movements -> the ledger, alerts, ERP, EPCIS.
 
-- ``telemetry.readings`` (``good_parts``, ``scrap_parts``, ``active_order``), keyed by machine ->
+- ``telemetry.readings`` (``good_parts``, ``scrap_parts``, ``active_order`` and, where the PLC has them, the
+  active order's own counts ``order_good_parts``, ``order_scrap_parts``), keyed by machine ->
   :class:`~millstream.inventory.counters.CounterTracker` -> production deltas -> backflush and finished-goods
   movements (:mod:`millstream.inventory.backflush`) and production confirmations to the ERP outbox;
 - ``warehouse.rfid`` -> decode and look up (:func:`~millstream.inventory.gates.identify`), then one stateful

@@ -38,6 +38,7 @@ _ANALOG = {
     "spindle_speed": _Analog("RPM", "r/min", "revolutions per minute", 0.0, 30000.0),
 }
 _VARIANT = {"good_parts": ua.VariantType.UInt32, "scrap_parts": ua.VariantType.UInt32,
+            "order_good_parts": ua.VariantType.UInt32, "order_scrap_parts": ua.VariantType.UInt32,
             "state": ua.VariantType.String, "active_order": ua.VariantType.String}
 _INITIAL: dict[ua.VariantType, Any] = {ua.VariantType.Double: 0.0, ua.VariantType.UInt32: 0,
                                        ua.VariantType.String: ""}

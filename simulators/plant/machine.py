@@ -13,6 +13,10 @@ from its own random stream) when the simulation begins: its wear is where that r
 that time was repaired and the wear started again), and a degradation onset that lies before the start is
 recorded at its (earlier) time with the first step.
 
+Besides the cumulative ``good_parts`` / ``scrap_parts``, the PLC shows the active order's own counts
+(``order_good_parts`` / ``order_scrap_parts``, as a PackML-style job counter): they restart at 0 when an order
+starts, are 0 while idle, and a restart after a repair does not zero them.
+
 States: ``running`` (an order and healthy), ``idle`` (no order left), ``down`` (failed, waiting for a
 technician), ``maintenance`` (being repaired). Part counters stop while not running; the PLC zeroes them
 when a new order starts and, with a configured chance, when the machine restarts after a repair.
@@ -33,7 +37,7 @@ __all__ = ["TAGS", "MachineSim"]
 
 #: Tag names (as in the scenario's node mapping) and what each carries.
 TAGS = ("spindle_temperature", "vibration_rms", "motor_current", "spindle_speed", "good_parts", "scrap_parts",
-        "state", "active_order")
+        "state", "active_order", "order_good_parts", "order_scrap_parts")
 
 
 class MachineSim:
@@ -125,6 +129,8 @@ class MachineSim:
             "scrap_parts": self.scrap_parts,
             "state": self.state,
             "active_order": order.id if order is not None and self.state != "idle" else "",
+            "order_good_parts": self.order_good if order is not None and self.state != "idle" else 0,
+            "order_scrap_parts": self.order_scrap if order is not None and self.state != "idle" else 0,
         }
         return self._last
 

@@ -1,4 +1,5 @@
-"""The connector against the project's plant simulator (simulators/plant), mapped from the demo scenario."""
+"""The connector against the project's plant simulator (simulators/plant), mapped from the demo scenario; the part
+counters read from a plant that ran before the bridge subscribed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+from collections import defaultdict
 from collections.abc import Coroutine, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,9 @@ from asyncua import ua
 
 from connectors.opcua.config import SecurityConfig, SubscriptionConfig, config_from_scenario
 from millstream.events import DeadLetter, SensorReading
+from millstream.events.base import utc_now
 from millstream.events.connectivity import EndpointStatus
+from millstream.inventory.counters import COUNTER_TAGS, CounterTracker, ProductionDelta
 from millstream.masterdata import Scenario, read_scenario
 from simulators.plant.server import PlantServer
 from tests.helpers.opcua import collect, endpoint, start_session
@@ -29,11 +35,11 @@ from tests.helpers.paths import DEMO
 class PlantThread:
     """The simulated plant served from a background event loop (the session runs on its own thread)."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, *, speed: float = 1, start: datetime | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.plant = PlantServer(scenario, port=0, seed=5, speed=1)
+        self.plant = PlantServer(scenario, port=0, seed=5, speed=speed, start=start)
 
     def call(self, coro: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
@@ -179,3 +185,66 @@ def test_plant_stop_is_not_held_up_by_a_connection_arriving_while_it_stops(plant
     assert not plant.plant.running
     plant.call(plant.plant.start())  # and it serves again on the same port
     assert plant.plant.running
+
+
+def test_counters_read_from_the_plant_after_it_started_book_every_part_made(tmp_path: Path) -> None:
+    """As in ``millstream up``, the plant runs before the bridge subscribes: the first values carry each tag's
+    last-change time and every machine's first order is under way. The counters still book every part made."""
+    scenario = read_scenario(DEMO)
+    served = PlantThread(scenario, speed=60, start=utc_now().replace(microsecond=0) - timedelta(hours=3))
+    plant = served.plant  # 30 simulated seconds a tick, ticked by the test
+    served.call(plant.start())
+    try:
+        for _ in range(40):  # 20 minutes of production before the bridge subscribes
+            served.call(plant.tick())
+        config = config_from_scenario(
+            scenario, url_override=plant.endpoint, security=SecurityConfig(policy="None", mode="None",
+                                                                           allow_insecure=True),
+            subscription=SubscriptionConfig(publishing_interval_ms=50, sampling_interval_ms=0, queue_size=100))
+        ep = config.endpoints[0].model_copy(update={"nodes": [n for n in config.endpoints[0].nodes
+                                                              if n.tag in COUNTER_TAGS]})
+        wanted = {(n.machine_id, n.tag) for n in ep.nodes}
+        assert {tag for _, tag in wanted} == COUNTER_TAGS
+        session = start_session(ep, tmp_path)
+        try:
+            items = collect(session, lambda items: {(r.machine_id, r.tag) for r in items
+                                                    if isinstance(r, SensorReading)} >= wanted)
+            for _ in range(40):
+                served.call(plant.tick())
+                time.sleep(0.05)
+
+            def current(items: list) -> bool:
+                latest = {(r.machine_id, r.tag): r.value for r in items if isinstance(r, SensorReading)}
+                return all(latest[(m, tag)] == sim.values()[tag] for m, sim in plant.simulation.machines.items()
+                           for tag in COUNTER_TAGS)
+            items = collect(session, current, into=items)
+        finally:
+            session.stop()
+    finally:
+        served.close()
+    end = plant.sim_time
+    readings = [r for r in items if isinstance(r, SensorReading)]
+    assert min(r.source_timestamp for r in readings if r.tag == "good_parts") > plant.start_time
+    orders = {o.id: o for o in plant.simulation.scenario.production_orders}
+    machines = {m.id: m for m in scenario.machines}
+    trackers: dict[str, CounterTracker] = defaultdict(CounterTracker)
+    booked: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    out = []
+    for r in readings:
+        out += trackers[r.machine_id].push(r, machines[r.machine_id], orders)
+    for machine_id, tracker in trackers.items():
+        out += tracker.flush(machines[machine_id], orders)
+    assert [p for p in out if not isinstance(p, ProductionDelta)] == []
+    for delta in out:
+        booked[delta.order_id][0] += delta.good
+        booked[delta.order_id][1] += delta.scrap
+    made: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    first_made = {}
+    for fact in plant.truth:
+        if fact.kind == "part_made" and fact.time <= end:
+            made[fact.details["order_id"]][1 if fact.details["scrap"] else 0] += 1
+            first_made.setdefault(fact.subject, fact.time)
+    assert len(first_made) == len(machines) and all(t < min(r.source_timestamp for r in readings
+                                                           if r.machine_id == m and r.tag == "good_parts")
+                                                      for m, t in first_made.items())
+    assert dict(booked) == dict(made)

@@ -1,7 +1,9 @@
-"""Part counters -> production deltas: resets, rollovers, PLC restarts, implausible jumps, unknown orders."""
+"""Part counters -> production deltas: resets, rollovers, PLC restarts, implausible jumps, unknown orders, the
+active order's counts before a counter's baseline."""
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -108,3 +110,98 @@ def test_bad_quality_readings_and_late_readings_are_not_counter_values() -> None
     out += tracker.flush(MACHINE, ORDERS)
     out += feed(tracker, [(90, {"good_parts": 5})])
     assert goods(out) == [("PO-1", 1, 0), ("PO-1", 1, 0)]
+
+
+def test_a_first_reading_mid_order_books_the_parts_the_order_counted_before_it() -> None:
+    # The bridge subscribed while PO-1 was running: the cumulative counters were at 40/3, the order's own
+    # counts at 6 good and 1 scrap. Those parts are booked at the first scan, then the increments as ever.
+    out = feed(CounterTracker(), [
+        (0, {"active_order": "PO-1", "good_parts": 40, "scrap_parts": 3, "order_good_parts": 6,
+             "order_scrap_parts": 1}),
+        (60, {"good_parts": 42, "order_good_parts": 8}), (90, {"good_parts": 1, "scrap_parts": 0,
+                                                               "active_order": "PO-2", "order_good_parts": 1,
+                                                               "order_scrap_parts": 0})])
+    assert goods(out) == [("PO-1", 6, 1), ("PO-1", 2, 0), ("PO-2", 1, 0)]
+    assert not [p for p in out if isinstance(p, CounterProblem)]
+    assert [(d.order_good, d.order_scrap) for d in out if isinstance(d, ProductionDelta)][1] == (8, 1)
+
+
+def test_the_order_counts_of_a_subscriptions_first_values_count_whatever_their_timestamps() -> None:
+    # First values carry each tag's last-change time: the counter was zeroed by a restart (at 60) after the
+    # order's last part (at 30), and the order counts arrive after it. They still apply to the first scan.
+    tracker = CounterTracker()
+    out = tracker.push(reading("good_parts", 0, 60), MACHINE, ORDERS)
+    out += tracker.push(reading("active_order", "PO-1", 0), MACHINE, ORDERS)
+    out += tracker.push(reading("order_good_parts", 5, 30), MACHINE, ORDERS)
+    out += tracker.push(reading("good_parts", 1, 90), MACHINE, ORDERS)
+    out += tracker.push(reading("order_good_parts", 6, 90), MACHINE, ORDERS)
+    out += tracker.flush(MACHINE, ORDERS)
+    assert goods(out) == [("PO-1", 5, 0), ("PO-1", 1, 0)]
+
+
+def test_a_restored_state_never_books_the_order_counts_twice() -> None:
+    tracker = CounterTracker()
+    first = feed(tracker, [(0, {"active_order": "PO-1", "good_parts": 40, "order_good_parts": 6})])
+    restored = copy.deepcopy(tracker)  # as the flow's recovery snapshot
+    again = feed(restored, [(60, {"good_parts": 41, "order_good_parts": 7}),
+                            (90, {"good_parts": 42, "order_good_parts": 8})])
+    assert goods(first) + goods(again) == [("PO-1", 6, 0), ("PO-1", 1, 0), ("PO-1", 1, 0)]
+    # A state that booked parts of the order but has no baseline (a replaced PLC, whose counters started
+    # afresh): only what the order counted beyond what was booked is new.
+    carried = CounterTracker(per_order={"PO-1": [6, 0]})
+    out = feed(carried, [(120, {"active_order": "PO-1", "good_parts": 2, "order_good_parts": 8})])
+    assert goods(out) == [("PO-1", 2, 0)]
+    out = feed(CounterTracker(per_order={"PO-1": [9, 0]}),
+               [(120, {"active_order": "PO-1", "good_parts": 2, "order_good_parts": 8})])
+    assert goods(out) == []  # never negative
+
+
+def test_an_absurd_order_count_is_not_booked_and_becomes_a_problem_with_the_reason() -> None:
+    out = feed(CounterTracker(), [(0, {"active_order": "PO-1", "good_parts": 40, "scrap_parts": 0,
+                                       "order_good_parts": 4000, "order_scrap_parts": 0}),
+                                  (30, {"good_parts": 41, "order_good_parts": 4001})])
+    problems = [p for p in out if isinstance(p, CounterProblem)]
+    assert [p.error_type for p in problems] == ["implausible_order_counter"]
+    assert "order_good_parts of CNC-01 is 4000" in problems[0].reason
+    assert "PO-1 of 10 planned parts: at most 12" in problems[0].reason
+    assert goods(out) == [("PO-1", 1, 0)]  # the baseline is taken, the flow goes on
+
+
+def test_order_counts_of_a_previous_order_or_with_bad_quality_book_nothing_before_the_baseline() -> None:
+    tracker = CounterTracker()
+    out = tracker.push(reading("order_good_parts", 9, 0), MACHINE, ORDERS)  # PO-1's, before PO-2 started
+    out += tracker.push(reading("active_order", "PO-2", 30), MACHINE, ORDERS)
+    out += tracker.push(reading("good_parts", 0, 60), MACHINE, ORDERS)
+    out += tracker.flush(MACHINE, ORDERS)
+    assert goods(out) == [] and out == []
+    tracker = CounterTracker()
+    tracker.push(reading("active_order", "PO-1", 0), MACHINE, ORDERS)
+    tracker.push(reading("order_good_parts", None, 0, status=0x80000000), MACHINE, ORDERS)
+    out = tracker.push(reading("good_parts", 40, 0), MACHINE, ORDERS) + tracker.flush(MACHINE, ORDERS)
+    assert out == []
+
+
+def test_order_counts_with_no_active_order_are_problems() -> None:
+    out = feed(CounterTracker(), [(0, {"active_order": "", "good_parts": 40, "order_good_parts": 3})])
+    assert [p.error_type for p in out] == ["unknown_order"]
+
+
+def test_the_order_count_may_arrive_after_the_counters_first_scan_was_taken_in() -> None:
+    # A subscription's first values in no time order: good_parts (at 60) and scrap_parts (at 90) take their
+    # baselines before the order and its good count (at 60) arrive; the parts before the baseline are booked
+    # with the next scan. A count older than parts booked since is not used: a newer one is on its way.
+    tracker = CounterTracker()
+    out = tracker.push(reading("good_parts", 22, 60), MACHINE, ORDERS)
+    out += tracker.push(reading("scrap_parts", 2, 90), MACHINE, ORDERS)
+    out += tracker.push(reading("active_order", "PO-1", 0), MACHINE, ORDERS)
+    out += tracker.push(reading("order_good_parts", 7, 60), MACHINE, ORDERS)
+    out += tracker.push(reading("order_scrap_parts", 1, 90), MACHINE, ORDERS)
+    out += tracker.push(reading("good_parts", 23, 120), MACHINE, ORDERS)
+    out += tracker.push(reading("order_good_parts", 8, 120), MACHINE, ORDERS)
+    out += tracker.flush(MACHINE, ORDERS)
+    assert goods(out) == [("PO-1", 7, 1), ("PO-1", 1, 0)]
+    late = CounterTracker()
+    out = feed(late, [(0, {"active_order": "PO-1", "good_parts": 22}), (30, {"good_parts": 23})])
+    out += late.push(reading("order_good_parts", 7, 0), MACHINE, ORDERS)  # older than the part booked at 30
+    out += feed(late, [(60, {"good_parts": 24, "order_good_parts": 9})])
+    assert goods(out) == [("PO-1", 1, 0), ("PO-1", 8, 0)]

@@ -9,6 +9,9 @@ goods went, read or not: :func:`tests.helpers.inventory.physical_stock`).
 - With a mis-scanned pallet injected (``simulation.gates.inject: [mis_scanned_pallet]``) the ledger runs short
   of the unread housings: stock exceptions for them alone, posted to the ERP; once the re-scan arrives the
   ledger and the ERP equal the physical stock again, and the alert is cleared.
+- With the readings beginning 20 minutes into the run (the plant's clock starts before the bridge subscribes,
+  as in ``millstream up``), production confirmed per order still equals the parts really made: the orders'
+  own counts (``order_good_parts``, ``order_scrap_parts``) book what was made before the first reading.
 """
 
 from __future__ import annotations
@@ -99,3 +102,25 @@ def test_a_mis_scanned_pallet_raises_exceptions_until_its_re_scan_puts_ledger_an
     assert [(a["state"], a["opened_at"]) for a in alert] == [("cleared", found[0]["occurred_at"])]
     assert first_rescan <= alert[0]["cleared_at"] <= rescanned
     assert confirmed_parts(inv_db) == parts_made(day)
+
+
+def test_readings_that_begin_mid_run_still_confirm_exactly_the_parts_made(
+        inv_settings: Settings, inv_db: psycopg.Connection) -> None:
+    # As in ``millstream up``: the plant's clock runs before the bridge subscribes. Its first readings find every
+    # machine's first order under way; the cumulative counters' first values are only baselines, the orders'
+    # own counts say what was made before them.
+    late = timedelta(minutes=20)
+    day = simulate(hours=2, readings_from=late)
+    before = {order: n for order, n in parts_made(day).items() if any(
+        f.kind == "part_made" and f.details["order_id"] == order and f.time < day.start + late
+        for f in day.plant_facts)}
+    assert len(before) == len(day.scenario.machines), "every machine's first order made parts before the readings"
+    assert min(r.source_timestamp for r in day.readings) >= day.start + late
+    publish(inv_settings, day.readings, day.reads)
+
+    run_main(build_flow(inv_settings, day.scenario, follow=False))
+
+    assert confirmed_parts(inv_db) == parts_made(day)
+    assert exceptions(inv_db) == []
+    assert ledger_stock(inv_db) == physical_stock(day) == erp_stock(inv_db, day.scenario)
+    assert inv_db.execute("SELECT count(*) AS n FROM dead_letters").fetchone()["n"] == 0
