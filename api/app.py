@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.alert_notifier import AlertNotifier
-from api.deps import access_denied, allowed_roles
+from api.deps import access_denied, allowed_roles, key_checked_first
 from api.errors import install_error_handlers
 from api.limits import BodyLimit, validation_error_response
 from api.routers import (
@@ -121,10 +121,17 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _invalid_request)
     for router, prefix in ROUTERS:
-        app.include_router(router, prefix=prefix, responses=_AUTH_RESPONSES if prefix else None)
+        app.include_router(router, prefix=prefix, responses=_AUTH_RESPONSES if prefix else None,
+                           dependencies=key_checked_first if _needs_a_key(router) else None)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     mount_ui(app)
     return app
+
+
+def _needs_a_key(router: APIRouter) -> bool:
+    """Whether every route of ``router`` admits only API keys of some roles (none is public)."""
+    routes = [route for route in router.routes if isinstance(route, APIRoute)]
+    return bool(routes) and all(allowed_roles(route.dependant) is not None for route in routes)
 
 
 async def _invalid_request(request: Request, exc: Exception) -> Response:

@@ -3,8 +3,10 @@ and role checks.
 
 Every endpoint except the health probes takes a role alias (``MasterdataWriter``, ``AlertsUser`` ...). A
 missing, malformed, unknown or revoked key gives the same 401; a valid key with the wrong role gives 403.
-Neither says more than that. :func:`allowed_roles` reads a route's roles back (for OpenAPI and the role
-matrix test).
+Neither says more than that. A request without a bearer token, or with one no key can have (``parse_token``),
+is refused from its header alone, before a pooled connection is taken (:data:`key_checked_first`): it neither
+waits for nor holds one of the pool's few connections, and gets its 401 while the database is down.
+:func:`allowed_roles` reads a route's roles back (for OpenAPI and the role matrix test).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 
 from connectors.kafka.producer import EventProducer
-from connectors.postgres.apikeys import ROLES, ApiKey, Role, authenticate
+from connectors.postgres.apikeys import ROLES, ApiKey, Role, authenticate, parse_token
 from millstream.settings import Settings
 
 __all__ = [
@@ -43,7 +45,9 @@ __all__ = [
     "access_denied",
     "allowed_roles",
     "bearer_scheme",
+    "bearer_token",
     "forbidden",
+    "key_checked_first",
     "require_roles",
     "unauthorized",
 ]
@@ -94,13 +98,23 @@ def _producer(request: Request) -> EventProducer:
 AppProducer = Annotated[EventProducer, Depends(_producer)]
 
 
-def _api_key(
-    request: Request, conn: Connection,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> ApiKey:
-    if credentials is None:
+def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]) -> str:
+    """The request's bearer token; the 401 when there is none or it cannot be any key's token (decided from the
+    header alone: no database access)."""
+    if credentials is None or parse_token(credentials.credentials) is None:
         raise unauthorized()
-    key = authenticate(conn, credentials.credentials)
+    return credentials.credentials
+
+
+#: For a router whose every route needs an API key: its routes' first dependency (``include_router(...,
+#: dependencies=key_checked_first)``). The handlers declare ``conn: Connection`` before their role alias, and
+#: FastAPI resolves dependencies in that order; this runs before both, so a request without a usable token
+#: is refused before any connection is taken. Cached per request: the role alias's own check reuses it.
+key_checked_first = [Depends(bearer_token)]
+
+
+def _api_key(request: Request, token: Annotated[str, Depends(bearer_token)], conn: Connection) -> ApiKey:
+    key = authenticate(conn, token)
     if key is None:
         raise unauthorized()
     request.state.api_key = key
@@ -133,7 +147,7 @@ def access_denied(request: Request, roles: tuple[str, ...]) -> HTTPException | N
     valid key such a request still gets 401, not a 422 about its body.
     """
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() != "bearer" or not token or parse_token(token.strip()) is None:
         return unauthorized()
     with request.app.state.pool.connection(timeout=POOL_WAIT_S) as conn:
         conn.autocommit = True

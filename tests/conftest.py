@@ -42,9 +42,21 @@ _MARKER_FIXTURES = {
 }
 
 
+def _direct_parameters(item: pytest.Item) -> set[str]:
+    """The names ``@pytest.mark.parametrize`` gives values directly (not via a fixture: ``indirect``)."""
+    names: set[str] = set()
+    for mark in item.iter_markers("parametrize"):
+        argnames = mark.args[0] if mark.args else mark.kwargs["argnames"]
+        argnames = [n.strip() for n in argnames.split(",")] if isinstance(argnames, str) else list(argnames)
+        indirect = mark.kwargs.get("indirect", False)
+        names.update(n for n in argnames if not (indirect is True or (indirect and n in indirect)))
+    return names
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        fixtures = set(getattr(item, "fixturenames", ()))
+        # a parameter that merely shares a fixture's name (``page``: a docs page) is not that fixture
+        fixtures = set(getattr(item, "fixturenames", ())) - _direct_parameters(item)
         for marker, needs in _MARKER_FIXTURES.items():
             if fixtures & needs:
                 item.add_marker(marker)

@@ -2,6 +2,10 @@
 
 The API tests (schemathesis above all) create webhook endpoints, master data and audit entries at will, so
 they get a database of their own rather than the session database other packages' tests share.
+
+``client_without_database``: the app on a database nothing listens on (a real refused connection, no mock),
+for the answers the API gives without reading storage (a refusal of a request without a usable key, public
+documents); an answer that needs the database would be a 503 there, so those tests also show it needs none.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from connectors.postgres.database import connect
 from connectors.postgres.migrations import migrate
 from millstream.settings import Settings, load_settings
 from tests.helpers.databases import create_database, drop_database
+from tests.helpers.net import free_port
 
 
 @pytest.fixture(scope="session")
@@ -71,5 +76,9 @@ def tokens(api_settings: Settings) -> dict[str, str]:
         return {role: create_api_key(conn, role, f"test {role}").token for role in ROLES}
 
 
-
-
+@pytest.fixture(scope="session")
+def client_without_database() -> Iterator[TestClient]:
+    """A TestClient of the app whose PostgreSQL is unreachable (nothing listens on its port)."""
+    settings = Settings(database={"url": f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"})
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client

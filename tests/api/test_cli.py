@@ -16,7 +16,7 @@ from millstream.settings import Settings, get_settings
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def _env(api_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("MILLSTREAM_DATABASE__URL", api_settings.database.url.get_secret_value())
     get_settings.cache_clear()
@@ -24,6 +24,7 @@ def _env(api_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
     get_settings.cache_clear()
 
 
+@pytest.mark.usefixtures("_env")
 def test_create_list_revoke(db: psycopg.Connection) -> None:
     created = runner.invoke(app, ["apikey", "create", "--role", "dispatcher", "--name", "night desk"])
     assert created.exit_code == 0, created.output
@@ -51,6 +52,7 @@ def test_create_list_revoke(db: psycopg.Connection) -> None:
     assert all(a["actor"].startswith("cli") for a in actions)
 
 
+@pytest.mark.usefixtures("_env")  # the command connects before it checks the role
 def test_unknown_role_is_refused() -> None:
     result = runner.invoke(app, ["apikey", "create", "--role", "root"])
     assert result.exit_code == 1 and "unknown role 'root'" in result.output

@@ -65,8 +65,19 @@ def ui_settings(server_url: str, kafka_bootstrap: str) -> Iterator[Settings]:
 @pytest.fixture(scope="session")
 def ui_url(ui_settings: Settings) -> Iterator[str]:
     """The base URL of the running API + UI (uvicorn in a thread, stopped at the end of the session)."""
+    yield from _served(ui_settings)
+
+
+@pytest.fixture(scope="session")
+def ui_url_without_database() -> Iterator[str]:
+    """The same server on a PostgreSQL nothing listens on (a real refused connection, no mock): for what the
+    UI serves without reading data (its page and static files, the 401 of a request without a key)."""
+    yield from _served(Settings(database={"url": f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"}))
+
+
+def _served(settings: Settings) -> Iterator[str]:
     port = free_port()
-    server = api_server(create_app(ui_settings), host="127.0.0.1", port=port, log_level="warning")
+    server = api_server(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     thread = threading.Thread(target=server.run, name="ui-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
