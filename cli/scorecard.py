@@ -50,7 +50,7 @@ def scorecard_command(as_json: bool = typer.Option(False, "--json", help="Print 
     try:
         config = settings()
         with connect(config.database) as conn:
-            card = scorecard(conn, config.inventory)
+            card = scorecard(conn, config.inventory, logistics=config.logistics)
     except DatabaseError as exc:
         fail(str(exc), EXIT_UNAVAILABLE)
     except psycopg.errors.UndefinedTable as exc:

@@ -40,7 +40,9 @@ shipment is the trip whose promised end matches the shipment's ``promised_to``, 
 - ETA error at 25/50/75 % of each trip's duration: |newest ETA at that instant - actual arrival| in minutes,
   and the same for the naive ETA stored beside it;
 - delay alerts: precision and recall of ``shipment.delay`` alerts opened up to the arrival against the trip
-  arriving after its promised window;
+  arriving later than its promised window plus the delay rule's tolerance (``logistics.delay_tolerance_min``,
+  ``delay_tolerance``: a truck 5 minutes late is on time by the rule the dispatcher set); ``late_trips_any``
+  counts every trip that arrived after its window at all;
 - ``eta_age_s``: ``now`` minus the newest ETA's time, for shipments on the road (median and max).
 """
 
@@ -178,6 +180,8 @@ class Inputs:
     #: the ledger's stock at ``stock_at`` (see :func:`quiet_instant`)
     ledger: Sequence[StockRow] = ()
     stock_at: datetime | None = None
+    #: a trip is late for the delay alerts when it arrives more than this after its window
+    delay_tolerance: timedelta = timedelta(minutes=15)
 
 
 def settle_for(inventory: InventorySettings) -> timedelta:
@@ -454,7 +458,7 @@ class _Trip:
     departure: datetime | None = None
     arrival: datetime | None = None
     promised_to: datetime | None = None
-    late: bool | None = None
+    late_by: timedelta | None = None
 
 
 def _parse(value: Any) -> datetime | None:
@@ -483,9 +487,9 @@ def _trips(facts: Iterable[TruthFact]) -> dict[tuple[str, Any], _Trip]:
             trip.promised_to = _parse(f.details.get("promised_to"))
             late_min = f.details.get("late_minutes")
             if trip.promised_to is not None:
-                trip.late = f.time > trip.promised_to
+                trip.late_by = f.time - trip.promised_to
             elif late_min is not None:
-                trip.late = float(late_min) > 0
+                trip.late_by = timedelta(minutes=float(late_min))
     return trips
 
 
@@ -536,10 +540,11 @@ def _logistics(inp: Inputs) -> dict[str, Any]:
     for a in inp.alerts:
         if a.alert_type == DELAY_ALERT and a.subject_kind == "shipment":
             delay_opened[a.subject_id].append(a.opened_at)
-    arrived = {sid: t for sid, t in trips.items() if t.arrival is not None and t.late is not None}
+    arrived = {sid: t for sid, t in trips.items() if t.arrival is not None and t.late_by is not None}
     alerted = {sid for sid, t in arrived.items()
                if t.arrival is not None and any(o <= t.arrival for o in delay_opened.get(sid, []))}
-    late = {sid for sid, t in arrived.items() if t.late}
+    late = {sid for sid, t in arrived.items() if t.late_by is not None and t.late_by > inp.delay_tolerance}
+    late_any = {sid for sid, t in arrived.items() if t.late_by is not None and t.late_by > timedelta(0)}
     ages: list[float] = []
     without_eta = 0
     for sh in inp.shipments:
@@ -554,6 +559,8 @@ def _logistics(inp: Inputs) -> dict[str, Any]:
         "trips": len(trips),
         "trips_arrived": len(arrived),
         "late_trips": len(late),
+        "late_trips_any": len(late_any),
+        "delay_tolerance_min": inp.delay_tolerance.total_seconds() / 60.0,
         "milestone_error_s": {m: {"mae": _mean([abs(x) for x in xs], 1).as_dict(), "bias": _mean(xs, 1).as_dict()}
                               for m, xs in errors.items()},
         "eta_error_by_progress": at_progress,

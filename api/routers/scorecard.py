@@ -37,4 +37,4 @@ class Scorecard(BaseModel):
 
 @router.get("", response_model=Scorecard, summary="Decisions vs ground truth (maintenance, inventory, logistics)")
 def get_scorecard(conn: Connection, settings: AppSettings, _: ScorecardReader) -> Any:
-    return scorecard(conn, settings.inventory)
+    return scorecard(conn, settings.inventory, logistics=settings.logistics)

@@ -29,7 +29,7 @@ from millstream.scorecard import (
     quiet_instant,
     settle_for,
 )
-from millstream.settings import InventorySettings
+from millstream.settings import InventorySettings, LogisticsSettings
 
 __all__ = ["FACT_KINDS", "ledger_stock", "read_inputs", "scorecard"]
 
@@ -99,7 +99,11 @@ def ledger_stock(conn: Any, at: datetime) -> list[StockRow]:
               " GROUP BY material_id, location_id HAVING sum(q) <> 0", (at, at))]
 
 
-def scorecard(conn: Any, inventory: InventorySettings, now: datetime | None = None) -> dict[str, Any]:
+def scorecard(conn: Any, inventory: InventorySettings, now: datetime | None = None, *,
+              logistics: LogisticsSettings | None = None) -> dict[str, Any]:
     """The scorecard of what this database holds, as of ``now`` (default: :func:`run_now`); production is
-    compared outside the inventory flow's in-flight window (:func:`~millstream.scorecard.settle_for`)."""
-    return compute(read_inputs(conn, now, settle_for(inventory)))
+    compared outside the inventory flow's in-flight window (:func:`~millstream.scorecard.settle_for`); a trip
+    is late for the delay alerts beyond ``logistics.delay_tolerance_min`` (default settings when not given)."""
+    inputs = read_inputs(conn, now, settle_for(inventory))
+    inputs.delay_tolerance = timedelta(minutes=(logistics or LogisticsSettings()).delay_tolerance_min)
+    return compute(inputs)

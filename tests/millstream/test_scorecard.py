@@ -214,3 +214,17 @@ def test_ledger_against_the_physical_stock_of_the_facts() -> None:
     assert card["ledger_vs_physical"]["mismatches"] == [
         {"material_id": "SF-SHAFT", "location_id": "LIV-LINE-B", "ledger": 69.0, "physical": 70.0}]
     assert compute(Inputs(now=h(5), facts=facts))["inventory"]["ledger_vs_physical"] is None
+
+
+def test_a_trip_late_within_the_delay_tolerance_is_not_a_missed_delay() -> None:
+    # SH-5 arrives 5 min after its window, SH-6 40 min after; the rule alerts beyond 15 min: SH-6's alert is
+    # right and SH-5 needed none. With a tolerance of 0 every late arrival counts and SH-5 is a missed delay.
+    facts = [*trip("SH-5", 0, 8, 11 + 5 / 60, 11), *trip("SH-6", 0, 8, 11 + 40 / 60, 11)]
+    shipments = [ShipmentRow("SH-5", h(11), "arrived"), ShipmentRow("SH-6", h(11), "arrived")]
+    alerts = [AlertRow("shipment.delay", "logistics", "shipment", "SH-6", h(10.5))]
+    card = compute(Inputs(now=NOW, facts=facts, shipments=shipments, alerts=alerts))["logistics"]
+    assert (card["late_trips"], card["late_trips_any"], card["delay_tolerance_min"]) == (1, 2, 15.0)
+    assert card["delay_alert_precision"] == card["delay_alert_recall"] == {"value": 1.0, "n": 1}
+    strict = compute(Inputs(now=NOW, facts=facts, shipments=shipments, alerts=alerts,
+                            delay_tolerance=timedelta(0)))["logistics"]
+    assert strict["delay_alert_recall"] == {"value": 0.5, "n": 2}
