@@ -39,6 +39,8 @@ class PartitionWatermark:
     items: int = 0
     heard: dict[int, int] = field(default_factory=dict)
     value: datetime | None = None
+    #: While set, the watermark is not known yet (the stream waits for sources it expects, see ``release``).
+    hold: bool = False
 
     def observe(self, partition: int, at: datetime) -> bool:
         """Take an item of event time ``at`` from ``partition``; ``True`` when the watermark moved forward."""
@@ -49,7 +51,14 @@ class PartitionWatermark:
             self.newest[partition] = at
         return self._advance()
 
+    def release(self) -> bool:
+        """End the ``hold``; ``True`` when the watermark moved forward."""
+        self.hold = False
+        return self._advance()
+
     def _advance(self) -> bool:
+        if self.hold:
+            return False
         if any(p not in self.newest for p in self.partitions):
             return False  # a partition with data to come, not heard from yet, holds it back
         held = [newest for p, newest in self.newest.items() if self.items - self.heard[p] < self.idle_after]

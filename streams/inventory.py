@@ -211,7 +211,8 @@ def _gates(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bool,
                         batch_size=_RFID_BATCH, tag=lambda msg, read: (msg.partition or 0, read))
     tagged = cast(Stream[tuple[int, RfidRead | ReaderHeartbeat]], reads.oks)
     identified = split_dead_letters("identify", op.map("identify_reads", tagged, _identify(catalog)))
-    passes = _gate_stream(identified.oks, settings.inventory, partitions_with_data(settings.kafka, WAREHOUSE_RFID))
+    passes = _gate_stream(identified.oks, settings.inventory, partitions_with_data(settings.kafka, WAREHOUSE_RFID),
+                          frozenset(catalog.readers))
 
     def to_movement(item: GatePass | Progress) -> _Moved | Progress | DeadLetter:
         if isinstance(item, Progress):
@@ -232,11 +233,11 @@ def _gates(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bool,
 
 
 def _gate_stream(reads: Stream[tuple[int, _Heard]], params: InventorySettings,
-                 partitions: tuple[int, ...]) -> Stream[GatePass | Progress]:
+                 partitions: tuple[int, ...], readers: frozenset[str] = frozenset()) -> Stream[GatePass | Progress]:
     keyed = op.key_on("gate_stream", reads, lambda _item: "gates")
     gap, lateness = timedelta(seconds=params.dedup_window_s), timedelta(seconds=params.late_wait_s)
     decided = op.stateful_batch("passes", keyed, lambda resume: _PassLogic(
-        resume or GateSessions(gap, lateness, partitions), params.min_rssi_dbm))
+        resume or GateSessions(gap, lateness, partitions, readers=readers), params.min_rssi_dbm))
     return op.map("unkey_passes", decided, lambda kv: kv[1])
 
 
@@ -287,7 +288,7 @@ class _PassLogic(StatefulBatchLogic[tuple[int, _Heard], GatePass | Progress, Gat
         late = 0
         for partition, item in values:
             if isinstance(item, ReaderHeartbeat):
-                heard(partition, item.timestamp)
+                heard(partition, item.timestamp, item.reader_id)
             elif not add(partition, item):
                 late += 1
         if late:

@@ -9,7 +9,10 @@ belong to it can come any more, and that is said by event time alone:
   the oldest input partition's newest read or reader heartbeat time, less ``lateness`` =
   ``inventory.late_wait_s``; a quiet door's reader moves its partition on by its heartbeats; partitions
   with reads to come when the flow started hold it back until heard from; a partition silent while
-  ``idle_reads`` reads came from the others is idle and no longer holds it back);
+  ``idle_reads`` reads came from the others is idle and no longer holds it back); and the watermark starts only
+  once every one of the scenario's ``readers`` has been heard from (a read or a heartbeat), or after
+  ``idle_reads`` messages: a flow that follows topics still empty when it started knows no partition with
+  data, and a burst from one partition read ahead of the others would otherwise make the others' reads late;
 - a session whose last read lies more than ``gap`` behind the watermark is decided (a later read would start
   the next session);
 - a read behind the watermark when it arrives is **late** and dropped (counted), whatever the session it
@@ -60,9 +63,15 @@ class GateSessions:
     queue: list[tuple[datetime, str]] = field(default_factory=list)
     #: Per EPC, the time of its oldest undecided read.
     first: dict[str, datetime] = field(default_factory=dict)
+    #: The readers the watermark waits for (see the module docstring); those not heard from yet, and the
+    #: messages taken while waiting.
+    readers: frozenset[str] = frozenset()
+    unheard: set[str] = field(init=False)
+    waited: int = 0
 
     def __post_init__(self) -> None:
-        self.marks = PartitionWatermark(self.lateness, self.partitions, self.idle_reads)
+        self.marks = PartitionWatermark(self.lateness, self.partitions, self.idle_reads, hold=bool(self.readers))
+        self.unheard = set(self.readers)
 
     def __setstate__(self, state: dict[str, object]) -> None:
         # a snapshot from before ``first`` was kept: rebuild it from the pending reads
@@ -70,7 +79,18 @@ class GateSessions:
             pending = state.get("pending", {})
             assert isinstance(pending, dict)
             state["first"] = {epc: min(_at(r) for r in reads) for epc, reads in pending.items() if reads}
+        state.setdefault("readers", frozenset())  # older snapshots: nothing to wait for
+        state.setdefault("unheard", set())
+        state.setdefault("waited", 0)
         self.__dict__.update(state)
+
+    def _reader(self, reader_id: str) -> None:
+        if not self.marks.hold:
+            return
+        self.unheard.discard(reader_id)
+        self.waited += 1
+        if not self.unheard or self.waited >= self.idle_reads:
+            self.marks.release()
 
     @property
     def watermark(self) -> datetime | None:
@@ -82,6 +102,7 @@ class GateSessions:
         at = _at(read)
         late = self.watermark is not None and at < self.watermark
         self.marks.observe(partition, at)
+        self._reader(read.read.reader_id)
         if late:
             return False
         epc = read.read.epc
@@ -95,10 +116,11 @@ class GateSessions:
             heapq.heappush(self.queue, (due, epc))
         return True
 
-    def heard(self, partition: int, at: datetime) -> None:
-        """A reader of input ``partition`` has published every read before ``at`` (its heartbeat,
+    def heard(self, partition: int, at: datetime, reader_id: str = "") -> None:
+        """Reader ``reader_id`` of input ``partition`` has published every read before ``at`` (its heartbeat,
         :class:`~millstream.events.warehouse.ReaderHeartbeat`): the partition's event time moves on."""
         self.marks.observe(partition, at)
+        self._reader(reader_id)
 
     def progress(self) -> datetime | None:
         """No pass decided from now on has a first read before this instant: the older of the watermark (a read

@@ -99,3 +99,34 @@ def test_sessions_split_on_the_gap_are_decided_by_the_watermark_and_late_reads_a
     assert [[r.read.timestamp.second for r in s] for s in sessions.decided()] == [[25, 26, 27]]
     assert [len(s) for s in sessions.close_all()] == [8]
     assert sessions.pending == {}
+
+
+def test_the_watermark_waits_for_every_reader_of_the_scenario_and_heartbeats_move_it_on() -> None:
+    # A flow that follows topics still empty when it started knows no partition with data (partitions=()).
+    # Partition 0 is read a burst ahead: its heartbeats reach +60 s before partition 1's first read at +5 s.
+    readers = frozenset({"RDR-LIV-LINE-A", "RDR-LIV-LINE-B"})
+    for expect, late in ((frozenset(), True), (readers, False)):
+        sessions = GateSessions(gap=timedelta(seconds=10), lateness=timedelta(seconds=2), readers=expect)
+        assert sessions.add(0, identify(read("RDR-LIV-LINE-B", BEARING_CASE, 0), CATALOG))
+        for s in range(10, 61, 10):
+            sessions.heard(0, T0 + timedelta(seconds=s), "RDR-LIV-LINE-B")
+        if expect:
+            assert sessions.watermark is None  # RDR-LIV-LINE-A not heard from yet
+        # without the readers to wait for, partition 1's read is behind a watermark made of partition 0 alone
+        assert sessions.add(1, identify(read("RDR-LIV-LINE-A", PUMP_CASE, 5), CATALOG)) is (not late)
+        sessions.heard(1, T0 + timedelta(seconds=60), "RDR-LIV-LINE-A")
+        assert sessions.watermark == T0 + timedelta(seconds=58)  # both partitions at +60 s, less lateness
+        decided = sessions.decided()
+        assert [s[0].read.reader_id for s in decided] == (
+            ["RDR-LIV-LINE-B"] if late else ["RDR-LIV-LINE-B", "RDR-LIV-LINE-A"])
+        assert sessions.progress() == T0 + timedelta(seconds=58)
+
+
+def test_a_reader_that_never_reports_holds_the_watermark_for_idle_reads_messages_at_most() -> None:
+    sessions = GateSessions(gap=timedelta(seconds=10), lateness=timedelta(seconds=2), idle_reads=5,
+                            readers=frozenset({"RDR-LIV-LINE-B", "RDR-LIV-DOCK-01"}))
+    for s in range(4):
+        sessions.heard(0, T0 + timedelta(seconds=s), "RDR-LIV-LINE-B")
+    assert sessions.watermark is None
+    sessions.heard(0, T0 + timedelta(seconds=4), "RDR-LIV-LINE-B")
+    assert sessions.watermark == T0 + timedelta(seconds=2)
