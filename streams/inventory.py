@@ -127,6 +127,14 @@ class _CounterLogic(StatefulLogic[SensorReading, _Counted, CounterTracker]):
 
     def on_item(self, value: SensorReading) -> tuple[list[_Counted], bool]:
         machine = self._catalog.machines.get(value.machine_id)
+        if value.tag not in COUNTER_TAGS:  # a sensor signal: only the machine's clock
+            if machine is None:
+                return [], False  # the maintenance flow reports unknown machines' signals
+            done: list[_Counted] = list(self._tracker.tick(value.source_timestamp, machine, self._catalog.orders))
+            if done and self._tracker.scan_at is not None:
+                done.append(Progress("", machine_source(machine.id), self._tracker.scan_at))
+                self._told = self._tracker.scan_at
+            return done, False
         if machine is None:
             return [CounterProblem(value.machine_id, value.source_timestamp, "unknown_machine",
                                    f"machine {value.machine_id!r} is not in the master data", (value,))], False
@@ -162,8 +170,7 @@ def _production(flow: Dataflow, settings: Settings, catalog: Catalog, follow: bo
                 ) -> tuple[Stream[Movement | Progress], Stream[ErpRecord], Stream[DeadLetter]]:
     readings = read_events("inventory_readings", flow, TELEMETRY_READINGS, settings, model=SensorReading,
                            tail=follow)
-    counters = op.filter("counter_tags", readings.oks, lambda r: r.tag in COUNTER_TAGS)
-    keyed = op.key_on("by_machine", counters, lambda r: r.machine_id)
+    keyed = op.key_on("by_machine", readings.oks, lambda r: r.machine_id)  # counters, and signals as a clock
     modulus = settings.inventory.counter_modulus
     results = op.stateful("count_parts", keyed, lambda resume: _CounterLogic(
         catalog, resume if resume is not None else CounterTracker(modulus=modulus)))

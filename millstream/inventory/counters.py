@@ -132,8 +132,19 @@ class CounterTracker:
         self.scan.append(reading)
         return out
 
+    def tick(self, at: datetime, machine: Machine, orders: dict[str, ProductionOrder],
+             ) -> list[ProductionDelta | CounterProblem]:
+        """A reading of another of the machine's tags (a sensor signal) at ``at``: the tags of one scan share its
+        source timestamp, so a later one says the pending scan is complete — it is taken in now, not when the
+        counters next change (a machine that failed right after a part would otherwise hold its last part back
+        until it runs again, an hour or more)."""
+        if self.scan and self.scan_at is not None and at > self.scan_at:
+            return self.flush(machine, orders)
+        return []
+
     def flush(self, machine: Machine, orders: dict[str, ProductionOrder]) -> list[ProductionDelta | CounterProblem]:
-        """Take in the pending scan (at the end of input, or when a later scan starts)."""
+        """Take in the pending scan (at the end of input, when a later scan starts or a later reading of another
+        tag of the machine comes, :meth:`tick`)."""
         scan, self.scan = self.scan, []
         if not scan:
             return []

@@ -53,18 +53,21 @@ class SimulatedDay:
 
 
 def simulate(hours: float = 8.5, seed: int = 3, reads_per_tag: float = 3.0,
-             inject: tuple[str, ...] = (), readings_from: timedelta | None = None) -> SimulatedDay:
+             inject: tuple[str, ...] = (), readings_from: timedelta | None = None, signals: bool = False,
+             ) -> SimulatedDay:
     """The demo's world as ``millstream up`` plays it: the scenario on a run's timeline (``simulation.start``
     is the run's origin, ending half an hour ago), the plant from the origin, the gates' timeline from it.
     ``readings_from``: the plant's readings begin that long after the origin (every tag's value then, as a
-    bridge that subscribes late sees them), while the plant makes parts from the origin."""
+    bridge that subscribes late sees them), while the plant makes parts from the origin. ``signals``: every
+    tag the bridge publishes (the sensor signals too), not only the counters."""
     start = (datetime.now(UTC) - timedelta(hours=hours + 0.5)).replace(microsecond=0)
     base = read_scenario(DEMO)
     gates = {**base.simulation.get("gates", {}), "reads_per_tag_mean": reads_per_tag, "inject": list(inject)}
     scenario = run_scenario(base.model_copy(update={"simulation": {**base.simulation, "gates": gates}}), start)
     plant = PlantSimulation(scenario, seed=seed)
     since = start + readings_from if readings_from is not None else None
-    readings = list(changed_readings(plant, start, 10.0, int(hours * 360), COUNTER_TAGS, since=since))
+    readings = list(changed_readings(plant, start, 10.0, int(hours * 360), None if signals else COUNTER_TAGS,
+                                     since=since))
     end = start + timedelta(seconds=10.0 * int(hours * 360))
     emissions = [e for e in GateSimulation(scenario, seed=seed).timeline(start) if e.at <= end]
     return SimulatedDay(scenario, readings,

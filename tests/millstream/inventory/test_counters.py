@@ -205,3 +205,18 @@ def test_the_order_count_may_arrive_after_the_counters_first_scan_was_taken_in()
     out += late.push(reading("order_good_parts", 7, 0), MACHINE, ORDERS)  # older than the part booked at 30
     out += feed(late, [(60, {"good_parts": 24, "order_good_parts": 9})])
     assert goods(out) == [("PO-1", 1, 0), ("PO-1", 8, 0)]
+
+
+def test_a_later_signal_of_the_machine_takes_the_pending_scan_in_without_waiting_for_the_next_part() -> None:
+    # The machine fails right after the part of the scan at 60 s: its counters do not change for an hour, its
+    # sensor signals go on. The scan is complete once a reading of any tag carries a later timestamp.
+    tracker = CounterTracker()
+    for tag, value in {"active_order": "PO-1", "good_parts": 5, "scrap_parts": 0}.items():
+        tracker.push(reading(tag, value, 0), MACHINE, ORDERS)
+    assert tracker.push(reading("good_parts", 6, 60), MACHINE, ORDERS) == []
+    assert tracker.tick(T0 + timedelta(seconds=60), MACHINE, ORDERS) == []  # the same scan: may have more tags
+    out = tracker.tick(T0 + timedelta(seconds=61), MACHINE, ORDERS)
+    assert goods(out) == [("PO-1", 1, 0)] and out[0].at == T0 + timedelta(seconds=60)
+    assert tracker.tick(T0 + timedelta(seconds=70), MACHINE, ORDERS) == []  # nothing pending
+    assert goods(tracker.push(reading("good_parts", 7, 3600), MACHINE, ORDERS)
+                 + tracker.flush(MACHINE, ORDERS)) == [("PO-1", 1, 0)]

@@ -48,8 +48,10 @@ def _env(settings: Settings) -> dict[str, str]:
 
 def test_published_as_it_happens_the_ledger_books_no_exception_and_equals_the_physical_stock(
         inv_settings: Settings, inv_db: psycopg.Connection, tmp_path: Path) -> None:
-    day = simulate(hours=3)
+    day = simulate(hours=3, signals=True)
     assert physically_negative(day) == []
+    # a machine fails within the day: its counters stop right after its last part, its signals go on
+    assert any(f.kind == "failure" for f in day.plant_facts)
     assert any(isinstance(r, ReaderHeartbeat) for r in day.reads)
     scenario_file = tmp_path / "scenario.json"
     scenario_file.write_bytes(orjson.dumps(day.scenario.model_dump(mode="json")))
@@ -89,3 +91,29 @@ def test_published_as_it_happens_the_ledger_books_no_exception_and_equals_the_ph
     assert len(instants) >= 6
     for at in instants:
         assert ledger_stock_at(inv_db, at) == physical_stock(day, at), at - day.start
+    # every good part made up to then is received, the last ones before a failure too (the machine's signals
+    # take its pending counter scan in; its counters stay still until the repair)
+    made: dict[str, int] = {}
+    for f in day.plant_facts:
+        if f.kind == "part_made" and not f.details["scrap"] and f.time <= settled:
+            made[f.details["order_id"]] = made.get(f.details["order_id"], 0) + 1
+    received = {r["reference"]: int(r["q"]) for r in inv_db.execute(
+        "SELECT reference, sum(quantity) AS q FROM stock_movements WHERE movement_type = 'production_receipt'"
+        " AND occurred_at <= %s GROUP BY 1", (settled,)).fetchall()}
+    assert received == made
+    # ... and booked while the machine is down, not when it runs again: before anything 15 minutes later
+    checked = 0
+    for failure in (f for f in day.plant_facts if f.kind == "failure" and f.time < settled):
+        repaired = min((f.time for f in day.plant_facts if f.kind == "repaired" and f.subject == failure.subject
+                        and f.time > failure.time), default=day.end)
+        last = max(f.time for f in day.plant_facts if f.kind == "part_made" and f.subject == failure.subject
+                   and f.time <= failure.time)
+        if repaired - last < timedelta(minutes=20):
+            continue
+        booked = inv_db.execute("SELECT max(applied_at) AS t FROM stock_movements WHERE machine_id = %s AND"
+                                " occurred_at = %s", (failure.subject, last)).fetchone()["t"]
+        later = inv_db.execute("SELECT min(applied_at) AS t FROM stock_movements WHERE occurred_at >= %s",
+                               (last + timedelta(minutes=15),)).fetchone()["t"]
+        assert booked is not None and later is not None and booked < later, failure
+        checked += 1
+    assert checked >= 1
