@@ -49,8 +49,7 @@ def run_now(conn: Any) -> datetime:
     return row["now"]  # type: ignore[no-any-return]
 
 
-def read_inputs(conn: Any, now: datetime | None = None, settle: timedelta | None = None, *,
-                with_stock: bool = True) -> Inputs:
+def read_inputs(conn: Any, now: datetime | None = None, settle: timedelta | None = None) -> Inputs:
     now = now or run_now(conn)
     facts = [TruthFact(r["time"], r["kind"], r["subject"], r["details"], r["source"]) for r in _rows(
         conn, "SELECT time, kind, subject, details, source FROM ground_truth WHERE kind = ANY(%s) AND time <= %s"
@@ -78,7 +77,7 @@ def read_inputs(conn: Any, now: datetime | None = None, settle: timedelta | None
                     production=production, shipments=shipments, milestones=milestones, etas=etas)
     if settle is not None:
         inputs.settle = settle
-    if with_stock and any(f.kind in {"part_made", "tag_pass"} for f in facts):
+    if any(f.kind in {"part_made", "tag_pass"} for f in facts):
         try:
             inputs.catalog = Catalog(read_scenario(conn))
         except ScenarioError:

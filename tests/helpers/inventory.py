@@ -19,6 +19,8 @@ from millstream.events.base import WITHOUT_TIME_CHECK
 from millstream.inventory.catalog import Catalog
 from millstream.inventory.counters import COUNTER_TAGS
 from millstream.masterdata import Scenario, read_scenario
+from millstream.scorecard import TruthFact, quiet_instant
+from millstream.scorecard import physical_stock as scorecard_stock
 from millstream.settings import Settings, load_settings
 from simulators.clock import run_scenario
 from simulators.gates.simulation import GateSimulation
@@ -150,34 +152,11 @@ def ledger_stock(conn: psycopg.Connection) -> dict[tuple[str, str], Decimal]:
 
 
 def physical_stock(day: SimulatedDay, at: datetime | None = None) -> dict[tuple[str, str], Decimal]:
-    """The physical stock per material x location at ``at`` (default: the end), from the simulators' facts alone:
-    the opening stock, each part made (it consumed its BOM with the scrap factor at the machine's line side; a
-    good one went to the warehouse for it) and each tag pass (its goods moved from -> to, read or not)."""
-    s = day.scenario
-    stock: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for level in s.initial_stock:
-        stock[(level.material_id, level.location_id)] += Decimal(str(level.quantity))
-    boms = {b.product_id: b for b in s.boms}
-    sites = {loc.id: loc.site_id for loc in s.locations}
-    for fact in day.plant_facts:
-        if fact.kind != "part_made" or (at is not None and fact.time > at):
-            continue
-        d = fact.details
-        for line in boms[d["product_id"]].components:
-            per_part = Decimal(str(line.quantity)) * (1 + Decimal(str(line.scrap_factor)))
-            stock[(line.material_id, d["location_id"])] -= per_part.quantize(Q)
-        if not d["scrap"]:
-            stock[(d["product_id"], _store(s, sites[d["location_id"]], d["product_id"]))] += 1
-    for fact in day.gate_facts:
-        if fact.kind != "tag_pass" or (at is not None and fact.time > at):
-            continue
-        d = fact.details
-        qty = Decimal(str(d["quantity"]))
-        if d["from_location_id"] is not None:
-            stock[(d["material_id"], d["from_location_id"])] -= qty
-        if d["to_location_id"] is not None:
-            stock[(d["material_id"], d["to_location_id"])] += qty
-    return {k: v for k, v in stock.items() if v != 0}
+    """The physical stock per material x location at ``at`` (default: the end), from the simulators' facts alone —
+    the scorecard's rule (:func:`millstream.scorecard.physical_stock`: the opening stock, each part made, each
+    tag pass read or not)."""
+    facts = [TruthFact(f.time, f.kind, f.subject, f.details) for f in (*day.plant_facts, *day.gate_facts)]
+    return scorecard_stock(facts, Catalog(day.scenario), at or day.end)
 
 
 def physically_negative(day: SimulatedDay) -> list[tuple[datetime, str, str, Decimal]]:
@@ -261,13 +240,11 @@ def confirmed_parts(conn: psycopg.Connection) -> dict[str, tuple[int, int]]:
 
 
 def quiet_instants(day: SimulatedDay, every: timedelta) -> list[datetime]:
-    """Instants ``every`` apart at which no tag is passing a gate (a pass's reads follow its goods by up to the
-    pass duration, so the ledger books a pass a few seconds after the goods moved)."""
-    passes = sorted(f.time for f in day.gate_facts)
+    """Instants ``every`` apart at which no tag is passing a gate (the scorecard's
+    :func:`~millstream.scorecard.quiet_instant`: a pass's reads follow its goods by up to the pass duration)."""
+    facts = [TruthFact(f.time, f.kind, f.subject, f.details) for f in day.gate_facts]
     instants, at = [], day.start + every
     while at < day.end:
-        while any(at - timedelta(seconds=6) <= t <= at for t in passes):
-            at -= timedelta(seconds=7)
-        instants.append(at)
+        instants.append(quiet_instant(facts, at))
         at += every
     return instants
