@@ -164,7 +164,9 @@ def test_a_wrong_key_is_refused_and_no_data_is_served(page: Page, ui_url: str, u
     expect(page.locator("#login-submit")).to_have_text("Log in")
     # a key that stops working while the page is open: back to the log-in page
     login(page, ui_url, ui_keys["admin"])
-    page.evaluate("sessionStorage.setItem('millstream.apiKey', 'mst_000000000000_' + 'A'.repeat(43))")
+    # set before the page's own scripts run: a poll of the open page answered 401 with the new key would
+    # forget it before the reload (a race the first version of this test lost in CI)
+    page.add_init_script("sessionStorage.setItem('millstream.apiKey', 'mst_000000000000_' + 'A'.repeat(43))")
     page.reload()
     expect(page.locator("#login-error")).to_have_text("Your key is no longer accepted. Log in again.")
 
