@@ -52,6 +52,16 @@ def _raise_stop(signum: int, _frame: FrameType | None) -> NoReturn:
     raise _Stop(signal.Signals(signum).name)
 
 
+def _stop_behind(exc: BaseException) -> None:
+    """Raise the stop signal an error was raised while handling (a Ctrl-C in the middle of a pipelined query
+    makes psycopg fail to leave pipeline mode): that error is the interruption, not a failure of the service."""
+    seen: BaseException | None = exc.__context__
+    while seen is not None:
+        if isinstance(seen, _Stop):
+            raise seen from None
+        seen = seen.__context__
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -213,6 +223,7 @@ def _start(ctx: RunContext, supervisor: Supervisor, scenario: Scenario, configur
             ctx.erp_secret = prepare.erp_secret(ctx.data_dir / "run" / "erp-secret")
             prepare.ensure_erp_endpoint(conn, f"http://127.0.0.1:{ctx.erp_port}/webhooks", ctx.erp_secret)
     except (DatabaseError, psycopg.OperationalError) as exc:
+        _stop_behind(exc)
         raise SupervisorError(f"PostgreSQL: {exc}") from None
     except MigrationError as exc:
         raise SupervisorError(str(exc)) from None
