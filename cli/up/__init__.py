@@ -52,14 +52,14 @@ def _raise_stop(signum: int, _frame: FrameType | None) -> NoReturn:
     raise _Stop(signal.Signals(signum).name)
 
 
-def _stop_behind(exc: BaseException) -> None:
-    """Raise the stop signal an error was raised while handling (a Ctrl-C in the middle of a pipelined query
-    makes psycopg fail to leave pipeline mode): that error is the interruption, not a failure of the service."""
-    seen: BaseException | None = exc.__context__
-    while seen is not None:
-        if isinstance(seen, _Stop):
-            raise seen from None
+def _stop_behind(exc: BaseException) -> _Stop | None:
+    """The stop signal ``exc`` was raised while handling, if any: a Ctrl-C that lands in a service call at
+    start-up (psycopg cannot leave pipeline mode, a probe is cut short) turns into that service's error, which
+    is then the interruption, not a failure of the service."""
+    seen = exc.__context__
+    while seen is not None and not isinstance(seen, _Stop):
         seen = seen.__context__
+    return seen
 
 
 def _free_port() -> int:
@@ -162,8 +162,11 @@ def up_command(
     except _Stop as stop:
         console.print(f"\n{stop.args[0]}: stopping")
     except SupervisorError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        code = EXIT_UNAVAILABLE
+        if (interrupted := _stop_behind(exc)) is not None:
+            console.print(f"\n{interrupted.args[0]}: stopping")
+        else:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            code = EXIT_UNAVAILABLE
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -223,7 +226,6 @@ def _start(ctx: RunContext, supervisor: Supervisor, scenario: Scenario, configur
             ctx.erp_secret = prepare.erp_secret(ctx.data_dir / "run" / "erp-secret")
             prepare.ensure_erp_endpoint(conn, f"http://127.0.0.1:{ctx.erp_port}/webhooks", ctx.erp_secret)
     except (DatabaseError, psycopg.OperationalError) as exc:
-        _stop_behind(exc)
         raise SupervisorError(f"PostgreSQL: {exc}") from None
     except MigrationError as exc:
         raise SupervisorError(str(exc)) from None

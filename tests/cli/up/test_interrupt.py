@@ -1,35 +1,35 @@
-"""A Ctrl-C that lands inside a database call during start-up is the interruption, not a PostgreSQL failure."""
+"""A Ctrl-C that lands inside a service call during start-up is the interruption, not that service's failure."""
 
 from __future__ import annotations
 
 import psycopg
-import pytest
 
 import cli.up as up
+from cli.up.supervisor import SupervisorError
 
 
-def _raised_while_stopping() -> psycopg.OperationalError:
+def _reported(cause: BaseException) -> SupervisorError:
+    """The error ``up`` reports when a PostgreSQL call fails while ``cause`` is being handled (as ``_start``
+    raises it: ``from None``, the context kept)."""
     try:
         try:
-            raise up._Stop("SIGINT")
-        except up._Stop:
-            # what psycopg raises when the stop hits a pipelined query: it cannot leave pipeline mode
-            raise psycopg.OperationalError("cannot exit pipeline mode while busy")  # noqa: B904
-    except psycopg.OperationalError as exc:
-        return exc
+            raise cause
+        except BaseException:
+            try:
+                # what psycopg raises when the stop hits a pipelined query: it cannot leave pipeline mode
+                raise psycopg.OperationalError("cannot exit pipeline mode while busy")
+            except psycopg.OperationalError as exc:
+                raise SupervisorError(f"PostgreSQL: {exc}") from None
+    except SupervisorError as error:
+        return error
 
 
-def test_a_database_error_raised_while_stopping_is_the_stop() -> None:
-    with pytest.raises(up._Stop, match="SIGINT"):
-        up._stop_behind(_raised_while_stopping())
+def test_a_service_error_raised_while_stopping_is_the_stop() -> None:
+    stop = up._stop_behind(_reported(up._Stop("SIGINT")))
+    assert isinstance(stop, up._Stop)
+    assert stop.args == ("SIGINT",)
 
 
-def test_a_database_error_of_its_own_is_left_to_report() -> None:
-    try:
-        try:
-            raise ValueError("unrelated")
-        except ValueError:
-            raise psycopg.OperationalError("connection refused")  # noqa: B904
-    except psycopg.OperationalError as exc:
-        up._stop_behind(exc)  # returns: the caller reports it as the service's failure
-        assert isinstance(exc.__context__, ValueError)
+def test_a_service_error_of_its_own_is_reported() -> None:
+    assert up._stop_behind(_reported(ValueError("unrelated"))) is None
+    assert up._stop_behind(SupervisorError("PostgreSQL: connection refused")) is None
